@@ -1,0 +1,360 @@
+"""The fast path: one direction of one recurrent layer, with hand-written backprop through time.
+
+`cells.py` holds the equations; this module computes the very same numbers for a whole sequence
+at once, faster. Each public function (`lstm_sequence`, `gru_sequence`, `rnn_sequence`) is
+backed by a `torch.autograd.Function` whose
+
+  * forward runs the time loop without autograd: the gate pre-activations of all steps start as
+    one buffer `x_proj + b_hh`, each step adds `h_{t-1} W_hh^T` in place (`addmm_`) and activates
+    the gates in place, and the activated gates are kept for the backward;
+  * backward first turns the saved gates into the local derivatives of all steps (a handful of
+    big elementwise ops over (T, B, H), instead of many small ones inside the loop), then runs
+    one reverse loop whose only recurrent work is a few products per step and
+    `d(h_{t-1}) = d(gates_t) W_hh`; dW_hh is ONE matrix product over all T*B rows after the loop.
+
+Why not autograd over the cells? A plain autograd time loop records ~15 nodes per step and reaches
+0.4-0.5x `torch.nn.LSTM`; this reaches about twice that (see benchmarks/recurrent_speed.py).
+`torch.jit.script` does not help, and `torch.compile` is not used: it is slow to warm up on CPU
+and the remaining time is in the matrix products anyway.
+
+Padding (`mask`, (T, B, 1), 1.0 inside a sequence and 0.0 past its end): with h_new the cell's
+output at step t, the carried state is h_t = m*h_new + (1-m)*h_{t-1} (same for c) and the output
+is out_t = m*h_new, so outputs past a sequence's end are zero and the final state is each
+sequence's own last valid state.
+
+Shapes (legend in cells.py): x_proj (T, B, G*H), h0/c0 (B, H), weight_hh (G*H, H),
+bias_hh (G*H,), out (T, B, H).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+Peepholes = tuple[Tensor, Tensor, Tensor]
+
+
+def _prev(first: Tensor, states: Tensor) -> Tensor:
+    """The state each step starts from: (first, states[0], ..., states[T-2]) -> (T, B, H)."""
+    return torch.cat([first.unsqueeze(0), states[:-1]])
+
+
+def _steps(mask: Tensor | None, T: int) -> tuple:
+    """The per-step masks (B, 1), or T times None."""
+    return (None,) * T if mask is None else mask.unbind(0)
+
+
+def _start(x_proj: Tensor, bias_hh: Tensor | None) -> Tensor:
+    """A contiguous (T, B, G*H) buffer holding x_proj + b_hh, to which h_{t-1} W^T is added."""
+    gates = torch.empty(x_proj.shape, dtype=x_proj.dtype, device=x_proj.device)
+    if bias_hh is None:
+        return gates.copy_(x_proj)
+    return torch.add(x_proj, bias_hh, out=gates)
+
+
+def _weight_grads(ctx, d_pre: Tensor, h_prev: Tensor, w_index: int, b_index: int):
+    """dW_hh = sum_t d_pre_t^T h_{t-1} and db_hh = sum_t d_pre_t, over all T*B rows at once."""
+    rows = d_pre.reshape(-1, d_pre.shape[-1])  # (T*B, G*H)
+    d_w = None
+    if ctx.needs_input_grad[w_index]:
+        d_w = rows.t().mm(h_prev.reshape(-1, h_prev.shape[-1]))  # (G*H, H)
+    d_b = rows.sum(0) if ctx.needs_input_grad[b_index] else None
+    return d_w, d_b
+
+
+class _LSTMFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x_proj, h0, c0, weight_hh, bias_hh, w_ci, w_cf, w_co, mask):
+        T, B, _ = x_proj.shape
+        H = h0.shape[1]
+        peephole = w_ci is not None
+        w_cif = torch.stack([w_ci, w_cf]) if peephole else None  # (2, H): i and f peek at c_{t-1}
+        gates = _start(x_proj, bias_hh)  # (T, B, 4H) pre-activations, activated in place
+        h_new, c_new, tanh_c = (x_proj.new_empty(T, B, H) for _ in range(3))
+        # The carried states differ from the cell's outputs only past a sequence's end.
+        h_all, c_all = (h_new, c_new) if mask is None else (torch.empty_like(h_new) for _ in "hc")
+        w_t = weight_hh.t()
+        h, c = h0, c0
+        steps = zip(gates.unbind(0), h_new.unbind(0), c_new.unbind(0), tanh_c.unbind(0),
+                    h_all.unbind(0), c_all.unbind(0), _steps(mask, T), strict=True)
+        for g, hn, cn, tc, ht, ct, m in steps:
+            g.addmm_(h, w_t)  # x_proj_t + b_hh + h_{t-1} W_hh^T
+            g4 = g.view(B, 4, H)
+            if peephole:
+                g4[:, :2].addcmul_(c.unsqueeze(1), w_cif)  # + w_ci*c_{t-1}, + w_cf*c_{t-1}
+            g4[:, :2].sigmoid_()  # i, f
+            g4[:, 2].tanh_()  # g
+            i, f, g_, o = g4.unbind(1)
+            torch.mul(f, c, out=cn).addcmul_(i, g_)  # c = f*c_{t-1} + i*g
+            if peephole:
+                o.addcmul_(cn, w_co)  # + w_co*c_t
+            o.sigmoid_()
+            torch.mul(o, torch.tanh(cn, out=tc), out=hn)  # h = o*tanh(c)
+            if mask is not None:
+                torch.lerp(h, hn, m, out=ht)  # m*h_new + (1-m)*h_{t-1}, exact for m in {0, 1}
+                torch.lerp(c, cn, m, out=ct)
+            h, c = ht, ct
+        out = h_new if mask is None else h_new * mask
+        ctx.save_for_backward(gates, tanh_c, c_new, c_all, h_all, h0, c0, weight_hh,
+                              w_ci, w_cf, w_co, mask)
+        return out, h.clone(), c.clone()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, d_out, d_hT, d_cT):
+        gates, tanh_c, c_new, c_all, h_all, h0, c0, w, w_ci, w_cf, w_co, mask = ctx.saved_tensors
+        T, B, H4 = gates.shape
+        H = H4 // 4
+        i, f, g, o = gates.view(T, B, 4, H).unbind(2)  # each (T, B, H)
+        c_prev = _prev(c0, c_all)
+        # Local derivatives of all steps at once (σ' = σ(1-σ), tanh' = 1-tanh²), named dy_dx:
+        dh_do = tanh_c * o * (1 - o)  # ∂h/∂o_pre, from h = o*tanh(c)
+        dh_dc = o * (1 - tanh_c * tanh_c)  # ∂h/∂c, from h = o*tanh(c)
+        dc_difg = torch.stack([g * i * (1 - i),  # ∂c/∂i_pre, from c = f*c_{t-1} + i*g
+                               c_prev * f * (1 - f),  # ∂c/∂f_pre
+                               i * (1 - g * g)], dim=2)  # ∂c/∂g_pre; (T, B, 3, H)
+        dc_dcprev = f  # ∂c/∂c_{t-1}
+        if w_ci is not None:
+            dh_dc = dh_dc + dh_do * w_co  # o = σ(.. + w_co*c) reads c too
+            dc_dcprev = f + dc_difg[:, :, 0] * w_ci + dc_difg[:, :, 1] * w_cf  # i, f read c_{t-1}
+        d_gates = torch.empty_like(gates)  # (T, B, 4H): ∂L/∂gate pre-activations = ∂L/∂x_proj
+        d_pres, d_pre4s = d_gates.unbind(0), d_gates.view(T, B, 4, H).unbind(0)
+        d_outs = d_out.unbind(0)
+        dh_dos, dh_dcs, dc_difgs = dh_do.unbind(0), dh_dc.unbind(0), dc_difg.unbind(0)
+        dc_dcprevs = dc_dcprev.unbind(0)
+        if mask is not None:
+            m, om = mask.unbind(0), (1 - mask).unbind(0)
+            m_d_outs = (d_out * mask).unbind(0)
+        dh, dc = d_hT, d_cT  # ∂L/∂(carried h_t, c_t)
+        if mask is None:
+            dh = dh + d_outs[-1]
+        for t in range(T - 1, -1, -1):
+            if mask is None:
+                dh_new, dc_new = dh, torch.addcmul(dc, dh, dh_dcs[t])
+            else:  # h_t = m*h_new + (1-m)*h_{t-1} (same for c), out_t = m*h_new
+                dh_new = torch.addcmul(m_d_outs[t], dh, m[t])
+                dc_new = torch.addcmul(dc * m[t], dh_new, dh_dcs[t])
+            torch.mul(dc_new.unsqueeze(1), dc_difgs[t], out=d_pre4s[t][:, :3])  # i, f, g
+            torch.mul(dh_new, dh_dos[t], out=d_pre4s[t][:, 3])  # o
+            # gates = x_proj + b + h_{t-1} W^T  =>  ∂L/∂h_{t-1} = d_pre W
+            if mask is None:
+                dc = dc_new * dc_dcprevs[t]
+                dh = torch.mm(d_pres[t], w) if t == 0 else torch.addmm(d_outs[t - 1], d_pres[t], w)
+            else:
+                dc = torch.addcmul(dc * om[t], dc_new, dc_dcprevs[t])
+                dh = torch.addmm(dh * om[t], d_pres[t], w)
+        d_w, d_b = _weight_grads(ctx, d_gates, _prev(h0, h_all), 3, 4)
+        d_peep = [None] * 3
+        if w_ci is not None:  # from the peephole terms w_ci*c_{t-1}, w_cf*c_{t-1}, w_co*c_t
+            d_i, d_f, _, d_o = d_gates.view(T, B, 4, H).unbind(2)
+            d_peep = [(d * c).sum((0, 1)) for d, c in ((d_i, c_prev), (d_f, c_prev), (d_o, c_new))]
+        return d_gates, dh, dc, d_w, d_b, *d_peep, None
+
+
+class _GRUFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x_proj, h0, weight_hh, bias_hh, full, mask):
+        T, B, _ = x_proj.shape
+        H = h0.shape[1]
+        h_new = x_proj.new_empty(T, B, H)
+        h_all = h_new if mask is None else torch.empty_like(h_new)
+        w_t = weight_hh.t()
+        h = h0
+        if full:  # r*(W_hn h + b_hn) keeps the recurrent product apart from x_proj
+            gates = torch.empty_like(x_proj, memory_format=torch.contiguous_format)  # r, z, n
+            h_proj = torch.empty_like(gates)  # (T, B, 3H) = h_{t-1} W_hh^T + b_hh
+        else:  # every gate is σ/tanh(x_proj + b + h W^T): fold it all into one buffer
+            gates = _start(x_proj, bias_hh)  # (T, B, 2H): z, n
+            h_proj = None
+        steps = zip(gates.unbind(0), x_proj.unbind(0), h_new.unbind(0), h_all.unbind(0),
+                    h_proj.unbind(0) if full else gates.unbind(0), _steps(mask, T), strict=True)
+        for g, x, hn, ht, hp, m in steps:
+            if full:
+                if bias_hh is None:
+                    torch.mm(h, w_t, out=hp)
+                else:
+                    torch.addmm(bias_hh, h, w_t, out=hp)
+                torch.add(x[:, :2 * H], hp[:, :2 * H], out=g[:, :2 * H]).sigmoid_()  # r, z
+                r, z, n = g.view(B, 3, H).unbind(1)
+                torch.addcmul(x[:, 2 * H:], r, hp[:, 2 * H:], out=n).tanh_()  # n
+            else:
+                g.addmm_(h, w_t)
+                z, n = g.view(B, 2, H).unbind(1)
+                z.sigmoid_()
+                n.tanh_()
+            torch.lerp(n, h, z, out=hn)  # h = (1-z)*n + z*h_{t-1}
+            if mask is not None:
+                torch.lerp(h, hn, m, out=ht)  # m*h_new + (1-m)*h_{t-1}
+            h = ht
+        out = h_new if mask is None else h_new * mask
+        ctx.full = full
+        ctx.save_for_backward(gates, h_proj, h_all, h0, weight_hh, mask)
+        return out, h.clone()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, d_out, d_hT):
+        gates, h_proj, h_all, h0, w, mask = ctx.saved_tensors
+        T, B, GH = gates.shape
+        H = h0.shape[1]
+        h_prev = _prev(h0, h_all)
+        # Local derivatives of all steps from h = (1-z)*n + z*h_{t-1}:
+        if ctx.full:
+            r, z, n = gates.view(T, B, 3, H).unbind(2)
+            d_n = (1 - z) * (1 - n * n)  # ∂h/∂n_pre
+            # n_pre = x_n + r*hp_n: ∂h/∂r_pre, ∂h/∂z_pre, ∂h/∂hp_n; (T, B, 3, H)
+            d_local = torch.stack([d_n * h_proj[:, :, 2 * H:] * r * (1 - r),
+                                   (h_prev - n) * z * (1 - z), d_n * r], dim=2)
+            dh_news = torch.empty_like(h_prev)  # ∂L/∂h_new, kept for ∂L/∂x_n after the loop
+        else:
+            z, n = gates.view(T, B, 2, H).unbind(2)
+            d_local = torch.stack([(h_prev - n) * z * (1 - z), (1 - z) * (1 - n * n)], dim=2)
+        d_pre = torch.empty_like(gates)  # ∂L/∂(h_{t-1} W_hh^T + b_hh), (T, B, G*H)
+        d_pres, d_locals, zs = d_pre.unbind(0), d_local.unbind(0), z.unbind(0)
+        d_outs = d_out.unbind(0)
+        if mask is not None:
+            m, om = mask.unbind(0), (1 - mask).unbind(0)
+            m_d_outs = (d_out * mask).unbind(0)
+        dh = d_hT + d_outs[-1] if mask is None else d_hT  # ∂L/∂(carried h_t)
+        for t in range(T - 1, -1, -1):
+            if mask is None:
+                dh_new = dh
+            else:  # h_t = m*h_new + (1-m)*h_{t-1}, out_t = m*h_new
+                dh_new = torch.addcmul(m_d_outs[t], dh, m[t])
+            if ctx.full:
+                dh_news[t].copy_(dh_new)
+            torch.mul(dh_new.unsqueeze(1), d_locals[t], out=d_pres[t].view(B, -1, H))
+            # ∂L/∂h_{t-1} = dh_new*z (the z*h_{t-1} term) + d_pre W (the recurrent product)
+            if mask is None:
+                base = dh_new * zs[t] if t == 0 else torch.addcmul(d_outs[t - 1], dh_new, zs[t])
+            else:
+                base = torch.addcmul(dh * om[t], dh_new, zs[t])
+            dh = base.addmm_(d_pres[t], w)
+        d_w, d_b = _weight_grads(ctx, d_pre, h_prev, 2, 3)
+        if ctx.full:  # x_r, x_z enter like hp_r, hp_z; x_n enters n_pre without the factor r
+            d_x = torch.cat([d_pre[:, :, :2 * H], dh_news * d_n], dim=2)
+        else:
+            d_x = d_pre
+        return d_x, dh, d_w, d_b, None, None
+
+
+class _RNNFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x_proj, h0, weight_hh, bias_hh, relu, mask):
+        T = x_proj.shape[0]
+        h_new = _start(x_proj, bias_hh)  # (T, B, H) pre-activations, activated in place
+        h_all = h_new if mask is None else torch.empty_like(h_new)
+        w_t = weight_hh.t()
+        h = h0
+        for hn, ht, m in zip(h_new.unbind(0), h_all.unbind(0), _steps(mask, T), strict=True):
+            hn.addmm_(h, w_t)  # x_proj_t + b_hh + h_{t-1} W_hh^T
+            hn.relu_() if relu else hn.tanh_()
+            if mask is not None:
+                torch.lerp(h, hn, m, out=ht)  # m*h_new + (1-m)*h_{t-1}
+            h = ht
+        out = h_new if mask is None else h_new * mask
+        ctx.save_for_backward(h_new, h_all, h0, weight_hh, mask)
+        ctx.relu = relu
+        return out, h.clone()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, d_out, d_hT):
+        h_new, h_all, h0, w, mask = ctx.saved_tensors
+        T = h_new.shape[0]
+        # h = act(pre): relu' = [pre > 0] = [h > 0], tanh' = 1 - h²
+        d_act = (h_new > 0).to(h_new.dtype) if ctx.relu else 1 - h_new * h_new
+        d_pre = torch.empty_like(h_new)  # ∂L/∂pre = ∂L/∂x_proj, (T, B, H)
+        d_pres, d_acts, d_outs = d_pre.unbind(0), d_act.unbind(0), d_out.unbind(0)
+        if mask is not None:
+            m, om = mask.unbind(0), (1 - mask).unbind(0)
+            m_d_outs = (d_out * mask).unbind(0)
+        dh = d_hT + d_outs[-1] if mask is None else d_hT  # ∂L/∂(carried h_t)
+        for t in range(T - 1, -1, -1):
+            if mask is None:
+                torch.mul(dh, d_acts[t], out=d_pres[t])
+                dh = torch.mm(d_pres[t], w) if t == 0 else torch.addmm(d_outs[t - 1], d_pres[t], w)
+            else:  # h_t = m*h_new + (1-m)*h_{t-1}, out_t = m*h_new
+                dh_new = torch.addcmul(m_d_outs[t], dh, m[t])
+                torch.mul(dh_new, d_acts[t], out=d_pres[t])
+                dh = torch.addmm(dh * om[t], d_pres[t], w)  # pre = .. + h_{t-1} W^T
+        d_w, d_b = _weight_grads(ctx, d_pre, _prev(h0, h_all), 2, 3)
+        return d_pre, dh, d_w, d_b, None, None
+
+
+def _check(name: str, x_proj: Tensor, h0: Tensor, weight_hh: Tensor, gates: int,
+           mask: Tensor | None) -> None:
+    """Shape errors here read better than a failed addmm deep inside the time loop."""
+    if x_proj.dim() != 3 or x_proj.shape[0] < 1:
+        raise ValueError(
+            f"{name}: x_proj must be (T, B, G*H) with T >= 1, got {tuple(x_proj.shape)}"
+        )
+    T, B, GH = x_proj.shape
+    H = h0.shape[-1]
+    if h0.shape != (B, H) or GH != gates * H or weight_hh.shape != (gates * H, H):
+        raise ValueError(
+            f"{name}: expected x_proj (T, B, {gates}*H), h0 (B, H), weight_hh ({gates}*H, H); got "
+            f"{tuple(x_proj.shape)}, {tuple(h0.shape)}, {tuple(weight_hh.shape)}"
+        )
+    if mask is not None and mask.shape != (T, B, 1):
+        raise ValueError(f"{name}: mask must be (T, B, 1) = {(T, B, 1)}, got {tuple(mask.shape)}")
+
+
+def lstm_sequence(
+    x_proj: Tensor, h0: Tensor, c0: Tensor, weight_hh: Tensor, bias_hh: Tensor | None,
+    peepholes: Peepholes | None = None, mask: Tensor | None = None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Run `LSTMCell.recurrence` over all T steps; same numbers, hand-written BPTT.
+
+    Args:
+        x_proj: (T, B, 4H) = x W_ih^T + b_ih for all steps, gate order i, f, g, o.
+        h0, c0: (B, H) initial state.
+        weight_hh: (4H, H); bias_hh: (4H,) or None.
+        peepholes: None or (w_ci, w_cf, w_co), each (H,).
+        mask: None or (T, B, 1), 1.0 for t < length_b, else 0.0 (see module docstring).
+    Returns:
+        out (T, B, H), h_T (B, H), c_T (B, H): the final carried states.
+    """
+    _check("lstm_sequence", x_proj, h0, weight_hh, 4, mask)
+    w_ci, w_cf, w_co = peepholes if peepholes is not None else (None, None, None)
+    return _LSTMFunction.apply(x_proj, h0, c0, weight_hh, bias_hh, w_ci, w_cf, w_co, mask)
+
+
+def gru_sequence(
+    x_proj: Tensor, h0: Tensor, weight_hh: Tensor, bias_hh: Tensor | None,
+    variant: str = "full", mask: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Run `GRUCell.recurrence` over all T steps; same numbers, hand-written BPTT.
+
+    Args:
+        x_proj: (T, B, G*H) = x W_ih^T + b_ih; G = 3 (r, z, n) for "full", 2 (z, n) for "minimal".
+        h0: (B, H). weight_hh: (G*H, H); bias_hh: (G*H,) or None.
+        mask: None or (T, B, 1), 1.0 for t < length_b, else 0.0 (see module docstring).
+    Returns:
+        out (T, B, H), h_T (B, H).
+    """
+    if variant not in ("full", "minimal"):
+        raise ValueError(f"GRU variant must be 'full' or 'minimal', got {variant!r}")
+    full = variant == "full"
+    _check("gru_sequence", x_proj, h0, weight_hh, 3 if full else 2, mask)
+    return _GRUFunction.apply(x_proj, h0, weight_hh, bias_hh, full, mask)
+
+
+def rnn_sequence(
+    x_proj: Tensor, h0: Tensor, weight_hh: Tensor, bias_hh: Tensor | None,
+    nonlinearity: str = "tanh", mask: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Run `RNNCell.recurrence` over all T steps; same numbers, hand-written BPTT.
+
+    Args:
+        x_proj: (T, B, H) = x W_ih^T + b_ih. h0: (B, H). weight_hh: (H, H); bias_hh: (H,) or None.
+        nonlinearity: "tanh" or "relu".
+        mask: None or (T, B, 1), 1.0 for t < length_b, else 0.0 (see module docstring).
+    Returns:
+        out (T, B, H), h_T (B, H).
+    """
+    if nonlinearity not in ("tanh", "relu"):
+        raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+    _check("rnn_sequence", x_proj, h0, weight_hh, 1, mask)
+    return _RNNFunction.apply(x_proj, h0, weight_hh, bias_hh, nonlinearity == "relu", mask)

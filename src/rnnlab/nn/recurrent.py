@@ -1,0 +1,488 @@
+"""Recurrent layers: cells unrolled over time, stacked, bidirectional, with lengths and state.
+
+`RNN`, `LSTM` and `GRU` take torch's arguments and parameter names (`weight_ih_l0`,
+`weight_hh_l1_reverse`, ...), so a `torch.nn.LSTM` state_dict loads into them and back.
+Call: `out, state = layer(x, state=None, lengths=None)` (or a `PackedSequence` in and out).
+
+Two paths compute the same numbers (tested against each other and against torch):
+- `impl="loop"` projects the inputs of all steps with one matrix product, then steps the cell's
+  own `recurrence` (the equations in `cells.py`) through time;
+- `impl="fused"` runs torch's fused kernels (oneDNN on CPU, cuDNN on GPU) for the standard cells
+  and the hand-written BPTT of `fused.py` for the variants torch lacks (peephole LSTM, minimal
+  GRU); `impl="auto"` (default) takes `fused`.
+
+Shapes (legend in cells.py): x (T, B, I), or (B, T, I) with batch_first; out (T, B, D*H);
+h_n (L*D, B, H) with L layers and D = 2 if bidirectional else 1, as torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+from rnnlab.nn import fused
+from rnnlab.nn.cells import GRUCell, LSTMCell, RNNCell, _uniform_
+
+State = Tensor | tuple[Tensor, Tensor]
+IMPLS = ("auto", "fused", "loop")
+
+
+class _Recurrent(nn.Module):
+    """Parameters, validation, stacking and direction handling shared by RNN, LSTM and GRU.
+
+    A subclass says how many gates its cell has (`num_gates`), whether torch has a fused kernel
+    for its configuration (`_torch_kernel`), and how to run one direction of one layer
+    (`_run_loop`, `_run_fused`).
+    """
+
+    num_gates = 1
+    num_states = 1  # LSTM: 2 (h and c)
+
+    def __init__(
+        self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+        batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+        impl: str = "auto",
+    ) -> None:
+        super().__init__()
+        if impl not in IMPLS:
+            raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
+        if num_layers < 1 or hidden_size < 1 or input_size < 1:
+            raise ValueError("input_size, hidden_size and num_layers must be positive")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.bias = bias
+        self.batch_first = batch_first
+        self.dropout = float(dropout)
+        self.bidirectional = bidirectional
+        self.impl = impl
+        self.num_directions = 2 if bidirectional else 1
+        gates = self.num_gates * hidden_size
+        for layer in range(num_layers):
+            layer_input = input_size if layer == 0 else hidden_size * self.num_directions
+            for suffix in self._suffixes(layer):
+                self.register_parameter(
+                    "weight_ih" + suffix, nn.Parameter(torch.empty(gates, layer_input))
+                )
+                self.register_parameter(
+                    "weight_hh" + suffix, nn.Parameter(torch.empty(gates, hidden_size))
+                )
+                if bias:
+                    self.register_parameter("bias_ih" + suffix, nn.Parameter(torch.empty(gates)))
+                    self.register_parameter("bias_hh" + suffix, nn.Parameter(torch.empty(gates)))
+                self._extra_parameters(suffix)
+        self.reset_parameters()
+
+    # -- parameters --------------------------------------------------------------------------
+
+    def _suffixes(self, layer: int) -> list[str]:
+        return [f"_l{layer}", f"_l{layer}_reverse"][: self.num_directions]
+
+    def _extra_parameters(self, suffix: str) -> None:
+        """Hook for parameters torch does not have (peepholes)."""
+
+    def reset_parameters(self) -> None:
+        _uniform_(list(self.parameters()), self.hidden_size)
+
+    def _weights(self, suffix: str) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
+        get = self.__getattr__
+        if self.bias:
+            return get("weight_ih" + suffix), get("weight_hh" + suffix), \
+                get("bias_ih" + suffix), get("bias_hh" + suffix)
+        return get("weight_ih" + suffix), get("weight_hh" + suffix), None, None
+
+    def _flat_weights(self) -> list[Tensor]:
+        """Weights in the order torch's fused kernels expect: per layer, per direction."""
+        flat: list[Tensor] = []
+        for layer in range(self.num_layers):
+            for suffix in self._suffixes(layer):
+                flat.extend(w for w in self._weights(suffix) if w is not None)
+        return flat
+
+    def flatten_parameters(self) -> None:
+        """Accepted for compatibility with torch.nn.RNNBase; the weights stay separate tensors."""
+
+    # -- validation ----------------------------------------------------------------------------
+
+    def _check_input(self, x: Tensor) -> None:
+        name = type(self).__name__
+        if x.dim() != 3:
+            layout = "(B, T, I)" if self.batch_first else "(T, B, I)"
+            raise ValueError(
+                f"{name} expects a 3-D input {layout}, got {x.dim()}-D {tuple(x.shape)}"
+            )
+        if x.shape[-1] != self.input_size:
+            raise ValueError(
+                f"{name} expects input feature size {self.input_size}, got {x.shape[-1]}"
+            )
+        batch = x.shape[0] if self.batch_first else x.shape[1]
+        steps = x.shape[1] if self.batch_first else x.shape[0]
+        if batch == 0:
+            raise ValueError(f"{name} got a batch of size 0")
+        if steps == 0:
+            raise ValueError(f"{name} got a sequence of length 0")
+
+    def _check_lengths(self, lengths: Tensor | list[int], batch: int, steps: int) -> Tensor:
+        lengths = torch.as_tensor(lengths)
+        if lengths.dim() != 1:
+            raise ValueError(f"lengths must be 1-D (B,), got shape {tuple(lengths.shape)}")
+        if lengths.shape[0] != batch:
+            raise ValueError(f"lengths has {lengths.shape[0]} entries for a batch of {batch}")
+        if lengths.dtype.is_floating_point or lengths.dtype == torch.bool:
+            raise ValueError(f"lengths must be integers, got {lengths.dtype}")
+        lengths = lengths.to("cpu", torch.int64)
+        if int(lengths.min()) < 1:
+            raise ValueError("lengths must be >= 1 (a sequence of length 0 has no last state)")
+        if int(lengths.max()) > steps:
+            raise ValueError(
+                f"lengths has {int(lengths.max())} but the input has only {steps} time steps"
+            )
+        return lengths
+
+    def _check_state(self, state: Any, x: Tensor) -> tuple[Tensor, ...]:
+        expected = (self.num_layers * self.num_directions, x.shape[1], self.hidden_size)
+        name = type(self).__name__
+        if state is None:
+            zeros = x.new_zeros(expected)
+            return (zeros,) * self.num_states
+        parts = (state,) if isinstance(state, Tensor) else tuple(state)
+        if len(parts) != self.num_states:
+            want = "a tuple (h, c)" if self.num_states == 2 else "one tensor h"
+            raise ValueError(f"{name} state must be {want}, got {len(parts)} tensor(s)")
+        for part in parts:
+            if tuple(part.shape) != expected:
+                raise ValueError(
+                    f"{name} state must have shape (num_layers*num_directions, B, H) = "
+                    f"{expected}, got {tuple(part.shape)}"
+                )
+        return parts
+
+    # -- forward -------------------------------------------------------------------------------
+
+    def forward(
+        self, x: Tensor | PackedSequence, state: State | None = None,
+        lengths: Tensor | list[int] | None = None,
+    ) -> tuple[Tensor | PackedSequence, State]:
+        packed = x if isinstance(x, PackedSequence) else None
+        if packed is not None:
+            if lengths is not None:
+                raise ValueError("pass either a PackedSequence or lengths, not both")
+            x, lengths = pad_packed_sequence(packed, batch_first=self.batch_first)
+        self._check_input(x)
+        if self.batch_first:
+            x = x.transpose(0, 1)  # (T, B, I)
+        steps, batch = x.shape[0], x.shape[1]
+        if lengths is not None:
+            lengths = self._check_lengths(lengths, batch, steps)
+            if bool((lengths == steps).all()):
+                lengths = None  # nothing is padded: take the faster unmasked path
+        states = self._check_state(state, x)
+
+        if self.impl == "loop":
+            out, final = self._stack(x, states, lengths, self._run_loop)
+        elif self._torch_kernel() is not None:
+            out, final = self._run_torch(x, states, lengths)
+        else:
+            out, final = self._stack(x, states, lengths, self._run_fused)
+
+        if self.batch_first:
+            out = out.transpose(0, 1)  # (B, T, D*H)
+        result_state: State = final[0] if self.num_states == 1 else (final[0], final[1])
+        if packed is not None:
+            return _repack(out, packed, self.batch_first), result_state
+        return out, result_state
+
+    def _stack(
+        self, x: Tensor, states: tuple[Tensor, ...], lengths: Tensor | None,
+        run_direction: Callable[..., tuple[Tensor, tuple[Tensor, ...]]],
+    ) -> tuple[Tensor, tuple[Tensor, ...]]:
+        """Layers bottom to top; in each, the forward and (if bidirectional) the reverse pass."""
+        mask = reverse_index = None
+        if lengths is not None:
+            steps = torch.arange(x.shape[0], device=x.device)[:, None]  # (T, 1)
+            lengths_on = lengths.to(x.device)[None, :]  # (1, B)
+            mask = (steps < lengths_on).unsqueeze(-1).to(x.dtype)  # (T, B, 1)
+            # The reverse direction reads each sequence from its own last step back to its first:
+            # position t maps to length-1-t inside the sequence, padding stays where it is.
+            reverse_index = torch.where(steps < lengths_on, lengths_on - 1 - steps, steps)  # (T, B)
+        finals: list[list[Tensor]] = [[] for _ in range(self.num_states)]
+        layer_input = x
+        for layer in range(self.num_layers):
+            outputs = []
+            for direction, suffix in enumerate(self._suffixes(layer)):
+                index = layer * self.num_directions + direction
+                inputs = layer_input
+                if direction == 1:
+                    inputs = _reverse_time(layer_input, reverse_index)
+                weight_ih, weight_hh, bias_ih, bias_hh = self._weights(suffix)
+                x_proj = F.linear(inputs, weight_ih, bias_ih)  # (T, B, G*H): all steps at once
+                start = tuple(s[index] for s in states)
+                out, final = run_direction(x_proj, start, weight_hh, bias_hh, suffix, mask)
+                if direction == 1:
+                    out = _reverse_time(out, reverse_index)
+                outputs.append(out)
+                for i, s in enumerate(final):
+                    finals[i].append(s)
+            layer_input = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=2)
+            if self.dropout and self.training and layer < self.num_layers - 1:
+                layer_input = F.dropout(layer_input, self.dropout, training=True)
+        return layer_input, tuple(torch.stack(f) for f in finals)
+
+    def _run_torch(
+        self, x: Tensor, states: tuple[Tensor, ...], lengths: Tensor | None
+    ) -> tuple[Tensor, tuple[Tensor, ...]]:
+        """torch's own fused kernel over all layers and directions (the speed reference)."""
+        kernel = self._torch_kernel()
+        hx: Any = states if self.num_states == 2 else states[0]
+        args = (self._flat_weights(), self.bias, self.num_layers, self.dropout, self.training,
+                self.bidirectional)
+        if lengths is None:
+            result = kernel(x, hx, *args, False)
+            return result[0], tuple(result[1:])
+        packed = pack_padded_sequence(x, lengths, enforce_sorted=False)
+        order, unorder = packed.sorted_indices, packed.unsorted_indices
+        hx = tuple(s.index_select(1, order) for s in states)
+        result = kernel(packed.data, packed.batch_sizes, hx if self.num_states == 2 else hx[0],
+                        *args)
+        out_packed = PackedSequence(result[0], packed.batch_sizes, order, unorder)
+        out, _ = pad_packed_sequence(out_packed, total_length=x.shape[0])
+        return out, tuple(s.index_select(1, unorder) for s in result[1:])
+
+    # -- subclass hooks ------------------------------------------------------------------------
+
+    def _torch_kernel(self) -> Callable[..., Any] | None:
+        raise NotImplementedError
+
+    def step(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+        """One time step, x (B, I) -> h (B, H), for generation and beam search.
+
+        Steps the cells' equations directly: calling a fused kernel for a single step costs
+        about a millisecond of overhead, several times the arithmetic of a small cell.
+        Unidirectional layers only (a reverse direction needs the whole sequence).
+        """
+        if self.bidirectional:
+            raise ValueError("step() needs a unidirectional layer")
+        if x.dim() != 2 or x.shape[1] != self.input_size:
+            raise ValueError(f"step() expects (B, {self.input_size}), got {tuple(x.shape)}")
+        states = self._check_state(state, x.unsqueeze(0))
+        finals: list[tuple[Tensor, ...]] = []
+        layer_input = x
+        for layer in range(self.num_layers):
+            suffix = f"_l{layer}"
+            weight_ih, weight_hh, bias_ih, bias_hh = self._weights(suffix)
+            start = tuple(s[layer] for s in states)
+            new = self._recurrence(weight_hh, bias_hh, suffix)(
+                F.linear(layer_input, weight_ih, bias_ih), start
+            )
+            finals.append(new)
+            layer_input = new[0]
+            if self.dropout and self.training and layer < self.num_layers - 1:
+                layer_input = F.dropout(layer_input, self.dropout, training=True)
+        stacked = tuple(torch.stack(parts) for parts in zip(*finals, strict=True))
+        return layer_input, stacked[0] if self.num_states == 1 else (stacked[0], stacked[1])
+
+    def _recurrence(
+        self, weight_hh: Tensor, bias_hh: Tensor | None, suffix: str
+    ) -> Callable[[Tensor, tuple[Tensor, ...]], tuple[Tensor, ...]]:
+        """The cell's equations for one step: (x_proj_t, state) -> new state (h first)."""
+        raise NotImplementedError
+
+    def _run_loop(self, x_proj, start, weight_hh, bias_hh, suffix, mask):  # noqa: ANN001
+        return _masked_loop(x_proj, start, mask, self._recurrence(weight_hh, bias_hh, suffix))
+
+    def _run_fused(self, x_proj, start, weight_hh, bias_hh, suffix, mask):  # noqa: ANN001
+        raise NotImplementedError
+
+    def extra_repr(self) -> str:
+        parts = [f"{self.input_size}, {self.hidden_size}"]
+        if self.num_layers != 1:
+            parts.append(f"num_layers={self.num_layers}")
+        if not self.bias:
+            parts.append("bias=False")
+        if self.batch_first:
+            parts.append("batch_first=True")
+        if self.dropout:
+            parts.append(f"dropout={self.dropout}")
+        if self.bidirectional:
+            parts.append("bidirectional=True")
+        parts.append(f"impl={self.impl!r}")
+        return ", ".join(parts)
+
+
+def _reverse_time(x: Tensor, reverse_index: Tensor | None) -> Tensor:
+    """Reverse each sequence within its own length (x (T, B, F)); plain flip without lengths."""
+    if reverse_index is None:
+        return x.flip(0)
+    return x.gather(0, reverse_index.unsqueeze(-1).expand_as(x))
+
+
+def _repack(out: Tensor, like: PackedSequence, batch_first: bool) -> PackedSequence:
+    """Pack `out` with exactly the batch order and sizes of the input PackedSequence."""
+    batch_dim = 0 if batch_first else 1
+    if like.sorted_indices is not None:
+        out = out.index_select(batch_dim, like.sorted_indices)
+    lengths = _lengths_from_batch_sizes(like.batch_sizes)
+    data = pack_padded_sequence(out, lengths, batch_first=batch_first, enforce_sorted=True).data
+    return PackedSequence(data, like.batch_sizes, like.sorted_indices, like.unsorted_indices)
+
+
+def _lengths_from_batch_sizes(batch_sizes: Tensor) -> Tensor:
+    """Sorted lengths (descending) from a PackedSequence's batch_sizes."""
+    batch = int(batch_sizes[0])
+    return (batch_sizes.unsqueeze(0) > torch.arange(batch).unsqueeze(1)).sum(1)
+
+
+def _masked_loop(
+    x_proj: Tensor, start: tuple[Tensor, ...], mask: Tensor | None,
+    step: Callable[[Tensor, tuple[Tensor, ...]], tuple[Tensor, ...]],
+) -> tuple[Tensor, tuple[Tensor, ...]]:
+    """Step `step` over time; past a sequence's end the state is carried and the output is 0."""
+    state = start
+    outputs = []
+    masks = mask.unbind(0) if mask is not None else (None,) * x_proj.shape[0]
+    for x_t, m in zip(x_proj.unbind(0), masks, strict=True):  # x_t (B, G*H), m (B, 1)
+        new = step(x_t, state)
+        if m is None:
+            state = new
+            outputs.append(new[0])
+        else:
+            state = tuple(m * n + (1 - m) * s for n, s in zip(new, state, strict=True))
+            outputs.append(m * new[0])
+    return torch.stack(outputs), state  # (T, B, H)
+
+
+class RNN(_Recurrent):
+    """Elman RNN layer, `h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)` (see RNNCell)."""
+
+    num_gates = 1
+
+    def __init__(
+        self, input_size: int, hidden_size: int, num_layers: int = 1,
+        nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
+        dropout: float = 0.0, bidirectional: bool = False, impl: str = "auto",
+    ) -> None:
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        self.nonlinearity = nonlinearity
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, impl)
+
+    def _torch_kernel(self):
+        return torch.rnn_tanh if self.nonlinearity == "tanh" else torch.rnn_relu
+
+    def _recurrence(self, weight_hh, bias_hh, suffix):
+        def step(x_t, state):
+            return (RNNCell.recurrence(x_t, state[0], weight_hh, bias_hh, self.nonlinearity),)
+
+        return step
+
+    def _run_fused(self, x_proj, start, weight_hh, bias_hh, suffix, mask):
+        out, h = fused.rnn_sequence(x_proj, start[0], weight_hh, bias_hh, self.nonlinearity, mask)
+        return out, (h,)
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", nonlinearity={self.nonlinearity!r}"
+
+
+class LSTM(_Recurrent):
+    """LSTM layer (see LSTMCell for the equations); state is `(h, c)`.
+
+    `peephole=True` adds diagonal peephole weights `weight_ci_l0`, `weight_cf_l0`,
+    `weight_co_l0` (and `..._reverse`) that torch's LSTM does not have; torch's fused kernel
+    cannot run them, so they take the hand-written BPTT of `fused.py`. `forget_bias` adds a
+    constant to the forget-gate biases at initialisation (0.0 keeps torch's init).
+    """
+
+    num_gates = 4
+    num_states = 2
+
+    def __init__(
+        self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+        batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+        peephole: bool = False, forget_bias: float = 0.0, impl: str = "auto",
+    ) -> None:
+        self.peephole = peephole
+        self.forget_bias = forget_bias
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, impl)
+
+    def _extra_parameters(self, suffix: str) -> None:
+        if self.peephole:
+            for name in ("weight_ci", "weight_cf", "weight_co"):
+                self.register_parameter(name + suffix, nn.Parameter(torch.empty(self.hidden_size)))
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        if self.bias and self.forget_bias:
+            from rnnlab.nn.init import set_forget_bias_
+
+            set_forget_bias_(self, self.forget_bias)
+
+    def _peepholes(self, suffix: str) -> tuple[Tensor, Tensor, Tensor] | None:
+        if not self.peephole:
+            return None
+        get = self.__getattr__
+        return get("weight_ci" + suffix), get("weight_cf" + suffix), get("weight_co" + suffix)
+
+    def _torch_kernel(self):
+        return None if self.peephole else torch.lstm
+
+    def _recurrence(self, weight_hh, bias_hh, suffix):
+        peepholes = self._peepholes(suffix)
+
+        def step(x_t, state):
+            return LSTMCell.recurrence(x_t, state, weight_hh, bias_hh, peepholes)
+
+        return step
+
+    def _run_fused(self, x_proj, start, weight_hh, bias_hh, suffix, mask):
+        out, h, c = fused.lstm_sequence(
+            x_proj, start[0], start[1], weight_hh, bias_hh, self._peepholes(suffix), mask
+        )
+        return out, (h, c)
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + (", peephole=True" if self.peephole else "")
+
+
+class GRU(_Recurrent):
+    """GRU layer (see GRUCell): `variant="full"` as torch, or `"minimal"` (update gate only).
+
+    The minimal variant has two gate blocks (z, n) instead of three, so its weights are
+    (2H, I) and (2H, H) and it does not load torch GRU weights.
+    """
+
+    def __init__(
+        self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+        batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+        variant: str = "full", impl: str = "auto",
+    ) -> None:
+        if variant not in ("full", "minimal"):
+            raise ValueError(f"GRU variant must be 'full' or 'minimal', got {variant!r}")
+        self.variant = variant
+        self.num_gates = 3 if variant == "full" else 2
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, impl)
+
+    def _torch_kernel(self):
+        return torch.gru if self.variant == "full" else None
+
+    def _recurrence(self, weight_hh, bias_hh, suffix):
+        def step(x_t, state):
+            return (GRUCell.recurrence(x_t, state[0], weight_hh, bias_hh, self.variant),)
+
+        return step
+
+    def _run_fused(self, x_proj, start, weight_hh, bias_hh, suffix, mask):
+        out, h = fused.gru_sequence(x_proj, start[0], weight_hh, bias_hh, self.variant, mask)
+        return out, (h,)
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", variant={self.variant!r}"

@@ -1,0 +1,40 @@
+"""Named configurations for the benchmark runs (`--preset NAME`); flags given override them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # Zaremba, Sutskever & Vinyals 2014, "small": 2x200 LSTM, no dropout, SGD lr 1 halved every
+    # epoch after the fourth, 13 epochs, bptt 35, batch 20, clip 5, init U(-0.1, 0.1).
+    "ptb-small": dict(
+        corpus="ptb", level="word", cell="lstm", layers=2, hidden=200, embedding_size=200,
+        dropout=0.0, dropout_output=0.0, batch_size=20, bptt=35, eval_batch_size=10,
+        init_range=0.1, optimizer="sgd", lr=1.0, schedule="zaremba", lr_decay=0.5,
+        decay_start=5, clip=5.0, epochs=13, log_every=200,
+    ),
+    # A regularised, tied medium model for PTB within ~2 CPU-hours.
+    "ptb-tied": dict(
+        corpus="ptb", level="word", cell="lstm", layers=2, hidden=650, embedding_size=650,
+        tie_weights=True, dropout=0.5, dropout_embedding=0.5, dropout_output=0.5,
+        batch_size=20, bptt=35, eval_batch_size=10, init_range=0.05, optimizer="sgd", lr=20.0,
+        schedule="plateau", lr_decay=0.25, clip=0.25, epochs=40, log_every=200,
+    ),
+    # Character model of the README's main command (Karpathy's char-rnn setting).
+    "shakespeare-char": dict(
+        corpus="tinyshakespeare", level="char", cell="lstm", layers=2, hidden=256,
+        embedding_size=64, dropout=0.2, dropout_output=0.2, batch_size=32, bptt=64,
+        optimizer="adamw", lr=3e-3, clip=1.0, epochs=50, eval_every=250, log_every=25,
+        schedule="constant",
+    ),
+    "warpeace-char": dict(
+        corpus="warpeace", level="char", cell="lstm", layers=2, hidden=384, embedding_size=64,
+        dropout=0.2, dropout_output=0.2, batch_size=32, bptt=100, optimizer="adamw", lr=2e-3,
+        clip=1.0, epochs=50, eval_every=500, log_every=50,
+    ),
+    "irish-abc": dict(
+        corpus="irish-abc", level="char", cell="lstm", layers=2, hidden=256, embedding_size=64,
+        dropout=0.2, dropout_output=0.2, batch_size=32, bptt=64, optimizer="adamw", lr=3e-3,
+        clip=1.0, epochs=60, eval_every=100, log_every=25,
+    ),
+}

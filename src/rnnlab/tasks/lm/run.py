@@ -1,0 +1,163 @@
+"""A trained language model read back from its run directory: neural or n-gram, one interface.
+
+`sample`, `score` and `eval` work the same on both kinds, because both expose
+`step(tokens, state)` (for generation) and a log-probability for every token of a stream.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rnnlab.data.tokenizers import tokenizer_from_json
+from rnnlab.data.vocab import EOS, Vocab
+from rnnlab.device import resolve_device
+from rnnlab.errors import RnnlabError
+from rnnlab.metrics import signature
+from rnnlab.training.checkpoint import CONFIG_FILE, MODEL_FILE, load_weights, read_json
+
+SPLITS = ("train", "valid", "test")
+
+
+@dataclass(frozen=True)
+class SentenceScore:
+    text: str
+    tokens: list[str]
+    log_probs: list[float]  # natural log, one per token (the chain rule's factors)
+
+    @property
+    def total(self) -> float:
+        return sum(self.log_probs)
+
+    @property
+    def perplexity(self) -> float:
+        return math.exp(-self.total / max(len(self.log_probs), 1))
+
+
+class LMRun:
+    def __init__(self, run_dir: Path, device: str = "auto") -> None:
+        self.run_dir = Path(run_dir)
+        if not self.run_dir.is_dir():
+            raise RnnlabError(f"run directory {self.run_dir} does not exist")
+        self.info: dict[str, Any] = read_json(self.run_dir / CONFIG_FILE)
+        self.task = self.info.get("task")
+        if self.task not in ("lm", "ngram"):
+            raise RnnlabError(f"{self.run_dir} holds a {self.task!r} run, not a language model")
+        self.vocab = Vocab.load(self.run_dir / "vocab.json")
+        self.tokenizer = tokenizer_from_json(self.info["tokenizer"])
+        self.device = resolve_device(device)
+        if self.task == "lm":
+            from rnnlab.tasks.lm.config import LMConfig
+            from rnnlab.tasks.lm.model import LanguageModel
+
+            self.model = LanguageModel(len(self.vocab), LMConfig(**self.info["config"]))
+            self.model.to(self.device)
+            load_weights(self.model, self.run_dir / MODEL_FILE)
+            self.model.eval()
+        else:
+            from rnnlab.tasks.ngram import NGramModel
+
+            self.model = NGramModel.load(self.run_dir)
+            self.device = torch.device("cpu")
+
+    @property
+    def char_level(self) -> bool:
+        return self.tokenizer.name == "char"
+
+    def step(self, tokens: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
+        return self.model.step(tokens, state)
+
+    def context_id(self) -> int:
+        """The token that means "a text starts here": the newline for character models
+        (texts follow line ends in training), `<eos>` for word models (each sentence in the
+        training stream follows the previous sentence's `<eos>`)."""
+        if self.char_level and "\n" in self.vocab:
+            return self.vocab.stoi["\n"]
+        return self.vocab.eos_id
+
+    def encode(self, text: str) -> list[int]:
+        return self.vocab.encode(self.tokenizer.encode(text))
+
+    def log_probs(self, context_id: int, ids: list[int]) -> list[float]:
+        if self.task == "lm":
+            from rnnlab.tasks.lm.scoring import token_log_probs
+
+            return token_log_probs(self.model, context_id, ids)
+        scores = self.model.score_stream([context_id, *ids])
+        return [float(s) for s in scores[1:]]
+
+    def score(self, text: str) -> SentenceScore:
+        """log p(sentence): for word models the sentence's closing `<eos>` is scored too."""
+        tokens = self.tokenizer.encode(text)
+        if not self.char_level and (not tokens or tokens[-1] != EOS):
+            tokens = [*tokens, EOS]
+        if not tokens:
+            raise RnnlabError("cannot score an empty text")
+        ids = self.vocab.encode(tokens)
+        return SentenceScore(text, tokens, self.log_probs(self.context_id(), ids))
+
+    def evaluate(self, split: str, data_dir: str | None = None) -> dict[str, Any]:
+        """Cross-entropy (nats/token), perplexity and, for characters, bits per character."""
+        from rnnlab.data.lm_corpus import load_lm_corpus
+
+        if split not in SPLITS:
+            raise RnnlabError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+        c = self.info["config"]
+        corpus = load_lm_corpus(
+            corpus=None if c.get("train") else c.get("corpus"), train=c.get("train"),
+            valid=c.get("valid"), test=c.get("test"), level=c.get("level"), data_dir=data_dir,
+            min_freq=c.get("min_freq", 1), max_vocab=c.get("max_vocab"), vocab=self.vocab,
+            tokenizer=self.tokenizer,
+        )
+        ids = getattr(corpus, split)
+        if ids is None:
+            raise RnnlabError(f"corpus {corpus.name} has no {split} split")
+        if self.task == "lm":
+            from rnnlab.data.batching import batchify
+            from rnnlab.tasks.lm.scoring import score_streams
+
+            score = score_streams(self.model, batchify(ids, 1).to(self.device), 256)
+            nll, count = score.nll, score.tokens
+        else:
+            scores = self.model.score_stream(ids)
+            nll, count = -float(scores[1:].sum()), len(scores) - 1
+        loss = nll / max(count, 1)
+        result = {"split": split, "tokens": count, "loss": loss,
+                  "ppl": math.exp(min(loss, 700.0))}
+        if self.char_level:
+            result["bpc"] = loss / math.log(2)
+        result["signature"] = signature(
+            metric="ppl", corpus=corpus.name, split=split, tok=self.tokenizer.name,
+            vocab=len(self.vocab), model=self.task,
+        )
+        return result
+
+    def generate(self, prime: str, length: int, *, seed: int | None = None,
+                 **options: Any) -> Iterator[str]:
+        """Stream the text of one sample, token by token (after the prime, which is not echoed)."""
+        from rnnlab.decoding.sampling import sample
+
+        prime_ids = self.encode(prime) if prime else [self.context_id()]
+        if self.tokenizer.name == "word" and prime_ids and prime_ids[-1] == self.vocab.eos_id \
+                and not prime.endswith("\n"):
+            prime_ids = prime_ids[:-1]  # the word tokenizer closes every line; a prime goes on
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        banned = (self.vocab.pad_id, self.vocab.bos_id)
+        for tokens in sample(self.step, prime_ids, length, banned=banned, generator=generator,
+                             device=self.device, **options):
+            yield self.token_text(int(tokens[0]))
+
+    def token_text(self, token_id: int) -> str:
+        token = self.vocab.itos[token_id]
+        if self.char_level:
+            return token
+        if token == EOS:
+            return "\n"
+        if self.tokenizer.name == "subword":
+            return token.replace("\u2581", " ")
+        return token + " "

@@ -1,0 +1,63 @@
+"""Log-probabilities from a trained language model: of a whole split, and of a sentence."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+from torch.nn import functional as F
+
+from rnnlab.nn.utils import detach_state
+
+
+@dataclass(frozen=True)
+class StreamScore:
+    """Sufficient statistics (sacrebleu's habit): total NLL in nats and the token count."""
+
+    nll: float
+    tokens: int
+
+    @property
+    def loss(self) -> float:
+        return self.nll / max(self.tokens, 1)
+
+    @property
+    def perplexity(self) -> float:
+        return math.exp(min(self.loss, 700.0))
+
+    @property
+    def bits_per_token(self) -> float:
+        return self.loss / math.log(2)
+
+
+@torch.no_grad()
+def score_streams(model, streams: Tensor, bptt: int) -> StreamScore:  # noqa: ANN001
+    """NLL of every next token of `streams` (N, B), state carried across windows as in training."""
+    model.eval()
+    state = None
+    nll, count = 0.0, 0
+    for start in range(0, streams.shape[0] - 1, bptt):
+        length = min(bptt, streams.shape[0] - 1 - start)
+        x = streams[start : start + length]  # (T, B)
+        y = streams[start + 1 : start + 1 + length]  # (T, B)
+        logits, state = model(x, state)
+        state = detach_state(state)
+        nll += float(F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1),
+                                     reduction="sum"))
+        count += y.numel()
+    return StreamScore(nll, count)
+
+
+@torch.no_grad()
+def token_log_probs(model, context_id: int, ids: list[int]) -> list[float]:  # noqa: ANN001
+    """log p(ids[t] | context, ids[<t]) for each t: the probability of a sentence, one factor
+    per token (the chain rule). `context_id` stands for "a sentence starts here"."""
+    model.eval()
+    device = next(model.parameters()).device
+    inputs = torch.tensor([context_id, *ids[:-1]], device=device).unsqueeze(1)  # (T, 1)
+    logits, _ = model(inputs)  # (T, 1, V)
+    log_probs = F.log_softmax(logits.squeeze(1).float(), dim=-1)  # (T, V)
+    targets = torch.tensor(ids, device=device)
+    return log_probs.gather(1, targets.unsqueeze(1)).squeeze(1).tolist()

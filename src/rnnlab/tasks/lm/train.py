@@ -1,0 +1,123 @@
+"""Training a recurrent language model: stateful truncated BPTT over parallel token streams."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from rnnlab import __version__
+from rnnlab.config import to_dict
+from rnnlab.data.batching import batchify, tbptt_windows
+from rnnlab.device import resolve_device
+from rnnlab.errors import RnnlabError
+from rnnlab.nn.utils import detach_state
+from rnnlab.tasks.lm.config import LMConfig
+from rnnlab.tasks.lm.model import LanguageModel
+from rnnlab.tasks.lm.scoring import score_streams
+from rnnlab.training.checkpoint import CONFIG_FILE, read_json, write_json
+from rnnlab.training.config import TrainConfig
+from rnnlab.training.trainer import Trainer
+
+
+class LMTask:
+    """The Trainer's view of language modelling (see training.trainer.TrainTask)."""
+
+    metric = "loss"
+    higher_is_better = False
+
+    def __init__(self, model: LanguageModel, train: Tensor, valid: Tensor, config: LMConfig,
+                 seed: int, char_level: bool) -> None:
+        self.model, self.config, self.seed, self.char_level = model, config, seed, char_level
+        device = next(model.parameters()).device
+        # batchify refuses, with the sizes in its message, a split too small for batch x bptt
+        self.train_streams = batchify(train, config.batch_size, bptt=config.bptt,
+                                      split="train").to(device)  # (N, B)
+        self.valid_streams = batchify(valid, config.eval_batch_size, bptt=1,
+                                      split="valid").to(device)  # (N', B')
+        self.state: Any = None
+        self._epoch_batches: tuple[int, list] | None = None
+
+    def batches(self, epoch: int) -> list[tuple[Tensor, Tensor]]:
+        """The windows of an epoch; random lengths (if asked) come from (seed, epoch) alone."""
+        if self._epoch_batches is None or self._epoch_batches[0] != epoch:
+            generator = torch.Generator().manual_seed(self.seed * 1009 + epoch)
+            windows = list(tbptt_windows(self.train_streams, self.config.bptt,
+                                         variable=self.config.variable_bptt,
+                                         generator=generator))
+            self._epoch_batches = (epoch, windows)
+        return self._epoch_batches[1]
+
+    def start_epoch(self, epoch: int) -> None:
+        self.state = None  # each epoch reads the streams from their start again
+
+    def train_loss(self, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, int]:
+        x, y = batch  # (T, B) each; y is x shifted by one token
+        # The state carries what came before this window, but gradients stop at its border.
+        loss, state = self.model.loss(x, y, detach_state(self.state))
+        self.state = detach_state(state)
+        return loss, y.numel()
+
+    def evaluate(self) -> dict[str, float]:
+        score = score_streams(self.model, self.valid_streams, self.config.bptt)
+        metrics = {"loss": score.loss, "ppl": score.perplexity}
+        if self.char_level:
+            metrics["bpc"] = score.bits_per_token
+        return metrics
+
+    def state_dict(self) -> dict[str, Any]:
+        state = self.state
+        parts = [] if state is None else ([state] if isinstance(state, Tensor) else list(state))
+        return {"state": [p.cpu() for p in parts]}
+
+    def load_state_dict(self, saved: dict[str, Any]) -> None:
+        device = next(self.model.parameters()).device
+        parts = [p.to(device) for p in saved["state"]]
+        self.state = None if not parts else (parts[0] if len(parts) == 1 else tuple(parts))
+
+
+def train_lm(config: LMConfig, train_config: TrainConfig, run_dir: Path, *,
+             data_dir: str | None = None, resume: bool = False,
+             show_progress: bool = True) -> dict[str, Any]:
+    """Train a language model into `run_dir`; with `resume`, continue its latest checkpoint."""
+    from rnnlab.data.lm_corpus import load_lm_corpus
+
+    run_dir = Path(run_dir)
+    if resume:
+        saved = read_json(run_dir / CONFIG_FILE)
+        if saved.get("task") != "lm":
+            raise RnnlabError(f"{run_dir} is not a language-model run")
+        config = LMConfig(**saved["config"])
+    elif (run_dir / CONFIG_FILE).exists():
+        raise RnnlabError(f"{run_dir} already holds a run: pass --resume to continue it, "
+                          "or choose another --run-dir")
+    if train_config.threads:
+        torch.set_num_threads(train_config.threads)
+    device = resolve_device(train_config.device)
+    corpus = load_lm_corpus(
+        corpus=None if config.train else config.corpus, train=config.train, valid=config.valid,
+        test=config.test, level=config.level, data_dir=data_dir, min_freq=config.min_freq,
+        max_vocab=config.max_vocab, subword_vocab_size=config.subword_vocab,
+    )
+    torch.manual_seed(train_config.seed)
+    model = LanguageModel(len(corpus.vocab), config).to(device)
+    char_level = corpus.tokenizer.name == "char"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        corpus.vocab.save(run_dir / "vocab.json")
+        write_json(run_dir / CONFIG_FILE, {
+            "task": "lm", "config": to_dict(config), "train": to_dict(train_config),
+            "tokenizer": corpus.tokenizer.to_json(), "corpus": corpus.name,
+            "data_notes": corpus.notes, "rnnlab": __version__, "torch": torch.__version__,
+            "parameters": model.num_parameters(),
+        })
+    task = LMTask(model, corpus.train, corpus.valid, config, train_config.seed, char_level)
+    trainer = Trainer(task, train_config, run_dir, resume=resume, show_progress=show_progress)
+    summary = trainer.fit()
+    from rnnlab.plots import plot_training_curves
+
+    plot_training_curves(run_dir)
+    return {"run_dir": str(run_dir), "parameters": model.num_parameters(),
+            "notes": corpus.notes, **summary}

@@ -1,0 +1,33 @@
+"""The optimisation settings every task shares (the task's own config holds data and model)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rnnlab.config import field
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    optimizer: str = field("adamw", "adamw or sgd", choices=("adamw", "sgd"))
+    lr: float = field(2e-3, "learning rate")
+    weight_decay: float = field(0.0, "decoupled weight decay (AdamW) or L2 (SGD)")
+    momentum: float = field(0.0, "SGD momentum")
+    schedule: str = field(
+        "constant",
+        "learning-rate schedule: constant; zaremba (x lr_decay each epoch from decay_start); "
+        "plateau (x lr_decay when the dev metric does not improve); cosine (to 0 over epochs)",
+        choices=("constant", "zaremba", "plateau", "cosine"),
+    )
+    lr_decay: float = field(0.5, "decay factor of the zaremba/plateau schedules")
+    decay_start: int = field(5, "first epoch (1-based) with a decayed lr (zaremba schedule)")
+    clip: float = field(5.0, "clip gradients to this global L2 norm (0: no clipping)")
+    epochs: int = field(10, "number of passes over the training data")
+    max_steps: int = field(0, "stop after this many optimizer steps in total (0: no limit)")
+    minutes: float = field(0.0, "stop after this many minutes of this invocation (0: no limit)")
+    eval_every: int = field(0, "also evaluate every N steps (0: only at the end of each epoch)")
+    patience: int = field(0, "stop after N evaluations without improvement (0: never)")
+    log_every: int = field(50, "write a training log line every N steps")
+    seed: int = field(1234, "random seed (initialisation, dropout, batch order)")
+    device: str = field("auto", "auto (CUDA if present), cpu or cuda")
+    threads: int = field(0, "CPU threads for torch (0: torch's default)")

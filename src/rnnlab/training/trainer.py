@@ -1,0 +1,228 @@
+"""One Trainer for every task: it knows optimisation, budgets, checkpoints and logs, not tasks.
+
+A task hands the Trainer an object with this shape (see `TrainTask`): the model, the batches of
+an epoch (a deterministic function of the seed and the epoch, so a resumed run sees the same
+batches), the loss of one batch (the task may carry state between batches, as stateful LMs do),
+its dev evaluation, and the state it carries (saved in checkpoints for exact resumption).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from torch import Tensor, nn
+
+from rnnlab.errors import RnnlabError
+from rnnlab.nn.utils import clip_grad_norm
+from rnnlab.training.checkpoint import (
+    MODEL_FILE,
+    latest_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+    save_weights,
+    write_json,
+)
+from rnnlab.training.config import TrainConfig
+from rnnlab.training.log import RunLog, progress_bar
+from rnnlab.training.optim import Schedule, build_optimizer
+
+
+class TrainTask(Protocol):
+    model: nn.Module
+    metric: str  # the dev metric that picks the best checkpoint, e.g. "loss" or "accuracy"
+    higher_is_better: bool
+
+    def batches(self, epoch: int) -> Sequence[Any]: ...
+    def start_epoch(self, epoch: int) -> None: ...
+    def train_loss(self, batch: Any) -> tuple[Tensor, int]: ...  # (mean loss, items counted)
+    def evaluate(self) -> dict[str, float]: ...
+    def state_dict(self) -> dict[str, Any]: ...
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+@dataclass
+class Progress:
+    """Everything besides weights and optimizer that a resumed run needs to continue exactly."""
+
+    step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0
+    best: float | None = None
+    evals_without_improvement: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+class Trainer:
+    def __init__(self, task: TrainTask, config: TrainConfig, run_dir: Path,
+                 resume: bool = False, show_progress: bool = True) -> None:
+        self.task, self.config, self.run_dir = task, config, Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.model = task.model
+        self.optimizer = build_optimizer(self.model, config)
+        self.schedule = Schedule(config)
+        self.progress = Progress()
+        self.log = RunLog(self.run_dir)
+        self.show_progress = show_progress
+        if resume:
+            self._resume()
+
+    # -- checkpoints ---------------------------------------------------------------------------
+
+    def _state(self) -> dict[str, Any]:
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict(),
+            "progress": asdict(self.progress),
+            "rng_cpu": torch.get_rng_state(),
+            "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "task": self.task.state_dict(),
+        }
+
+    def save(self) -> Path:
+        return save_checkpoint(self.run_dir, self.progress.step, self.model, self._state())
+
+    def _resume(self) -> None:
+        path = latest_checkpoint(self.run_dir)
+        if path is None:
+            raise RnnlabError(f"--resume: {self.run_dir} has no checkpoint to resume from")
+        state = load_checkpoint(path, self.model)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.schedule.load_state_dict(state["schedule"])
+        self.progress = Progress(**state["progress"])
+        torch.set_rng_state(state["rng_cpu"])
+        if state["rng_cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng_cuda"])
+        self.task.load_state_dict(state["task"])
+        self.log.truncate_after(self.progress.step)
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def fit(self) -> dict[str, Any]:
+        c, p = self.config, self.progress
+        started = time.monotonic()
+        stop_reason = "epochs"
+        bar = progress_bar(c.max_steps or None, initial=p.step, enabled=self.show_progress)
+        self.log.write("start", step=p.step, epoch=p.epoch, resumed=p.step > 0)
+        try:
+            while p.epoch < c.epochs:
+                batches = self.task.batches(p.epoch)
+                if p.batch_in_epoch == 0:
+                    self.task.start_epoch(p.epoch)
+                self.schedule.start_epoch(self.optimizer, p.epoch)
+                window_loss, window_items, window_start = 0.0, 0, time.monotonic()
+                for index in range(p.batch_in_epoch, len(batches)):
+                    loss, items = self._train_step(batches[index])
+                    p.batch_in_epoch = index + 1
+                    window_loss += loss * items
+                    window_items += items
+                    if p.step % c.log_every == 0 or p.batch_in_epoch == len(batches):
+                        elapsed = max(time.monotonic() - window_start, 1e-9)
+                        mean = window_loss / max(window_items, 1)
+                        self._log_train(bar, mean, window_items / elapsed)
+                        window_loss, window_items, window_start = 0.0, 0, time.monotonic()
+                    if c.eval_every and p.step % c.eval_every == 0:
+                        if self._evaluate_and_save():
+                            stop_reason = "early stopping"
+                            return self._finish(stop_reason, started)
+                    stop_reason = self._budget_spent(started)
+                    if stop_reason:
+                        self.save()
+                        return self._finish(stop_reason, started)
+                p.epoch += 1
+                p.batch_in_epoch = 0
+                if self._evaluate_and_save():
+                    stop_reason = "early stopping"
+                    break
+            return self._finish(stop_reason, started)
+        except KeyboardInterrupt:
+            path = self.save()
+            self.log.write("interrupted", step=p.step, checkpoint=str(path))
+            raise
+        finally:
+            bar.close()
+
+    def _train_step(self, batch: Any) -> tuple[float, int]:
+        self.model.train()
+        loss, items = self.task.train_loss(batch)
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            last = latest_checkpoint(self.run_dir)
+            kept = f"the last good checkpoint is kept in {last}" if last else "no checkpoint yet"
+            raise RnnlabError(
+                f"training loss became {value} at step {self.progress.step + 1}; {kept}. "
+                "Try a lower --lr or a smaller --clip."
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.last_grad_norm = clip_grad_norm(self.model.parameters(), self.config.clip)
+        self.optimizer.step()
+        self.progress.step += 1
+        return value, items
+
+    def _log_train(self, bar: Any, loss: float, items_per_second: float) -> None:
+        p = self.progress
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.log.write("train", step=p.step, epoch=p.epoch + 1, loss=loss, lr=lr,
+                       grad_norm=self.last_grad_norm, items_per_second=items_per_second)
+        bar.set_postfix(epoch=p.epoch + 1, loss=f"{loss:.3f}", ppl=f"{math.exp(min(loss, 50)):.1f}",
+                        tok_s=f"{items_per_second:.0f}", refresh=False)
+        bar.update(p.step - bar.n)
+
+    def _evaluate(self) -> tuple[dict[str, float], bool]:
+        """Dev metrics, and whether they beat the best so far (then the weights are kept)."""
+        self.model.eval()
+        with torch.no_grad():
+            metrics = self.task.evaluate()
+        value, best = metrics[self.task.metric], self.progress.best
+        sign = 1 if self.task.higher_is_better else -1
+        better = best is None or sign * (value - best) > 0
+        if better:
+            save_weights(self.model, self.run_dir / MODEL_FILE)
+            write_json(self.run_dir / "best.json",
+                       {"step": self.progress.step, "epoch": self.progress.epoch, **metrics})
+        self.log.write("eval", step=self.progress.step, epoch=self.progress.epoch, best=better,
+                       **metrics)
+        return metrics, better
+
+    def _evaluate_and_save(self) -> bool:
+        """Evaluate on dev, keep the best weights, write a checkpoint; True means stop early."""
+        p = self.progress
+        metrics, better = self._evaluate()
+        if better:
+            p.best = metrics[self.task.metric]
+            p.evals_without_improvement = 0
+        else:
+            p.evals_without_improvement += 1
+        self.schedule.observe(self.optimizer, metrics[self.task.metric], better)
+        p.history.append({"step": p.step, **metrics})
+        self.save()
+        return bool(self.config.patience) and p.evals_without_improvement >= self.config.patience
+
+    def _budget_spent(self, started: float) -> str:
+        c = self.config
+        if c.max_steps and self.progress.step >= c.max_steps:
+            return "max steps"
+        if c.minutes and time.monotonic() - started >= c.minutes * 60:
+            return "time budget"
+        return ""
+
+    def _finish(self, reason: str, started: float) -> dict[str, Any]:
+        p = self.progress
+        final: dict[str, float] = {}
+        if reason in ("max steps", "time budget"):
+            # The checkpoint is already written, so this report changes nothing a resumed run
+            # sees: it only keeps the final weights if they are the best so far.
+            final, better = self._evaluate()
+            if better:
+                p.best = final[self.task.metric]
+        summary = {"stop_reason": reason, "steps": p.step, "epochs_completed": p.epoch,
+                   "best": p.best, "metric": self.task.metric, "final": final,
+                   "seconds": round(time.monotonic() - started, 1)}
+        self.log.write("end", step=p.step, **summary)
+        return summary
