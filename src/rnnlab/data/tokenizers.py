@@ -143,8 +143,9 @@ class SentencePieceTokenizer:
                 minloglevel=2,
             )
         except RuntimeError as err:
+            reason = str(err).rsplit("] ", 1)[-1]  # drop sentencepiece's source location
             raise RnnlabError(
-                f"cannot train a {vocab_size}-piece subword vocabulary on this text ({err}); "
+                f"cannot train a {vocab_size}-piece subword vocabulary on this text ({reason}); "
                 f"use a smaller subword vocab size"
             ) from err
         return cls(model.getvalue())

@@ -51,7 +51,7 @@ def sample(step: StepFn, prime: Sequence[int], length: int, *, temperature: floa
     for token in prime:
         tokens = torch.full((num_samples,), token, dtype=torch.long, device=device)
         logits, state = step(tokens, state)
-    for _ in range(length):
+    for position in range(length):
         logits = logits.float()
         if banned:
             logits[:, list(banned)] = float("-inf")
@@ -62,4 +62,5 @@ def sample(step: StepFn, prime: Sequence[int], length: int, *, temperature: floa
             tokens = torch.multinomial(probs.cpu(), 1, generator=generator).squeeze(1)
             tokens = tokens.to(logits.device)
         yield tokens
-        logits, state = step(tokens, state)
+        if position + 1 < length:
+            logits, state = step(tokens, state)

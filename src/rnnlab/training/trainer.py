@@ -130,6 +130,7 @@ class Trainer:
                         if self._evaluate_and_save():
                             stop_reason = "early stopping"
                             return self._finish(stop_reason, started)
+                        window_start = time.monotonic()  # throughput counts training only
                     stop_reason = self._budget_spent(started)
                     if stop_reason:
                         self.save()
@@ -215,7 +216,8 @@ class Trainer:
     def _finish(self, reason: str, started: float) -> dict[str, Any]:
         p = self.progress
         final: dict[str, float] = {}
-        if reason in ("max steps", "time budget"):
+        evaluated_now = bool(p.history) and p.history[-1]["step"] == p.step
+        if reason in ("max steps", "time budget") and not evaluated_now:
             # The checkpoint is already written, so this report changes nothing a resumed run
             # sees: it only keeps the final weights if they are the best so far.
             final, better = self._evaluate()

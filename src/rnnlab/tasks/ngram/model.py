@@ -26,6 +26,10 @@ h' the context h without its oldest token and S the support,
                = c(h w) / (c(h .) + k|S|)  +  k|S| / (c(h .) + k|S|) * 1 / |S|
   which is the recursion with alpha = c / (c(h .) + k|S|) and gamma = k|S| / (c(h .) + k|S|)
   directly over the uniform; an unseen context gets the uniform distribution.
+
+The stream. Training and scored data are one long stream of ids (PTB-style corpora keep `<eos>`
+at line ends; context runs across lines, as for the neural LMs); the context of the first tokens
+is padded with `<bos>`, as KenLM pads a sentence start with `<s>` (details in `counting.py`).
 """
 
 from __future__ import annotations
@@ -56,6 +60,8 @@ JSON_NAME, ARRAYS_NAME = "ngram.json", "ngram.npz"
 
 @dataclass(frozen=True)
 class NGramConfig:
+    """How `rnnlab train ngram` builds a model; saved in `ngram.json` next to the counts."""
+
     order: int = field(5, "n-gram order N: predict from the previous N-1 tokens (1-10)")
     smoothing: str = field(
         "kneser-ney",
@@ -71,7 +77,7 @@ class NGramConfig:
             raise RnnlabError(
                 f"unknown smoothing {self.smoothing!r}: choose one of {', '.join(SMOOTHINGS)}"
             )
-        if not self.k > 0:
+        if self.smoothing == "add-k" and not self.k > 0:
             raise RnnlabError(f"add-k needs k > 0 (k = 0 gives unseen words p = 0), got {self.k}")
 
 
@@ -101,6 +107,13 @@ class NGramModel:
         self.ctx_keys, self.grams, self.discounts = ctx_keys, grams, discounts
         self.support_size = vocab_size - len(NEVER_PREDICTED)
         self._orders = {k: self._interpolation_terms(k) for k in sorted(grams)}
+        # p_1(w), the distribution after the empty context (always seen): shared by every row,
+        # so `_distributions` starts from it instead of redoing the V-wide order 1 per row
+        first = np.full((1, vocab_size), 1.0 / self.support_size)  # (1, V) p_0
+        first[:, NEVER_PREDICTED] = 0.0
+        if 1 in self._orders:
+            self._interpolate(first, np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64), 1)
+        self._first_order = first[0]  # (V,)
 
     @property
     def order(self) -> int:
@@ -122,9 +135,9 @@ class NGramModel:
             raise RnnlabError("cannot fit an n-gram model on an empty stream")
         kneser_ney = config.smoothing == "kneser-ney"
         ctx_keys, grams = count_stream(stream, vocab_size, config.order, continuation=kneser_ney)
-        discounts = {k: estimate_discounts(counts) for k, (_, counts) in grams.items()}
-        if not kneser_ney:
-            discounts = {}
+        discounts = {}  # add-k needs none
+        if kneser_ney:
+            discounts = {k: estimate_discounts(counts) for k, (_, counts) in grams.items()}
         return cls(config, vocab_size, ctx_keys, grams, discounts, stream.size)
 
     def _interpolation_terms(self, k: int) -> _Order:
@@ -159,22 +172,26 @@ class NGramModel:
             p = np.where(seen, alpha + terms.gamma[context] * p, p)
         return p
 
+    def _interpolate(self, p: np.ndarray, rows: np.ndarray, context: np.ndarray, k: int) -> None:
+        """p[rows] <- alpha_k(h, .) + gamma_k(h) * p[rows], in place: (B, V) p, (R,) rows and
+        their context ids at level k-1 (all seen)."""
+        terms, V = self._orders[k], self.vocab_size
+        p[rows] *= terms.gamma[context][:, None]
+        # the n-grams of one context are the contiguous slice lo..hi of the sorted keys
+        lo = np.searchsorted(terms.keys, context * V)
+        hi = np.searchsorted(terms.keys, (context + 1) * V)
+        length = hi - lo  # (R,)
+        starts = np.repeat(lo - (np.cumsum(length) - length), length)
+        flat = np.arange(length.sum()) + starts  # (sum length,) all those n-grams
+        p[np.repeat(rows, length), terms.keys[flat] % V] += terms.alpha[flat]
+
     def _distributions(self, contexts: np.ndarray) -> np.ndarray:
         """The whole next-token distribution of each row: (B, N) context ids -> (B, V)."""
-        B, V = contexts.shape[0], self.vocab_size
-        p = np.full((B, V), 1.0 / self.support_size)  # (B, V)
-        p[:, NEVER_PREDICTED] = 0.0
-        for k, terms in self._orders.items():
-            rows = np.flatnonzero(contexts[:, k - 1] >= 0)  # (R,) rows whose context was seen
-            context = contexts[rows, k - 1]  # (R,)
-            p[rows] *= terms.gamma[context][:, None]
-            # the n-grams of one context are the contiguous slice lo..hi of the sorted keys
-            lo = np.searchsorted(terms.keys, context * V)
-            hi = np.searchsorted(terms.keys, (context + 1) * V)
-            length = hi - lo  # (R,)
-            starts = np.repeat(lo - (np.cumsum(length) - length), length)
-            flat = np.arange(length.sum()) + starts  # (sum length,) all those n-grams
-            p[np.repeat(rows, length), terms.keys[flat] % V] += terms.alpha[flat]
+        p = np.tile(self._first_order, (contexts.shape[0], 1))  # (B, V) p_1
+        for k in self._orders:
+            if k > 1:
+                rows = np.flatnonzero(contexts[:, k - 1] >= 0)  # (R,) rows whose context was seen
+                self._interpolate(p, rows, contexts[rows, k - 1], k)
         return p
 
     def _history(self, context: Sequence[int] | np.ndarray | torch.Tensor) -> np.ndarray:
@@ -306,6 +323,8 @@ def _check_tables(
     def fail(why: str) -> None:
         raise RnnlabError(f"corrupt n-gram model in {directory}: {why}")
 
+    if vocab_size <= len(SPECIALS):
+        fail(f"vocab_size {vocab_size} leaves no word to predict")
     if sorted(grams) != expected:
         fail(f"orders {sorted(grams)} where {expected} were expected")
     if kneser_ney and sorted(discounts) != expected:
