@@ -34,7 +34,8 @@ def plot_training_curves(run_dir: Path, out: Path | None = None) -> Path | None:
     if extra:
         twin = ax.twinx()
         for key in extra:
-            twin.plot([r["step"] for r in evals], [r[key] for r in evals], "s--", label=f"dev {key}")
+            twin.plot([r["step"] for r in evals], [r[key] for r in evals], "s--",
+                      label=f"dev {key}")
         twin.set_ylabel(", ".join(extra))
         twin.legend(loc="center right")
     ax.set_title(Path(run_dir).name)

@@ -15,7 +15,7 @@ def test_reads_utf8(tmp_path):
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(RnnlabError, match=r"nope\.txt: no such file"):
+    with pytest.raises(RnnlabError, match=r"nope\.txt: file not found"):
         read_text(tmp_path / "nope.txt")
 
 
@@ -54,7 +54,7 @@ def test_unknown_encoding(tmp_path):
 
 def test_reads_gzip_transparently(tmp_path):
     path = tmp_path / "a.txt.gz"
-    path.write_bytes(gzip.compress("zipped\n".encode()))
+    path.write_bytes(gzip.compress(b"zipped\n"))
     assert read_text(path) == "zipped\n"
 
 

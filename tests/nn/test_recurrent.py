@@ -25,7 +25,8 @@ def _run_torch(ref, x, lengths, state, batch_first):
         return ref(x, state)
     packed = pack_padded_sequence(x, lengths, batch_first=batch_first, enforce_sorted=False)
     out, final = ref(packed, state)
-    out, _ = pad_packed_sequence(out, batch_first=batch_first, total_length=x.shape[1 if batch_first else 0])
+    steps = x.shape[1 if batch_first else 0]
+    out, _ = pad_packed_sequence(out, batch_first=batch_first, total_length=steps)
     return out, final
 
 
@@ -92,7 +93,8 @@ def test_state_dict_round_trips_back_to_torch(kind):
 
 def test_cells_load_torch_cell_state_dicts():
     for ours, ref, state in (
-        (rn.LSTMCell(3, 4), torch.nn.LSTMCell(3, 4), lambda: (torch.randn(2, 4), torch.randn(2, 4))),
+        (rn.LSTMCell(3, 4), torch.nn.LSTMCell(3, 4),
+         lambda: (torch.randn(2, 4), torch.randn(2, 4))),
         (rn.GRUCell(3, 4), torch.nn.GRUCell(3, 4), lambda: torch.randn(2, 4)),
         (rn.RNNCell(3, 4), torch.nn.RNNCell(3, 4), lambda: torch.randn(2, 4)),
     ):

@@ -10,14 +10,14 @@ moved down by one, so the last target of a window is the first input of the next
 
     batchify(stream, 4)             tbptt_windows(streams, bptt=2)
                B=4                     x (2, B)    y (2, B)
-           ┌─────────┐
-      t=0  │ a g m s │  ─┐ window 1  a g m s      b h n t
-      t=1  │ b h n t │   │           b h n t      c i o u
-      t=2  │ c i o u │  ─┤ window 2  c i o u      d j p v
-      t=3  │ d j p v │   │           d j p v      e k q w
-      t=4  │ e k q w │  ─┤ window 3  e k q w      f l r x
-      t=5  │ f l r x │  ─┘ (the last row is only ever a target)
-           └─────────┘
+           +---------+
+      t=0  | a g m s |  -+ window 1  a g m s      b h n t
+      t=1  | b h n t |   |           b h n t      c i o u
+      t=2  | c i o u |  -+ window 2  c i o u      d j p v
+      t=3  | d j p v |   |           d j p v      e k q w
+      t=4  | e k q w |  -+ window 3  e k q w      f l r x
+      t=5  | f l r x |  -+ (the last row is only ever a target)
+           +---------+
      (T_total, B) = (6, 4)
 
 Shapes: T = time steps of a window, B = batch (parallel streams). Windows are time-major

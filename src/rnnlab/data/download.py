@@ -75,13 +75,14 @@ def _fetch_source(
     if kind == "plain":
         (fname,) = source.files
         with _open_url(url, timeout) as response:
-            _write_atomic(target / fname, _chunks(response), source.sha256 or info.sha256[fname],
-                          url)
+            expected = info.sha256.get(fname) or source.sha256
+            _write_atomic(target / fname, _chunks(response), expected, url)
         return
     archive = target / f".{PurePosixPath(url).name}.download"
     try:
         with _open_url(url, timeout) as response:
-            _write_atomic(archive, _chunks(response), source.sha256, url)
+            _write_atomic(archive, _chunks(response), source.sha256, url,
+                          label=PurePosixPath(url).name)
         _unpack(archive, kind, source, info, target)
     finally:
         archive.unlink(missing_ok=True)
@@ -101,6 +102,8 @@ def _open_url(url: str, timeout: float):
         return urllib.request.urlopen(request, timeout=timeout)
     except (urllib.error.URLError, OSError, ValueError) as err:
         reason = getattr(err, "reason", None) or err
+        if isinstance(err, urllib.error.HTTPError):
+            reason = f"HTTP {err.code} {reason}"
         raise RnnlabError(
             f"could not download {url}: {reason}; check the network connection, or fetch the "
             f"file yourself and put it in the data directory"
@@ -112,8 +115,11 @@ def _chunks(stream: BinaryIO) -> Iterator[bytes]:
         yield chunk
 
 
-def _write_atomic(path: Path, chunks: Iterator[bytes], sha256: str | None, origin: str) -> None:
-    """Write `chunks` to a temp file beside `path`, check the checksum, then rename."""
+def _write_atomic(
+    path: Path, chunks: Iterator[bytes], sha256: str | None, origin: str, label: str = ""
+) -> None:
+    """Write `chunks` to a temp file beside `path`, check the checksum, then rename.
+    `label` names the file in messages (default: `path`'s name)."""
     digest = hashlib.sha256()
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
@@ -123,12 +129,13 @@ def _write_atomic(path: Path, chunks: Iterator[bytes], sha256: str | None, origi
                 f.write(chunk)
         if sha256 is not None and digest.hexdigest() != sha256:
             raise RnnlabError(
-                f"checksum mismatch for {path.name} from {origin}: sha256 {digest.hexdigest()}, "
-                f"expected {sha256}; the partial file was removed (try again, or check the URL)"
+                f"checksum mismatch for {label or path.name} from {origin}: sha256 "
+                f"{digest.hexdigest()}, expected {sha256}; the partial file was removed "
+                f"(try again, or check the URL)"
             )
         os.replace(tmp, path)
     except (OSError, EOFError, zipfile.BadZipFile, tarfile.TarError) as err:
-        raise RnnlabError(f"could not fetch {path.name} from {origin}: {err}") from err
+        raise RnnlabError(f"could not fetch {label or path.name} from {origin}: {err}") from err
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -24,7 +24,7 @@ def read_bytes(path: str | Path) -> bytes:
     """The file's bytes (decompressed for `.gz`), or an `RnnlabError` saying what is wrong."""
     path = Path(path)
     if not path.exists():
-        raise RnnlabError(f"{path}: no such file")
+        raise RnnlabError(f"{path}: file not found")
     if path.is_dir():
         raise RnnlabError(f"{path} is a directory, not a file")
     try:

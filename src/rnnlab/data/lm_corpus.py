@@ -89,7 +89,7 @@ def _split(text: str, valid: float, test: float, exact: bool, label: str):
     a = _cut(text, int(n * round(1 - valid - test, 12)), exact)
     b = _cut(text, int(n * round(1 - test, 12)), exact) if test else n
     parts = (text[:a], text[a:b], text[b:] if test else None)
-    if not parts[0].strip() or (valid and not parts[1].strip()) or (test and not parts[2].strip()):
+    if not parts[0] or (valid and not parts[1]) or (test and not parts[2]):
         raise RnnlabError(f"{label} is too small to split into train/valid/test; give more text")
     return parts
 
@@ -112,6 +112,8 @@ def load_lm_corpus(
     valid_fraction: float | None = None,
     test_fraction: float | None = None,
     encoding: str = "utf-8",
+    vocab: Vocab | None = None,
+    tokenizer: Tokenizer | None = None,
 ) -> LMCorpus:
     """Load a named corpus (`corpus="ptb"`) or your own files (`train="my.txt"`).
 
@@ -120,6 +122,8 @@ def load_lm_corpus(
     words, not the four specials). `valid_fraction` / `test_fraction` override the in-order
     split of a single-file corpus; they cannot re-split a corpus that comes in split files.
     `encoding` applies to your own files (named corpora know theirs).
+    `vocab` and `tokenizer` (a trained run's own) are used as given instead of being built
+    from the training split, so a saved model is evaluated on exactly its ids.
     """
     notes: list[str] = []
     if (corpus is None) == (train is None):
@@ -128,11 +132,17 @@ def load_lm_corpus(
         if valid is not None or test is not None:
             raise RnnlabError("valid/test files go with a train file, not a corpus name")
         info = get_corpus(corpus)
-        name, level, encoding = corpus, level or info.level, info.encoding
+        name, encoding = corpus, info.encoding
+        level = level or (tokenizer.name if tokenizer else info.level)
         files, v, t = _named_files(info, data_dir, valid_fraction, test_fraction, notes)
     else:
-        name, level = Path(train).name, level or "char"
+        name = Path(train).name
+        level = level or (tokenizer.name if tokenizer else "char")
         files, v, t = _own_files(train, valid, test, valid_fraction, test_fraction)
+    if tokenizer is not None:
+        if level is not None and level != tokenizer.name:
+            raise RnnlabError(f"level {level!r} does not match the {tokenizer.name} tokenizer")
+        level = tokenizer.name
     if level not in LEVELS:
         raise RnnlabError(f"unknown level {level!r}; use one of {', '.join(LEVELS)}")
     if min_freq < 1:
@@ -153,12 +163,13 @@ def load_lm_corpus(
     if "valid" not in texts:
         raise RnnlabError(f"{name} has no valid split: give a valid file or a valid fraction > 0")
 
-    if level == "subword":
-        tokenizer: Tokenizer = SentencePieceTokenizer.train(texts["train"], subword_vocab_size)
-    else:
+    if tokenizer is None and level == "subword":
+        tokenizer = SentencePieceTokenizer.train(texts["train"], subword_vocab_size)
+    elif tokenizer is None:
         tokenizer = make_tokenizer(level)
     train_tokens = tokenizer.encode(texts["train"])
-    vocab = Vocab.build(train_tokens, min_freq=min_freq, max_size=max_vocab)
+    if vocab is None:
+        vocab = Vocab.build(train_tokens, min_freq=min_freq, max_size=max_vocab)
     ids = {"train": _ids(vocab, train_tokens)}
     for split in ("valid", "test"):
         if split in texts:

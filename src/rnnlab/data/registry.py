@@ -20,7 +20,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from rnnlab.data.io import read_bytes, sha256_file
@@ -59,7 +59,6 @@ class CorpusInfo:
     sources: tuple[Source, ...] = ()
     split_fractions: tuple[float, float] | None = None  # (valid, test) of a single-file corpus
     encoding: str = "utf-8"
-    notes: tuple[str, ...] = field(default=())
 
     @property
     def folder(self) -> str:

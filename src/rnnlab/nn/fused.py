@@ -35,14 +35,14 @@ from torch.autograd.function import once_differentiable
 Peepholes = tuple[Tensor, Tensor, Tensor]
 
 
-def _prev(first: Tensor, states: Tensor) -> Tensor:
-    """The state each step starts from: (first, states[0], ..., states[T-2]) -> (T, B, H)."""
-    return torch.cat([first.unsqueeze(0), states[:-1]])
-
-
 def _steps(mask: Tensor | None, T: int) -> tuple:
     """The per-step masks (B, 1), or T times None."""
     return (None,) * T if mask is None else mask.unbind(0)
+
+
+def _prevs(first: Tensor, states: Tensor) -> tuple[Tensor, ...]:
+    """The state each step starts from: (first, states[0], ..., states[T-2]), T views of (B, H)."""
+    return (first, *states.unbind(0)[:-1])
 
 
 def _start(x_proj: Tensor, bias_hh: Tensor | None) -> Tensor:
@@ -53,13 +53,29 @@ def _start(x_proj: Tensor, bias_hh: Tensor | None) -> Tensor:
     return torch.add(x_proj, bias_hh, out=gates)
 
 
-def _weight_grads(ctx, d_pre: Tensor, h_prev: Tensor, w_index: int, b_index: int):
-    """dW_hh = sum_t d_pre_t^T h_{t-1} and db_hh = sum_t d_pre_t, over all T*B rows at once."""
-    rows = d_pre.reshape(-1, d_pre.shape[-1])  # (T*B, G*H)
-    d_w = None
+def _d_state_out(dh: Tensor, d_out_t: Tensor, m: Tensor | None) -> Tensor:
+    """∂L/∂h_new of one step from ∂L/∂h_t (carried) and ∂L/∂out_t.
+
+    Differentiates h_t = m*h_new + (1-m)*h_{t-1} and out_t = m*h_new (m = 1 without a mask).
+    """
+    dh_new = dh + d_out_t
+    return dh_new if m is None else dh_new.mul_(m)
+
+
+def _weight_grads(ctx, d_pre: Tensor, h0: Tensor, h_all: Tensor, w_index: int, b_index: int):
+    """dW_hh = Σ_t d_pre_t^T h_{t-1} and db_hh = Σ_t d_pre_t, over all T*B rows at once.
+
+    d_pre (T, B, G*H) is ∂L/∂(h_{t-1} W_hh^T + b_hh); h_{t-1} is h0 at t = 0 and h_all[t-1] after,
+    so dW is two products rather than one over a concatenated copy.
+    """
+    d_w = d_b = None
     if ctx.needs_input_grad[w_index]:
-        d_w = rows.t().mm(h_prev.reshape(-1, h_prev.shape[-1]))  # (G*H, H)
-    d_b = rows.sum(0) if ctx.needs_input_grad[b_index] else None
+        d_w = d_pre[0].t().mm(h0)  # (G*H, H)
+        if d_pre.shape[0] > 1:
+            rows = d_pre[1:].reshape(-1, d_pre.shape[-1])  # ((T-1)*B, G*H)
+            d_w.addmm_(rows.t(), h_all[:-1].reshape(-1, h0.shape[-1]))
+    if ctx.needs_input_grad[b_index]:
+        d_b = d_pre.sum((0, 1))
     return d_w, d_b
 
 
@@ -91,13 +107,13 @@ class _LSTMFunction(torch.autograd.Function):
                 o.addcmul_(cn, w_co)  # + w_co*c_t
             o.sigmoid_()
             torch.mul(o, torch.tanh(cn, out=tc), out=hn)  # h = o*tanh(c)
-            if mask is not None:
+            if m is not None:
                 torch.lerp(h, hn, m, out=ht)  # m*h_new + (1-m)*h_{t-1}, exact for m in {0, 1}
                 torch.lerp(c, cn, m, out=ct)
             h, c = ht, ct
-        out = h_new if mask is None else h_new * mask
-        ctx.save_for_backward(gates, tanh_c, c_new, c_all, h_all, h0, c0, weight_hh,
-                              w_ci, w_cf, w_co, mask)
+        out = h_new if mask is None else h_new.mul_(mask)  # the backward needs no h_new
+        ctx.save_for_backward(gates, tanh_c, c_new if peephole else None, c_all, h_all, h0, c0,
+                              weight_hh, w_ci, w_cf, w_co, mask)
         return out, h.clone(), c.clone()
 
     @staticmethod
@@ -106,50 +122,48 @@ class _LSTMFunction(torch.autograd.Function):
         gates, tanh_c, c_new, c_all, h_all, h0, c0, w, w_ci, w_cf, w_co, mask = ctx.saved_tensors
         T, B, H4 = gates.shape
         H = H4 // 4
-        i, f, g, o = gates.view(T, B, 4, H).unbind(2)  # each (T, B, H)
-        c_prev = _prev(c0, c_all)
-        # Local derivatives of all steps at once (σ' = σ(1-σ), tanh' = 1-tanh²), named dy_dx:
-        dh_do = tanh_c * o * (1 - o)  # ∂h/∂o_pre, from h = o*tanh(c)
-        dh_dc = o * (1 - tanh_c * tanh_c)  # ∂h/∂c, from h = o*tanh(c)
-        dc_difg = torch.stack([g * i * (1 - i),  # ∂c/∂i_pre, from c = f*c_{t-1} + i*g
-                               c_prev * f * (1 - f),  # ∂c/∂f_pre
-                               i * (1 - g * g)], dim=2)  # ∂c/∂g_pre; (T, B, 3, H)
-        dc_dcprev = f  # ∂c/∂c_{t-1}
-        if w_ci is not None:
-            dh_dc = dh_dc + dh_do * w_co  # o = σ(.. + w_co*c) reads c too
-            dc_dcprev = f + dc_difg[:, :, 0] * w_ci + dc_difg[:, :, 1] * w_cf  # i, f read c_{t-1}
+        peephole = w_ci is not None
+        one = gates.new_ones(())
         d_gates = torch.empty_like(gates)  # (T, B, 4H): ∂L/∂gate pre-activations = ∂L/∂x_proj
-        d_pres, d_pre4s = d_gates.unbind(0), d_gates.view(T, B, 4, H).unbind(0)
-        d_outs = d_out.unbind(0)
-        dh_dos, dh_dcs, dc_difgs = dh_do.unbind(0), dh_dc.unbind(0), dc_difg.unbind(0)
-        dc_dcprevs = dc_dcprev.unbind(0)
-        if mask is not None:
-            m, om = mask.unbind(0), (1 - mask).unbind(0)
-            m_d_outs = (d_out * mask).unbind(0)
+        d_peep = gates.new_zeros(B, 3, H) if peephole else None  # Σ_t, summed over B at the end
+        steps = list(zip(gates.unbind(0), d_gates.unbind(0), tanh_c.unbind(0), _prevs(c0, c_all),
+                         c_new.unbind(0) if peephole else (None,) * T, d_out.unbind(0),
+                         _steps(mask, T), _steps(None if mask is None else 1 - mask, T),
+                         strict=True))
         dh, dc = d_hT, d_cT  # ∂L/∂(carried h_t, c_t)
-        if mask is None:
-            dh = dh + d_outs[-1]
-        for t in range(T - 1, -1, -1):
-            if mask is None:
-                dh_new, dc_new = dh, torch.addcmul(dc, dh, dh_dcs[t])
-            else:  # h_t = m*h_new + (1-m)*h_{t-1} (same for c), out_t = m*h_new
-                dh_new = torch.addcmul(m_d_outs[t], dh, m[t])
-                dc_new = torch.addcmul(dc * m[t], dh_new, dh_dcs[t])
-            torch.mul(dc_new.unsqueeze(1), dc_difgs[t], out=d_pre4s[t][:, :3])  # i, f, g
-            torch.mul(dh_new, dh_dos[t], out=d_pre4s[t][:, 3])  # o
-            # gates = x_proj + b + h_{t-1} W^T  =>  ∂L/∂h_{t-1} = d_pre W
-            if mask is None:
-                dc = dc_new * dc_dcprevs[t]
-                dh = torch.mm(d_pres[t], w) if t == 0 else torch.addmm(d_outs[t - 1], d_pres[t], w)
-            else:
-                dc = torch.addcmul(dc * om[t], dc_new, dc_dcprevs[t])
-                dh = torch.addmm(dh * om[t], d_pres[t], w)
-        d_w, d_b = _weight_grads(ctx, d_gates, _prev(h0, h_all), 3, 4)
-        d_peep = [None] * 3
-        if w_ci is not None:  # from the peephole terms w_ci*c_{t-1}, w_cf*c_{t-1}, w_co*c_t
-            d_i, d_f, _, d_o = d_gates.view(T, B, 4, H).unbind(2)
-            d_peep = [(d * c).sum((0, 1)) for d, c in ((d_i, c_prev), (d_f, c_prev), (d_o, c_new))]
-        return d_gates, dh, dc, d_w, d_b, *d_peep, None
+        for g_t, d_pre, tc, c_prev, c_t, d_out_t, m, om in reversed(steps):
+            i, f, g, o = g_t.view(B, 4, H).unbind(1)  # activated gates, (B, H) each
+            sig = torch.addcmul(g_t, g_t, g_t, value=-1).view(B, 4, H)  # σ(1-σ) of i, f, (g), o
+            d4 = d_pre.view(B, 4, H)
+            d_i, d_f, d_g, d_o = d4.unbind(1)
+            dh_new = _d_state_out(dh, d_out_t, m)
+            dc_new = dc if m is None else dc * m  # c_t = m*c_new + (1-m)*c_{t-1}
+            # h = o*tanh(c)
+            torch.mul(dh_new, tc, out=d_o).mul_(sig[:, 3])
+            dc_new = torch.addcmul(dc_new, dh_new, torch.addcmul(one, tc, tc, value=-1).mul_(o))
+            if peephole:
+                dc_new.addcmul_(d_o, w_co)  # o_pre = .. + w_co*c
+            # c = f*c_{t-1} + i*g
+            torch.mul(dc_new.unsqueeze(1), sig[:, :2], out=d4[:, :2])
+            d_i.mul_(g)
+            d_f.mul_(c_prev)
+            torch.addcmul(one, g, g, value=-1, out=d_g).mul_(i).mul_(dc_new)
+            dc_prev = dc_new * f
+            if peephole:  # i_pre, f_pre = .. + w_ci*c_{t-1}, w_cf*c_{t-1}
+                dc_prev.addcmul_(d_i, w_ci).addcmul_(d_f, w_cf)
+                d_peep[:, :2].addcmul_(d4[:, :2], c_prev.unsqueeze(1))
+                d_peep[:, 2].addcmul_(d_o, c_t)
+            # gates = x_proj + b_hh + h_{t-1} W_hh^T
+            dh_prev = torch.mm(d_pre, w)
+            if m is not None:  # the carried (1-m)*h_{t-1}, (1-m)*c_{t-1}
+                dh_prev.addcmul_(dh, om)
+                dc_prev.addcmul_(dc, om)
+            dh, dc = dh_prev, dc_prev
+        d_w, d_b = _weight_grads(ctx, d_gates, h0, h_all, 3, 4)
+        d_w_ci = d_w_cf = d_w_co = None
+        if peephole:
+            d_w_ci, d_w_cf, d_w_co = d_peep.sum(0).unbind(0)
+        return d_gates, dh, dc, d_w, d_b, d_w_ci, d_w_cf, d_w_co, None
 
 
 class _GRUFunction(torch.autograd.Function):
@@ -184,10 +198,10 @@ class _GRUFunction(torch.autograd.Function):
                 z.sigmoid_()
                 n.tanh_()
             torch.lerp(n, h, z, out=hn)  # h = (1-z)*n + z*h_{t-1}
-            if mask is not None:
+            if m is not None:
                 torch.lerp(h, hn, m, out=ht)  # m*h_new + (1-m)*h_{t-1}
             h = ht
-        out = h_new if mask is None else h_new * mask
+        out = h_new if mask is None else h_new.mul_(mask)  # the backward needs no h_new
         ctx.full = full
         ctx.save_for_backward(gates, h_proj, h_all, h0, weight_hh, mask)
         return out, h.clone()
@@ -198,44 +212,38 @@ class _GRUFunction(torch.autograd.Function):
         gates, h_proj, h_all, h0, w, mask = ctx.saved_tensors
         T, B, GH = gates.shape
         H = h0.shape[1]
-        h_prev = _prev(h0, h_all)
-        # Local derivatives of all steps from h = (1-z)*n + z*h_{t-1}:
-        if ctx.full:
-            r, z, n = gates.view(T, B, 3, H).unbind(2)
-            d_n = (1 - z) * (1 - n * n)  # ∂h/∂n_pre
-            # n_pre = x_n + r*hp_n: ∂h/∂r_pre, ∂h/∂z_pre, ∂h/∂hp_n; (T, B, 3, H)
-            d_local = torch.stack([d_n * h_proj[:, :, 2 * H:] * r * (1 - r),
-                                   (h_prev - n) * z * (1 - z), d_n * r], dim=2)
-            dh_news = torch.empty_like(h_prev)  # ∂L/∂h_new, kept for ∂L/∂x_n after the loop
-        else:
-            z, n = gates.view(T, B, 2, H).unbind(2)
-            d_local = torch.stack([(h_prev - n) * z * (1 - z), (1 - z) * (1 - n * n)], dim=2)
+        full = ctx.full
+        one = gates.new_ones(())
         d_pre = torch.empty_like(gates)  # ∂L/∂(h_{t-1} W_hh^T + b_hh), (T, B, G*H)
-        d_pres, d_locals, zs = d_pre.unbind(0), d_local.unbind(0), z.unbind(0)
-        d_outs = d_out.unbind(0)
-        if mask is not None:
-            m, om = mask.unbind(0), (1 - mask).unbind(0)
-            m_d_outs = (d_out * mask).unbind(0)
-        dh = d_hT + d_outs[-1] if mask is None else d_hT  # ∂L/∂(carried h_t)
-        for t in range(T - 1, -1, -1):
-            if mask is None:
-                dh_new = dh
-            else:  # h_t = m*h_new + (1-m)*h_{t-1}, out_t = m*h_new
-                dh_new = torch.addcmul(m_d_outs[t], dh, m[t])
-            if ctx.full:
-                dh_news[t].copy_(dh_new)
-            torch.mul(dh_new.unsqueeze(1), d_locals[t], out=d_pres[t].view(B, -1, H))
+        # ∂L/∂x_proj equals d_pre except for x_n of the full GRU, which r does not multiply
+        d_x = torch.empty_like(gates) if full else d_pre
+        steps = list(zip(gates.unbind(0), d_pre.unbind(0), d_x.unbind(0),
+                         h_proj.unbind(0) if full else (None,) * T, _prevs(h0, h_all),
+                         d_out.unbind(0), _steps(mask, T),
+                         _steps(None if mask is None else 1 - mask, T), strict=True))
+        dh = d_hT  # ∂L/∂(carried h_t)
+        for g_t, d_pre_t, d_x_t, hp, h_prev, d_out_t, m, om in reversed(steps):
+            dh_new = _d_state_out(dh, d_out_t, m)
+            *rz, n = g_t.view(B, -1, H).unbind(1)  # activated gates: (r,) z, n
+            z = rz[-1]
+            *d_rz, d_hn = d_pre_t.view(B, -1, H).unbind(1)
+            d_n = d_x_t[:, -H:]  # ∂L/∂n_pre = ∂L/∂x_n
+            # h = (1-z)*n + z*h_{t-1}
+            torch.addcmul(dh_new, dh_new, z, value=-1, out=d_n).mul_(
+                torch.addcmul(one, n, n, value=-1))
+            torch.sub(h_prev, n, out=d_rz[-1]).mul_(dh_new).mul_(torch.addcmul(z, z, z, value=-1))
+            if full:  # n_pre = x_n + r*hp_n with hp_n = W_hn h_{t-1} + b_hn
+                r = rz[0]
+                torch.mul(d_n, hp[:, 2 * H:], out=d_rz[0]).mul_(torch.addcmul(r, r, r, value=-1))
+                torch.mul(d_n, r, out=d_hn)
             # ∂L/∂h_{t-1} = dh_new*z (the z*h_{t-1} term) + d_pre W (the recurrent product)
-            if mask is None:
-                base = dh_new * zs[t] if t == 0 else torch.addcmul(d_outs[t - 1], dh_new, zs[t])
-            else:
-                base = torch.addcmul(dh * om[t], dh_new, zs[t])
-            dh = base.addmm_(d_pres[t], w)
-        d_w, d_b = _weight_grads(ctx, d_pre, h_prev, 2, 3)
-        if ctx.full:  # x_r, x_z enter like hp_r, hp_z; x_n enters n_pre without the factor r
-            d_x = torch.cat([d_pre[:, :, :2 * H], dh_news * d_n], dim=2)
-        else:
-            d_x = d_pre
+            dh_prev = torch.mul(dh_new, z).addmm_(d_pre_t, w)
+            if m is not None:
+                dh_prev.addcmul_(dh, om)  # the carried (1-m)*h_{t-1}
+            dh = dh_prev
+        if full:
+            d_x[:, :, :2 * H] = d_pre[:, :, :2 * H]  # x_r, x_z enter like hp_r, hp_z
+        d_w, d_b = _weight_grads(ctx, d_pre, h0, h_all, 2, 3)
         return d_x, dh, d_w, d_b, None, None
 
 
@@ -250,10 +258,10 @@ class _RNNFunction(torch.autograd.Function):
         for hn, ht, m in zip(h_new.unbind(0), h_all.unbind(0), _steps(mask, T), strict=True):
             hn.addmm_(h, w_t)  # x_proj_t + b_hh + h_{t-1} W_hh^T
             hn.relu_() if relu else hn.tanh_()
-            if mask is not None:
+            if m is not None:
                 torch.lerp(h, hn, m, out=ht)  # m*h_new + (1-m)*h_{t-1}
             h = ht
-        out = h_new if mask is None else h_new * mask
+        out = h_new if mask is None else h_new * mask  # h_new stays: act' reads it
         ctx.save_for_backward(h_new, h_all, h0, weight_hh, mask)
         ctx.relu = relu
         return out, h.clone()
@@ -263,23 +271,23 @@ class _RNNFunction(torch.autograd.Function):
     def backward(ctx, d_out, d_hT):
         h_new, h_all, h0, w, mask = ctx.saved_tensors
         T = h_new.shape[0]
-        # h = act(pre): relu' = [pre > 0] = [h > 0], tanh' = 1 - h²
-        d_act = (h_new > 0).to(h_new.dtype) if ctx.relu else 1 - h_new * h_new
+        one = h_new.new_ones(())
         d_pre = torch.empty_like(h_new)  # ∂L/∂pre = ∂L/∂x_proj, (T, B, H)
-        d_pres, d_acts, d_outs = d_pre.unbind(0), d_act.unbind(0), d_out.unbind(0)
-        if mask is not None:
-            m, om = mask.unbind(0), (1 - mask).unbind(0)
-            m_d_outs = (d_out * mask).unbind(0)
-        dh = d_hT + d_outs[-1] if mask is None else d_hT  # ∂L/∂(carried h_t)
-        for t in range(T - 1, -1, -1):
-            if mask is None:
-                torch.mul(dh, d_acts[t], out=d_pres[t])
-                dh = torch.mm(d_pres[t], w) if t == 0 else torch.addmm(d_outs[t - 1], d_pres[t], w)
-            else:  # h_t = m*h_new + (1-m)*h_{t-1}, out_t = m*h_new
-                dh_new = torch.addcmul(m_d_outs[t], dh, m[t])
-                torch.mul(dh_new, d_acts[t], out=d_pres[t])
-                dh = torch.addmm(dh * om[t], d_pres[t], w)  # pre = .. + h_{t-1} W^T
-        d_w, d_b = _weight_grads(ctx, d_pre, _prev(h0, h_all), 2, 3)
+        steps = list(zip(h_new.unbind(0), d_pre.unbind(0), d_out.unbind(0), _steps(mask, T),
+                         _steps(None if mask is None else 1 - mask, T), strict=True))
+        dh = d_hT  # ∂L/∂(carried h_t)
+        for hn, d_pre_t, d_out_t, m, om in reversed(steps):
+            dh_new = _d_state_out(dh, d_out_t, m)
+            # h = act(pre): relu' = [pre > 0] = [h > 0], tanh' = 1 - h²
+            if ctx.relu:
+                torch.mul(dh_new, hn > 0, out=d_pre_t)
+            else:
+                torch.addcmul(one, hn, hn, value=-1, out=d_pre_t).mul_(dh_new)
+            dh_prev = torch.mm(d_pre_t, w)  # pre = .. + h_{t-1} W_hh^T
+            if m is not None:
+                dh_prev.addcmul_(dh, om)  # the carried (1-m)*h_{t-1}
+            dh = dh_prev
+        d_w, d_b = _weight_grads(ctx, d_pre, h0, h_all, 2, 3)
         return d_pre, dh, d_w, d_b, None, None
 
 

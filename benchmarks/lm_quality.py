@@ -1,0 +1,117 @@
+"""Language-model quality: train a preset, report the dev-loss curve against wall-clock time and
+the final metrics on the test split (or valid when the corpus has none).
+
+Usage:
+  python benchmarks/lm_quality.py --preset shakespeare-char --minutes 30
+  python benchmarks/lm_quality.py --preset ptb-small
+Writes benchmarks/results/lm_<preset>.{json,md}; the run directory is kept (default
+runs/bench-<preset>) so its samples and plots can be looked at.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import torch
+
+from rnnlab.tasks.lm.config import LMConfig
+from rnnlab.tasks.lm.presets import PRESETS
+from rnnlab.tasks.lm.run import LMRun
+from rnnlab.tasks.lm.train import train_lm
+from rnnlab.training.config import TrainConfig
+from rnnlab.training.log import read_log
+
+RESULTS = Path(__file__).resolve().parent / "results"
+CHECKPOINTS_MIN = (5, 10, 20, 30, 45, 60, 90, 120)
+
+
+def curve(run_dir: Path) -> list[dict]:
+    """Each dev evaluation with the minutes elapsed since training started."""
+    records = read_log(run_dir)
+    start = next(r["time"] for r in records if r["kind"] == "start")
+    return [{"minutes": round((r["time"] - start) / 60, 2), "step": r["step"],
+             **{k: r[k] for k in ("loss", "ppl", "bpc") if k in r}}
+            for r in records if r["kind"] == "eval"]
+
+
+def at_minutes(points: list[dict], limit: float) -> list[dict]:
+    """The best dev loss reached by each checkpoint time (what a budget of that size gives)."""
+    rows = []
+    for minutes in CHECKPOINTS_MIN:
+        if minutes > limit + 0.5:
+            break
+        seen = [p for p in points if p["minutes"] <= minutes + 0.25]
+        if seen:
+            best = min(seen, key=lambda p: p["loss"])
+            rows.append({"minutes": minutes, "best_dev_loss": best["loss"], "step": best["step"]})
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", required=True, choices=sorted(PRESETS))
+    parser.add_argument("--minutes", type=float, default=0.0, help="wall-clock budget")
+    parser.add_argument("--epochs", type=int, default=0, help="override the preset's epochs")
+    parser.add_argument("--run-dir", default=None)
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--threads", type=int, default=0)
+    args = parser.parse_args()
+
+    preset = dict(PRESETS[args.preset])
+    if args.minutes:
+        preset["minutes"] = args.minutes
+    if args.epochs:
+        preset["epochs"] = args.epochs
+    if args.threads:
+        preset["threads"] = args.threads
+    lm_fields = set(LMConfig.__dataclass_fields__)
+    train_fields = set(TrainConfig.__dataclass_fields__)
+    config = LMConfig(**{k: v for k, v in preset.items() if k in lm_fields})
+    train_config = TrainConfig(**{k: v for k, v in preset.items() if k in train_fields})
+    run_dir = Path(args.run_dir or f"runs/bench-{args.preset}")
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    load_before = os.getloadavg()
+    summary = train_lm(config, train_config, run_dir, data_dir=args.data_dir, show_progress=False)
+    points = curve(run_dir)
+    lm = LMRun(run_dir, "cpu")
+    has_test = lm.info["corpus"] not in ("tinyshakespeare",) or config.train is not None
+    final = {split: lm.evaluate(split, args.data_dir)
+             for split in (("valid", "test") if has_test else ("valid",))}
+    prime = "ROMEO:" if lm.char_level else "the"
+    sample = prime + "".join(lm.generate(prime, 300, seed=1, temperature=0.8))
+    result = {
+        "command": " ".join(["python", *sys.argv]), "preset": args.preset,
+        "config": preset, "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
+        "parameters": summary["parameters"], "train_summary": summary,
+        "curve": points, "at_minutes": at_minutes(points, summary["seconds"] / 60),
+        "final": final, "sample": sample,
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"lm_{args.preset}.json").write_text(json.dumps(result, indent=2) + "\n")
+    lines = [f"# {args.preset}", "", f"Command: `{result['command']}`; torch {torch.__version__}, "
+             f"{result['threads']} threads, load average {load_before[0]:.2f} before / "
+             f"{result['loadavg_after'][0]:.2f} after; {summary['parameters']:,} parameters; "
+             f"{summary['steps']} steps in {summary['seconds'] / 60:.1f} min "
+             f"({summary['stop_reason']}).", "",
+             "| minutes | best dev loss (nats/token) | step |", "|---:|---:|---:|"]
+    lines += [f"| {r['minutes']} | {r['best_dev_loss']:.4f} | {r['step']} |"
+              for r in result["at_minutes"]]
+    lines += ["", "| split | loss | ppl | bpc | signature |", "|---|---:|---:|---:|---|"]
+    for split, r in final.items():
+        bpc = f"{r['bpc']:.4f}" if "bpc" in r else "-"
+        lines.append(f"| {split} | {r['loss']:.4f} | {r['ppl']:.2f} | {bpc} | `{r['signature']}` |")
+    lines += ["", "Sample (temperature 0.8, seed 1):", "", "```", sample, "```"]
+    (RESULTS / f"lm_{args.preset}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

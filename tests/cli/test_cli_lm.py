@@ -1,0 +1,98 @@
+"""Every language-model command as a user runs it (`--max-steps 2` smoke runs), and errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from rnnlab import __version__
+from rnnlab.cli.main import main
+
+TEXT = "\n".join(f"line {i} says hello to the little world of rnnlab" for i in range(300)) + "\n"
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "train.txt"
+    path.write_text(TEXT, encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory, corpus):
+    run = tmp_path_factory.mktemp("runs") / "char"
+    code = main(["train", "lm", "--train", str(corpus), "--level", "char", "--hidden", "16",
+                 "--layers", "1", "--batch-size", "4", "--bptt", "16", "--max-steps", "2",
+                 "--run-dir", str(run), "--quiet"])
+    assert code == 0
+    return run
+
+
+def test_version_and_info(capsys):
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert __version__ in capsys.readouterr().out
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "torch" in out and "device (--device auto)" in out and "tinyshakespeare" in out
+
+
+def test_console_script_runs():
+    done = subprocess.run([sys.executable, "-m", "rnnlab.cli.main", "--version"],
+                          capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == f"rnnlab {__version__}"
+
+
+def test_sample_streams_text(run_dir, capsys):
+    assert main(["sample", str(run_dir), "--prime", "line", "--length", "40", "--seed", "1",
+                 "--temperature", "0.8", "--top-k", "5"]) == 0
+    first = capsys.readouterr().out
+    assert first.startswith("line") and len(first) >= 40
+    main(["sample", str(run_dir), "--prime", "line", "--length", "40", "--seed", "1",
+          "--temperature", "0.8", "--top-k", "5"])
+    assert capsys.readouterr().out == first  # seeded: reproducible
+
+
+def test_score_and_eval(run_dir, capsys):
+    assert main(["score", str(run_dir), "--text", "hello world", "--format", "json",
+                 "--verbose"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["tokens"] == len("hello world") and record["log_prob"] < 0
+    assert len(record["token_log_probs"]) == record["tokens"]
+    assert main(["eval", str(run_dir), "--split", "valid", "--format", "json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["ppl"] > 1 and "bpc" in result and result["signature"].startswith("ppl|")
+
+
+def test_resume_continues_to_total_steps(run_dir, capsys):
+    assert main(["train", "lm", "--run-dir", str(run_dir), "--resume", "--max-steps", "4",
+                 "--quiet", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["steps"] == 4
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["train", "lm", "--corpus", "no-such-corpus"], "unknown corpus"),
+        (["train", "lm", "--train", "/no/such/file.txt"], "not found|does not exist"),
+        (["sample", "/no/such/run"], "does not exist"),
+        (["train", "lm", "--preset", "nope"], "unknown preset"),
+    ],
+)
+def test_user_errors_are_one_line(tmp_path, capsys, argv, message):
+    code = main([*argv, "--run-dir", str(tmp_path / "r")] if argv[0] == "train" else argv)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("rnnlab: error:") and len(err.strip().splitlines()) == 1
+    assert pytest.importorskip("re").search(message, err), err
+
+
+def test_non_utf8_file_names_the_offset(tmp_path, capsys):
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"hello\nwor\xffld\n" * 50)
+    assert main(["train", "lm", "--train", str(bad), "--run-dir", str(tmp_path / "r")]) == 2
+    assert "offset 9" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()  # nothing half-written
