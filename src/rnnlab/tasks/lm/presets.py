@@ -7,11 +7,14 @@ from typing import Any
 PRESETS: dict[str, dict[str, Any]] = {
     # Zaremba, Sutskever & Vinyals 2014, "small": 2x200 LSTM, no dropout, SGD lr 1 halved every
     # epoch after the fourth, 13 epochs, bptt 35, batch 20, clip 5, init U(-0.1, 0.1).
+    # Their loss is summed over the 35 steps of a window (and averaged over the batch); ours is
+    # the mean per token, whose gradient is 35x smaller. SGD with lr 35 and clip 5/35 on the
+    # mean takes exactly their steps: 35 * clip(g, 5/35) = clip(35 g, 5).
     "ptb-small": dict(
         corpus="ptb", level="word", cell="lstm", layers=2, hidden=200, embedding_size=200,
         dropout=0.0, dropout_output=0.0, batch_size=20, bptt=35, eval_batch_size=10,
-        init_range=0.1, optimizer="sgd", lr=1.0, schedule="zaremba", lr_decay=0.5,
-        decay_start=5, clip=5.0, epochs=13, log_every=200,
+        init_range=0.1, optimizer="sgd", lr=35.0, schedule="zaremba", lr_decay=0.5,
+        decay_start=5, clip=5.0 / 35, epochs=13, log_every=200,
     ),
     # A regularised, tied medium model for PTB within ~2 CPU-hours.
     "ptb-tied": dict(
