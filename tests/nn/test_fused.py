@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnnlab.nn.cells import GRUCell, LSTMCell, RNNCell
-from rnnlab.nn.fused import gru_sequence, lstm_sequence, rnn_sequence
+from rnnlab.nn.fused import MIN_STEPS_TO_PACK, gru_sequence, lstm_sequence, rnn_sequence
 
 # kind -> (number of gates, has a cell state c, option passed to both paths)
 KINDS = {
@@ -153,20 +153,24 @@ def test_gradcheck(kind, masked):
     assert torch.autograd.gradcheck(f, flat)
 
 
-@pytest.mark.parametrize("kind", ["lstm-peephole", "gru-full", "gru-minimal", "rnn-tanh"])
-def test_float32_non_contiguous_and_expanded_grad(kind):
-    """A batch-first x_proj (a transposed view) in float32, loss = out.sum() (stride-0 grad)."""
-    T, B, H = 5, 3, 8
+@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("T", [5, MIN_STEPS_TO_PACK + 4], ids=["torch.mm", "packed"])
+def test_float32_non_contiguous_and_expanded_grad(kind, T):
+    """float32 on both product paths (short: torch.mm; long: oneDNN's prepacked weight), a
+    batch-first x_proj (a transposed view), loss = out.sum() (a stride-0 gradient)."""
+    B, H = 3, 8
     inputs = make_inputs(kind, T, B, H, dtype=torch.float32)
     x_bf = inputs["x_proj"].detach().transpose(0, 1).contiguous().requires_grad_()
     inputs_t = dict(inputs, x_proj=x_bf.transpose(0, 1))  # (T, B, G*H), not contiguous
-    mask = mask_from([5, 3, 1], T, torch.float32)
-    got = fused(kind, inputs_t, mask)[0]
-    want = loop(kind, inputs, mask)[0]
-    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
-    (g_fused,) = torch.autograd.grad(got.sum(), x_bf)
-    (g_loop,) = torch.autograd.grad(want.sum(), inputs["x_proj"])
-    torch.testing.assert_close(g_fused.transpose(0, 1), g_loop, atol=1e-5, rtol=1e-5)
+    mask = mask_from([T, 3, 1], T, torch.float32)
+    got = fused(kind, inputs_t, mask)
+    want = loop(kind, inputs, mask)
+    for g, w in zip(got, want, strict=True):
+        torch.testing.assert_close(g, w, atol=1e-5, rtol=1e-5)
+    got_grads = torch.autograd.grad(got[0].sum(), [x_bf, inputs["weight_hh"]])
+    want_grads = torch.autograd.grad(want[0].sum(), [inputs["x_proj"], inputs["weight_hh"]])
+    torch.testing.assert_close(got_grads[0].transpose(0, 1), want_grads[0], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(got_grads[1], want_grads[1], atol=1e-4, rtol=1e-5)
 
 
 def test_only_some_inputs_need_grad():

@@ -1,0 +1,257 @@
+"""Speed of rnnlab's recurrent layers against torch.nn, measured in the same run.
+
+For each configuration, every model runs interleaved with its reference (`torch.nn.LSTM`,
+`GRU`, `RNN` of the same size; with `pack_padded_sequence` when the batch has random lengths),
+so all of them see the same machine load; ratios are rnnlab tokens/s over torch tokens/s, the
+median of the per-round ratios. Forward is timed under `torch.no_grad()` (inference);
+forward+backward as in training (loss = a fixed random projection of the output, backward, set
+gradients to None). The input requires a gradient, as it does under an embedding.
+
+Rows: rnnlab `impl="fused"` (torch's kernel for standard cells) and `impl="loop"` (the cells'
+textbook equations); peephole LSTM and minimal GRU (hand-written BPTT of `rnnlab.nn.fused`) and
+their loops; and, for comparison, the hand-written BPTT run on the standard cells too
+("fused.py"), which the layers do not use for them.
+
+Usage: python benchmarks/recurrent_speed.py [--quick] [--threads N] [--repeats N]
+Writes benchmarks/results/recurrent_speed.{json,md} (--quick: recurrent_speed_quick.*).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+import rnnlab
+from rnnlab.nn import GRU, LSTM, RNN
+
+RESULTS = Path(__file__).resolve().parent / "results"
+BLOCK_SECONDS = 0.1  # each timed block repeats a call until the reference takes about this long
+
+
+@dataclass(frozen=True)
+class Config:
+    key: str
+    batch: int
+    steps: int
+    layers: int
+    hidden: int
+    input: int
+    bidirectional: bool = False
+    lengths: bool = False  # random lengths in [T/4, T], one of them T
+
+    @property
+    def name(self) -> str:
+        layout = ("bi " if self.bidirectional else "") + f"{self.layers}x{self.hidden}"
+        extra = " lengths" if self.lengths else ""
+        return f"{self.key}: B{self.batch} T{self.steps} {layout} in{self.input}{extra}"
+
+
+CONFIGS = [
+    Config("a", 20, 35, 2, 200, 200),
+    Config("b", 20, 35, 2, 650, 650),
+    Config("c", 32, 128, 1, 512, 64),
+    Config("d", 64, 50, 1, 256, 256, bidirectional=True, lengths=True),
+]
+
+
+# (label, reference, layer class, keyword arguments, target ratio or None, configs it applies to)
+VARIANTS = [
+    ("torch LSTM", "torch LSTM", nn.LSTM, {}, None, None),
+    ("LSTM fused", "torch LSTM", LSTM, {"impl": "fused"}, 0.95, None),
+    ("LSTM loop", "torch LSTM", LSTM, {"impl": "loop"}, None, None),
+    ("LSTM fused.py", "torch LSTM", LSTM, {"impl": "fused"}, None, None),
+    ("peephole LSTM fused", "torch LSTM", LSTM, {"impl": "fused", "peephole": True}, 0.6, "bc"),
+    ("peephole LSTM loop", "torch LSTM", LSTM, {"impl": "loop", "peephole": True}, None, None),
+    ("torch GRU", "torch GRU", nn.GRU, {}, None, None),
+    ("GRU fused", "torch GRU", GRU, {"impl": "fused"}, 0.95, None),
+    ("GRU loop", "torch GRU", GRU, {"impl": "loop"}, None, None),
+    ("GRU fused.py", "torch GRU", GRU, {"impl": "fused"}, None, None),
+    ("minimal GRU fused", "torch GRU", GRU, {"impl": "fused", "variant": "minimal"}, 0.6, "bc"),
+    ("minimal GRU loop", "torch GRU", GRU, {"impl": "loop", "variant": "minimal"}, None, None),
+    ("torch RNN", "torch RNN", nn.RNN, {}, None, None),
+    ("RNN fused", "torch RNN", RNN, {"impl": "fused"}, 0.95, None),
+    ("RNN loop", "torch RNN", RNN, {"impl": "loop"}, None, None),
+    ("RNN fused.py", "torch RNN", RNN, {"impl": "fused"}, None, None),
+]
+
+
+def make_runner(label: str, cls: type, kwargs: dict, cfg: Config, x: Tensor,
+                lengths: Tensor | None) -> tuple[Callable[[], Tensor], list[Tensor]]:
+    """A call that returns the layer's output (T, B, D*H), and the tensors that get gradients."""
+    torch.manual_seed(0)
+    model = cls(cfg.input, cfg.hidden, cfg.layers, bidirectional=cfg.bidirectional, **kwargs)
+    steps = x.shape[0]
+    if label.startswith("torch"):
+        def run() -> Tensor:
+            if lengths is None:
+                return model(x)[0]
+            packed = pack_padded_sequence(x, lengths, enforce_sorted=False)
+            return pad_packed_sequence(model(packed)[0], total_length=steps)[0]
+    elif label.endswith("fused.py"):
+        # The layers send standard cells to torch's kernels; this runs rnnlab.nn.fused instead,
+        # through the layer's own stacking (private methods: a benchmark-only shortcut).
+        mask_lengths = None if lengths is None or bool((lengths == steps).all()) else lengths
+
+        def run() -> Tensor:
+            states = model._check_state(None, x)
+            return model._stack(x, states, mask_lengths, model._run_fused)[0]
+    else:
+        def run() -> Tensor:
+            return model(x, lengths=lengths)[0]
+    return run, [*model.parameters(), x]
+
+
+def timed_block(fn: Callable[[], None], calls: int) -> float:
+    start = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    return (time.perf_counter() - start) / calls
+
+
+def bench_config(cfg: Config, repeats: int, quick: bool) -> list[dict]:
+    torch.manual_seed(0)
+    x = torch.randn(cfg.steps, cfg.batch, cfg.input, requires_grad=True)  # (T, B, I)
+    lengths = None
+    if cfg.lengths:
+        lengths = torch.randint(cfg.steps // 4, cfg.steps + 1, (cfg.batch,))
+        lengths[0] = cfg.steps
+    directions = 2 if cfg.bidirectional else 1
+    projection = torch.randn(cfg.steps, cfg.batch, directions * cfg.hidden)  # (T, B, D*H)
+
+    calls = {}
+    for label, _, cls, kwargs, _, _ in VARIANTS:
+        run, grads = make_runner(label, cls, kwargs, cfg, x, lengths)
+
+        def forward(run=run) -> None:
+            with torch.no_grad():
+                run()
+
+        def forward_backward(run=run, grads=grads) -> None:
+            (run() * projection).sum().backward()
+            for t in grads:
+                t.grad = None
+
+        calls[label] = {"fwd": forward, "fwd+bwd": forward_backward}
+
+    # Warm up every call once, then size the blocks on the slowest reference.
+    per_call = {}
+    for label, fns in calls.items():
+        for mode, fn in fns.items():
+            per_call[label, mode] = timed_block(fn, 1)
+    block = {}
+    for mode in ("fwd", "fwd+bwd"):
+        slowest_ref = max(per_call[v[1], mode] for v in VARIANTS)
+        block[mode] = 1 if quick else max(1, round(BLOCK_SECONDS / slowest_ref))
+
+    seconds: dict[tuple[str, str], list[float]] = {key: [] for key in per_call}
+    for _ in range(repeats):  # interleaved rounds: every model sees the same load
+        for label, fns in calls.items():
+            for mode, fn in fns.items():
+                seconds[label, mode].append(timed_block(fn, block[mode]))
+
+    tokens = cfg.batch * cfg.steps
+    rows = []
+    for label, reference, _, _, target, only in VARIANTS:
+        row = {"config": cfg.name, "model": label, "reference": reference}
+        for mode in ("fwd", "fwd+bwd"):
+            mine, ref = seconds[label, mode], seconds[reference, mode]
+            row[f"{mode} tok/s"] = tokens / statistics.median(mine)
+            row[f"{mode} ratio"] = statistics.median(r / m for r, m in zip(ref, mine, strict=True))
+        row["target"] = target if only is None or cfg.key in only else None
+        rows.append(row)
+    return rows
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def verdict(row: dict) -> str:
+    if row["target"] is None:
+        return ""
+    met = "met" if row["fwd+bwd ratio"] >= row["target"] else "MISSED"
+    return f">= {row['target']:.2f} ({met})"
+
+
+def write_markdown(results: dict, path: Path) -> None:
+    before, after = results["loadavg_before"], results["loadavg_after"]
+    lines = [
+        "# Recurrent layer speed (ratio to torch.nn, same run)", "",
+        f"Command: `{results['command']}`  ",
+        f"torch {results['torch']}, rnnlab {results['rnnlab']}, {results['threads']} threads, "
+        f"CPU {results['cpu']}  ",
+        f"Load average (1, 5, 15 min) before: {before[0]:.2f} {before[1]:.2f} {before[2]:.2f}; "
+        f"after: {after[0]:.2f} {after[1]:.2f} {after[2]:.2f}  ",
+        f"{results['repeats']} interleaved rounds; ratio = median over rounds of "
+        "(reference time / model time); tok/s = B*T per second (median).", "",
+        "| config | model | fwd tok/s | fwd ratio | fwd+bwd tok/s | fwd+bwd ratio | target "
+        "(fwd+bwd) |",
+        "|---|---|---:|---:|---:|---:|---|",
+    ]
+    for row in results["rows"]:
+        lines.append(
+            f"| {row['config']} | {row['model']} | {row['fwd tok/s']:.0f} | "
+            f"{row['fwd ratio']:.2f} | {row['fwd+bwd tok/s']:.0f} | {row['fwd+bwd ratio']:.2f} | "
+            f"{verdict(row)} |"
+        )
+    path.write_text("\n".join(lines) + "\n")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: tiny sizes, one round, one call per model")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's)")
+    parser.add_argument("--repeats", type=int, default=5, help="interleaved rounds")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    repeats = 1 if args.quick else args.repeats
+    load_before = os.getloadavg()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"load average {load_before}", flush=True)
+    results = {
+        "command": " ".join(["python", *sys.argv]), "torch": torch.__version__,
+        "rnnlab": rnnlab.__version__, "threads": torch.get_num_threads(), "cpu": cpu_model(),
+        "python": platform.python_version(), "repeats": repeats, "loadavg_before": load_before,
+        "rows": [],
+    }
+    configs = CONFIGS
+    if args.quick:
+        configs = [replace(c, steps=min(c.steps, 8), hidden=32, input=16) for c in CONFIGS]
+    results["configs"] = [asdict(c) for c in configs]
+    for cfg in configs:
+        for row in bench_config(cfg, repeats, args.quick):
+            results["rows"].append(row)
+            print(f"{row['config']:34s} {row['model']:20s} fwd {row['fwd ratio']:5.2f}x  "
+                  f"fwd+bwd {row['fwd+bwd ratio']:5.2f}x {row['fwd+bwd tok/s']:9.0f} tok/s  "
+                  f"{verdict(row)}", flush=True)
+    results["loadavg_after"] = os.getloadavg()
+    print(f"load average {results['loadavg_after']}", flush=True)
+    RESULTS.mkdir(exist_ok=True)
+    stem = "recurrent_speed_quick" if args.quick else "recurrent_speed"  # keep the full table
+    (RESULTS / f"{stem}.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_markdown(results, RESULTS / f"{stem}.md")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
