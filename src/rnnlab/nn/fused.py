@@ -53,11 +53,14 @@ def _start(x_proj: Tensor, bias_hh: Tensor | None) -> Tensor:
     return torch.add(x_proj, bias_hh, out=gates)
 
 
-def _tanh_(x: Tensor) -> Tensor:
-    """tanh in place, as 2σ(2x) - 1 on CPU: there torch's tanh is 3-5x slower than its sigmoid."""
+def _tanh(x: Tensor, out: Tensor) -> Tensor:
+    """out = tanh(x), as 2σ(2x) - 1 on CPU, where torch's tanh is 3-5x slower than its sigmoid.
+
+    `out` may be `x` itself (in place).
+    """
     if x.device.type != "cpu":
-        return x.tanh_()
-    return x.mul_(2).sigmoid_().mul_(2).sub_(1)
+        return torch.tanh(x, out=out)
+    return torch.mul(x, 2, out=out).sigmoid_().mul_(2).sub_(1)
 
 
 def _d_state_out(dh: Tensor, d_out_t: Tensor, m: Tensor | None) -> Tensor:
@@ -148,14 +151,15 @@ class _LSTMFunction(torch.autograd.Function):
             g4 = g.view(B, 4, H)
             if peephole:
                 g4[:, :2].addcmul_(c.unsqueeze(1), w_cif)  # + w_ci*c_{t-1}, + w_cf*c_{t-1}
-            g4[:, :2].sigmoid_()  # i, f
-            _tanh_(g4[:, 2])  # g
             i, f, g_, o = g4.unbind(1)
+            # One sigmoid for i, f, g (and o): g = tanh(a) = 2σ(2a) - 1, see _tanh
+            g_.mul_(2)
+            g4[:, :3 if peephole else 4].sigmoid_()
+            g_.mul_(2).sub_(1)
             torch.mul(f, c, out=cn).addcmul_(i, g_)  # c = f*c_{t-1} + i*g
             if peephole:
-                o.addcmul_(cn, w_co)  # + w_co*c_t
-            o.sigmoid_()
-            torch.mul(o, _tanh_(tc.copy_(cn)), out=hn)  # h = o*tanh(c)
+                o.addcmul_(cn, w_co).sigmoid_()  # o = σ(.. + w_co*c_t)
+            torch.mul(o, _tanh(cn, out=tc), out=hn)  # h = o*tanh(c)
             if m is not None:
                 torch.lerp(h, hn, m, out=ht)  # m*h_new + (1-m)*h_{t-1}, exact for m in {0, 1}
                 torch.lerp(c, cn, m, out=ct)
@@ -239,12 +243,14 @@ class _GRUFunction(torch.autograd.Function):
                 product.into(hp, h, bias_hh)  # W_hh h_{t-1} + b_hh
                 torch.add(x[:, :2 * H], hp[:, :2 * H], out=g[:, :2 * H]).sigmoid_()  # r, z
                 r, z, n = g.view(B, 3, H).unbind(1)
-                _tanh_(torch.addcmul(x[:, 2 * H:], r, hp[:, 2 * H:], out=n))  # n
+                torch.addcmul(x[:, 2 * H:], r, hp[:, 2 * H:], out=n)
+                _tanh(n, out=n)  # n = tanh(x_n + r*(W_hn h_{t-1} + b_hn))
             else:
                 product.add_to(g, h)
                 z, n = g.view(B, 2, H).unbind(1)
-                z.sigmoid_()
-                _tanh_(n)
+                n.mul_(2)  # one sigmoid for z and n: n = tanh(a) = 2σ(2a) - 1, see _tanh
+                g.sigmoid_()
+                n.mul_(2).sub_(1)
             torch.lerp(n, h, z, out=hn)  # h = (1-z)*n + z*h_{t-1}
             if m is not None:
                 torch.lerp(h, hn, m, out=ht)  # m*h_new + (1-m)*h_{t-1}
@@ -309,7 +315,7 @@ class _RNNFunction(torch.autograd.Function):
         h = h0
         for hn, ht, m in zip(h_new.unbind(0), h_all.unbind(0), _steps(mask, T), strict=True):
             product.add_to(hn, h)  # x_proj_t + b_hh + h_{t-1} W_hh^T
-            hn.relu_() if relu else _tanh_(hn)
+            hn.relu_() if relu else _tanh(hn, out=hn)
             if m is not None:
                 torch.lerp(h, hn, m, out=ht)  # m*h_new + (1-m)*h_{t-1}
             h = ht
