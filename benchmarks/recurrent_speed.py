@@ -12,8 +12,8 @@ textbook equations); peephole LSTM and minimal GRU (hand-written BPTT of `rnnlab
 their loops; and, for comparison, the hand-written BPTT run on the standard cells too
 ("fused.py"), which the layers do not use for them.
 
-Usage: python benchmarks/recurrent_speed.py [--quick] [--threads N] [--repeats N]
-Writes benchmarks/results/recurrent_speed.{json,md} (--quick: recurrent_speed_quick.*).
+Usage: python benchmarks/recurrent_speed.py [--quick] [--threads N] [--repeats N] [--budget S]
+Writes benchmarks/results/recurrent_speed.{json,md} (--quick: recurrent_speed_quick.*; or --output).
 """
 
 from __future__ import annotations
@@ -120,7 +120,9 @@ def timed_block(fn: Callable[[], None], calls: int) -> float:
     return (time.perf_counter() - start) / calls
 
 
-def bench_config(cfg: Config, repeats: int, quick: bool) -> list[dict]:
+def bench_config(cfg: Config, repeats: int, quick: bool, budget: float) -> list[dict]:
+    """Rows for one configuration; stops after `budget` seconds (at least one round)."""
+    started = time.perf_counter()
     torch.manual_seed(0)
     x = torch.randn(cfg.steps, cfg.batch, cfg.input, requires_grad=True)  # (T, B, I)
     lengths = None
@@ -156,15 +158,17 @@ def bench_config(cfg: Config, repeats: int, quick: bool) -> list[dict]:
         block[mode] = 1 if quick else max(1, round(BLOCK_SECONDS / slowest_ref))
 
     seconds: dict[tuple[str, str], list[float]] = {key: [] for key in per_call}
-    for _ in range(repeats):  # interleaved rounds: every model sees the same load
-        for label, fns in calls.items():
+    rounds = 0
+    while rounds < repeats and (rounds == 0 or time.perf_counter() - started < budget):
+        for label, fns in calls.items():  # interleaved: every model sees the same load
             for mode, fn in fns.items():
                 seconds[label, mode].append(timed_block(fn, block[mode]))
+        rounds += 1
 
     tokens = cfg.batch * cfg.steps
     rows = []
     for label, reference, _, _, target, only in VARIANTS:
-        row = {"config": cfg.name, "model": label, "reference": reference}
+        row = {"config": cfg.name, "model": label, "reference": reference, "rounds": rounds}
         for mode in ("fwd", "fwd+bwd"):
             mine, ref = seconds[label, mode], seconds[reference, mode]
             row[f"{mode} tok/s"] = tokens / statistics.median(mine)
@@ -172,6 +176,10 @@ def bench_config(cfg: Config, repeats: int, quick: bool) -> list[dict]:
         row["target"] = target if only is None or cfg.key in only else None
         rows.append(row)
     return rows
+
+
+def cpu_count() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def cpu_model() -> str:
@@ -200,15 +208,16 @@ def write_markdown(results: dict, path: Path) -> None:
         f"CPU {results['cpu']}  ",
         f"Load average (1, 5, 15 min) before: {before[0]:.2f} {before[1]:.2f} {before[2]:.2f}; "
         f"after: {after[0]:.2f} {after[1]:.2f} {after[2]:.2f}  ",
-        f"{results['repeats']} interleaved rounds; ratio = median over rounds of "
-        "(reference time / model time); tok/s = B*T per second (median).", "",
-        "| config | model | fwd tok/s | fwd ratio | fwd+bwd tok/s | fwd+bwd ratio | target "
-        "(fwd+bwd) |",
-        "|---|---|---:|---:|---:|---:|---|",
+        f"Up to {results['repeats']} interleaved rounds (column `rounds`: as many as the time "
+        "budget allowed); ratio = median over rounds of (reference time / model time); "
+        "tok/s = B*T per second (median). Forward under no_grad; fwd+bwd as in training.", "",
+        "| config | model | rounds | fwd tok/s | fwd ratio | fwd+bwd tok/s | fwd+bwd ratio | "
+        "target (fwd+bwd) |",
+        "|---|---|---:|---:|---:|---:|---:|---|",
     ]
     for row in results["rows"]:
         lines.append(
-            f"| {row['config']} | {row['model']} | {row['fwd tok/s']:.0f} | "
+            f"| {row['config']} | {row['model']} | {row['rounds']} | {row['fwd tok/s']:.0f} | "
             f"{row['fwd ratio']:.2f} | {row['fwd+bwd tok/s']:.0f} | {row['fwd+bwd ratio']:.2f} | "
             f"{verdict(row)} |"
         )
@@ -220,7 +229,12 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: tiny sizes, one round, one call per model")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's)")
-    parser.add_argument("--repeats", type=int, default=5, help="interleaved rounds")
+    parser.add_argument("--repeats", type=int, default=5, help="interleaved rounds (at most)")
+    parser.add_argument("--budget", type=float, default=480.0,
+                        help="seconds for the whole run; a configuration stops its rounds when "
+                             "its share is spent (a busy machine gets fewer rounds, not hours)")
+    parser.add_argument("--output", help="path without suffix for the .json and .md "
+                                         "(default benchmarks/results/recurrent_speed)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -228,6 +242,9 @@ def main() -> int:
     load_before = os.getloadavg()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"load average {load_before}", flush=True)
+    if torch.get_num_threads() > 1 and load_before[0] + torch.get_num_threads() > cpu_count():
+        print(f"warning: {cpu_count()} CPUs, load {load_before[0]:.1f}: threads will wait on each "
+              "other and timings swing wildly; compare ratios with --threads 1", flush=True)
     results = {
         "command": " ".join(["python", *sys.argv]), "torch": torch.__version__,
         "rnnlab": rnnlab.__version__, "threads": torch.get_num_threads(), "cpu": cpu_model(),
@@ -239,17 +256,18 @@ def main() -> int:
         configs = [replace(c, steps=min(c.steps, 8), hidden=32, input=16) for c in CONFIGS]
     results["configs"] = [asdict(c) for c in configs]
     for cfg in configs:
-        for row in bench_config(cfg, repeats, args.quick):
+        for row in bench_config(cfg, repeats, args.quick, args.budget / len(configs)):
             results["rows"].append(row)
             print(f"{row['config']:34s} {row['model']:20s} fwd {row['fwd ratio']:5.2f}x  "
                   f"fwd+bwd {row['fwd+bwd ratio']:5.2f}x {row['fwd+bwd tok/s']:9.0f} tok/s  "
                   f"{verdict(row)}", flush=True)
     results["loadavg_after"] = os.getloadavg()
     print(f"load average {results['loadavg_after']}", flush=True)
-    RESULTS.mkdir(exist_ok=True)
-    stem = "recurrent_speed_quick" if args.quick else "recurrent_speed"  # keep the full table
-    (RESULTS / f"{stem}.json").write_text(json.dumps(results, indent=2) + "\n")
-    write_markdown(results, RESULTS / f"{stem}.md")
+    stem = Path(args.output or RESULTS / ("recurrent_speed_quick" if args.quick
+                                            else "recurrent_speed"))  # quick keeps the full table
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    stem.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
+    write_markdown(results, stem.with_suffix(".md"))
     return 0
 
 
