@@ -23,3 +23,76 @@ def signature(**parts: object) -> str:
     fields = [f"{k}:{v}" for k, v in parts.items() if k != "metric"]
     fields += [f"rnnlab:{__version__}", f"torch:{torch.__version__.split('+')[0]}"]
     return "|".join([str(parts.get("metric", "metric")), *fields])
+
+
+# -- classification ---------------------------------------------------------------------------
+
+
+def confusion_matrix(gold: list[int], predicted: list[int], num_classes: int) -> list[list[int]]:
+    """matrix[g][p] = how many examples of gold class g were predicted as p."""
+    matrix = [[0] * num_classes for _ in range(num_classes)]
+    for g, p in zip(gold, predicted, strict=True):
+        matrix[g][p] += 1
+    return matrix
+
+
+def accuracy(gold: list, predicted: list) -> float:
+    if len(gold) != len(predicted):
+        raise ValueError(f"{len(gold)} gold labels but {len(predicted)} predictions")
+    return sum(g == p for g, p in zip(gold, predicted, strict=True)) / max(len(gold), 1)
+
+
+def macro_f1(gold: list[int], predicted: list[int], num_classes: int) -> float:
+    """Mean over classes of F1 (a class never gold nor predicted counts as F1 = 0, as sklearn's
+    `zero_division=0`, only if it appears in neither; such classes are left out of the mean)."""
+    matrix = confusion_matrix(gold, predicted, num_classes)
+    scores = []
+    for c in range(num_classes):
+        tp = matrix[c][c]
+        gold_c = sum(matrix[c])
+        pred_c = sum(row[c] for row in matrix)
+        if gold_c == 0 and pred_c == 0:
+            continue
+        scores.append(2 * tp / (gold_c + pred_c))
+    return sum(scores) / max(len(scores), 1)
+
+
+# -- sequence labelling (seqeval) --------------------------------------------------------------
+
+
+def entity_scores(gold: list[list[str]], predicted: list[list[str]],
+                  scheme: str = "BIO") -> dict:
+    """Entity-level precision/recall/F1 (micro) and the per-type report, computed by seqeval in
+    its strict mode for the scheme (`BIO` = IOB2, `BIOES`), as the CoNLL script counts them."""
+    from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
+    from seqeval.scheme import IOB2, IOBES
+
+    mode = {"BIO": IOB2, "IOB2": IOB2, "BIOES": IOBES, "IOBES": IOBES}[scheme.upper()]
+    kwargs = {"mode": "strict", "scheme": mode, "zero_division": 0}
+    return {
+        "precision": float(precision_score(gold, predicted, **kwargs)),
+        "recall": float(recall_score(gold, predicted, **kwargs)),
+        "f1": float(f1_score(gold, predicted, **kwargs)),
+        "report": classification_report(gold, predicted, digits=4, **kwargs),
+    }
+
+
+# -- translation (sacrebleu) -------------------------------------------------------------------
+
+
+def bleu_chrf(hypotheses: list[str], references: list[str], lowercase: bool = False) -> dict:
+    """Corpus BLEU and chrF of detokenized text, with sacrebleu's signatures."""
+    import sacrebleu
+
+    if len(hypotheses) != len(references):
+        raise ValueError(f"{len(hypotheses)} hypotheses but {len(references)} references")
+    bleu = sacrebleu.metrics.BLEU(lowercase=lowercase)
+    chrf = sacrebleu.metrics.CHRF(lowercase=lowercase)
+    bleu_score = bleu.corpus_score(hypotheses, [references])
+    chrf_score = chrf.corpus_score(hypotheses, [references])
+    return {
+        "bleu": float(bleu_score.score),
+        "chrf": float(chrf_score.score),
+        "bleu_signature": str(bleu.get_signature()),
+        "chrf_signature": str(chrf.get_signature()),
+    }

@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
+
+from rnnlab.cli.tasks import TASK_MODULES, available, task_module
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -14,6 +17,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--data-dir")
     ev.add_argument("--device", default="auto")
     ev.add_argument("--format", choices=("text", "json"), default="text")
+    for name in available(TASK_MODULES):
+        hook = getattr(task_module(name), "add_eval_arguments", None)
+        if hook is not None:
+            hook(ev)
     ev.set_defaults(handler=run_eval)
 
     score = subparsers.add_parser(
@@ -30,6 +37,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_eval(args: argparse.Namespace) -> int:
     from rnnlab.tasks.lm.run import LMRun
+
+    task = _run_task(args.run_dir)
+    if task in TASK_MODULES and task in available([task]):
+        return int(task_module(task).run_eval(args) or 0)
 
     result = LMRun(args.run_dir, args.device).evaluate(args.split, args.data_dir)
     if args.format == "json":
@@ -75,3 +86,14 @@ def run_score(args: argparse.Namespace) -> int:
             for token, log_prob in zip(result.tokens, result.log_probs, strict=True):
                 print(f"\t{log_prob:9.4f}\t{token!r}")
     return 0
+
+
+def _run_task(run_dir: str) -> str | None:
+    """The `task` recorded in a run's config.json (LMRun reports a missing or bad run itself)."""
+    from rnnlab.training.checkpoint import CONFIG_FILE, read_json
+
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.is_file():
+        return None
+    info = read_json(path)
+    return info.get("task") if isinstance(info, dict) else None

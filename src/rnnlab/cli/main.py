@@ -7,10 +7,11 @@ import sys
 from collections.abc import Sequence
 
 from rnnlab import __version__
+from rnnlab.cli.tasks import TASK_MODULES, available
 from rnnlab.errors import RnnlabError
 
 # Each module adds its subcommands with `register(subparsers)`; handlers take the parsed args.
-COMMAND_MODULES = ("info", "data", "train", "generate", "evaluate")
+COMMAND_MODULES = ("info", "data", "train", "generate", "evaluate") + TASK_MODULES + ("diagnose",)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"rnnlab {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    for name in available(COMMAND_MODULES):
         module = __import__(f"rnnlab.cli.{name}", fromlist=["register"])
         module.register(subparsers)
     return parser

@@ -8,12 +8,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rnnlab.cli.tasks import TASK_MODULES, available, task_module
 from rnnlab.config import add_dataclass_arguments, dataclass_from_args
 from rnnlab.errors import RnnlabError
 from rnnlab.training.config import TrainConfig
 
 
-def _common(parser: argparse.ArgumentParser, task: str) -> None:
+def common_arguments(parser: argparse.ArgumentParser, task: str) -> None:
     group = parser.add_argument_group("run")
     group.add_argument("--run-dir", help=f"where the run is written (default: runs/{task}-TIME)")
     group.add_argument("--data-dir", help="data directory (default: $RNNLAB_DATA, else "
@@ -36,19 +37,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     lm = tasks.add_parser("lm", help="recurrent language model (char, word or subword)",
                           description=f"Presets: {', '.join(PRESETS)}.")
-    _common(lm, "lm")
+    common_arguments(lm, "lm")
     add_dataclass_arguments(lm, LMConfig, "model and data")
     add_dataclass_arguments(lm, TrainConfig, "training")
     lm.set_defaults(handler=run_lm)
 
     ngram = tasks.add_parser("ngram", help="n-gram language model (add-k or Kneser-Ney)")
-    _common(ngram, "ngram")
+    common_arguments(ngram, "ngram")
     add_dataclass_arguments(ngram, LMDataConfig, "data")
     add_dataclass_arguments(ngram, NGramConfig, "n-gram")
     ngram.set_defaults(handler=run_ngram)
 
+    for name in available(TASK_MODULES):
+        task_module(name).register_train(tasks)
 
-def _split_base(args: argparse.Namespace, presets: dict[str, dict[str, Any]],
+
+def config_bases(args: argparse.Namespace, presets: dict[str, dict[str, Any]],
                 classes: tuple[type, ...]) -> list[dict[str, Any]]:
     """Per class, the values of the preset and the --config file (flags are applied later)."""
     merged: dict[str, Any] = {}
@@ -69,7 +73,7 @@ def _split_base(args: argparse.Namespace, presets: dict[str, dict[str, Any]],
     return bases
 
 
-def _run_dir(args: argparse.Namespace, task: str) -> Path:
+def run_dir_from_args(args: argparse.Namespace, task: str) -> Path:
     if args.run_dir:
         return Path(args.run_dir)
     if args.resume:
@@ -77,7 +81,7 @@ def _run_dir(args: argparse.Namespace, task: str) -> Path:
     return Path("runs") / f"{task}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def _print(summary: dict[str, Any], fmt: str) -> None:
+def print_summary(summary: dict[str, Any], fmt: str) -> None:
     if fmt == "json":
         print(json.dumps(summary, indent=2))
         return
@@ -92,8 +96,8 @@ def run_lm(args: argparse.Namespace) -> int:
     from rnnlab.tasks.lm.presets import PRESETS
     from rnnlab.tasks.lm.train import train_lm
 
-    run_dir = _run_dir(args, "lm")
-    model_base, train_base = _split_base(args, PRESETS, (LMConfig, TrainConfig))
+    run_dir = run_dir_from_args(args, "lm")
+    model_base, train_base = config_bases(args, PRESETS, (LMConfig, TrainConfig))
     if args.resume:
         from rnnlab.training.checkpoint import read_json
 
@@ -102,7 +106,7 @@ def run_lm(args: argparse.Namespace) -> int:
     train_config = dataclass_from_args(TrainConfig, args, train_base)
     summary = train_lm(config, train_config, run_dir, data_dir=args.data_dir,
                        resume=args.resume, show_progress=not args.quiet)
-    _print(summary, args.format)
+    print_summary(summary, args.format)
     return 0
 
 
@@ -113,11 +117,11 @@ def run_ngram(args: argparse.Namespace) -> int:
 
     if args.resume:
         raise RnnlabError("an n-gram model trains in one pass: --resume does not apply")
-    run_dir = _run_dir(args, "ngram")
-    data_base, ngram_base = _split_base(args, {}, (LMDataConfig, NGramConfig))
+    run_dir = run_dir_from_args(args, "ngram")
+    data_base, ngram_base = config_bases(args, {}, (LMDataConfig, NGramConfig))
     data = dataclass_from_args(LMDataConfig, args, data_base)
     config = dataclass_from_args(NGramConfig, args, ngram_base)
     summary = train_ngram(data, config, run_dir, data_dir=args.data_dir)
-    _print(summary, args.format)
+    print_summary(summary, args.format)
     return 0
 
