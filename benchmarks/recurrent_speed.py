@@ -37,7 +37,7 @@ import rnnlab
 from rnnlab.nn import GRU, LSTM, RNN
 
 RESULTS = Path(__file__).resolve().parent / "results"
-BLOCK_SECONDS = 0.1  # each timed block repeats a call until the reference takes about this long
+BLOCK_SECONDS = 0.5  # each timed block repeats a call until the reference takes about this long
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,8 @@ def timed_block(fn: Callable[[], None], calls: int) -> float:
     return (time.perf_counter() - start) / calls
 
 
-def bench_config(cfg: Config, repeats: int, quick: bool, budget: float) -> list[dict]:
+def bench_config(cfg: Config, repeats: int, quick: bool, budget: float,
+                 block_seconds: float = BLOCK_SECONDS) -> list[dict]:
     """Rows for one configuration; stops after `budget` seconds (at least one round)."""
     started = time.perf_counter()
     torch.manual_seed(0)
@@ -155,7 +156,7 @@ def bench_config(cfg: Config, repeats: int, quick: bool, budget: float) -> list[
     block = {}
     for mode in ("fwd", "fwd+bwd"):
         slowest_ref = max(per_call[v[1], mode] for v in VARIANTS)
-        block[mode] = 1 if quick else max(1, round(BLOCK_SECONDS / slowest_ref))
+        block[mode] = 1 if quick else max(1, round(block_seconds / slowest_ref))
 
     seconds: dict[tuple[str, str], list[float]] = {key: [] for key in per_call}
     rounds = 0
@@ -233,6 +234,11 @@ def main() -> int:
     parser.add_argument("--budget", type=float, default=480.0,
                         help="seconds for the whole run; a configuration stops its rounds when "
                              "its share is spent (a busy machine gets fewer rounds, not hours)")
+    parser.add_argument("--configs", default="abcd",
+                        help="which configurations to run, by letter (default: all)")
+    parser.add_argument("--block-seconds", type=float, default=BLOCK_SECONDS,
+                        help="length of each timed block; longer blocks average out a busy "
+                             "machine's interruptions")
     parser.add_argument("--output", help="path without suffix for the .json and .md "
                                          "(default benchmarks/results/recurrent_speed)")
     args = parser.parse_args()
@@ -249,14 +255,15 @@ def main() -> int:
         "command": " ".join(["python", *sys.argv]), "torch": torch.__version__,
         "rnnlab": rnnlab.__version__, "threads": torch.get_num_threads(), "cpu": cpu_model(),
         "python": platform.python_version(), "repeats": repeats, "loadavg_before": load_before,
-        "rows": [],
+        "block_seconds": args.block_seconds, "rows": [],
     }
-    configs = CONFIGS
+    configs = [c for c in CONFIGS if c.key in args.configs]
     if args.quick:
-        configs = [replace(c, steps=min(c.steps, 8), hidden=32, input=16) for c in CONFIGS]
+        configs = [replace(c, steps=min(c.steps, 8), hidden=32, input=16) for c in configs]
     results["configs"] = [asdict(c) for c in configs]
     for cfg in configs:
-        for row in bench_config(cfg, repeats, args.quick, args.budget / len(configs)):
+        for row in bench_config(cfg, repeats, args.quick, args.budget / len(configs),
+                                args.block_seconds):
             results["rows"].append(row)
             print(f"{row['config']:34s} {row['model']:20s} fwd {row['fwd ratio']:5.2f}x  "
                   f"fwd+bwd {row['fwd+bwd ratio']:5.2f}x {row['fwd+bwd tok/s']:9.0f} tok/s  "

@@ -71,7 +71,7 @@ class LanguageModel(nn.Module):
         if self.training:
             out, state = self.rnn.step(self.embedding(tokens), state)  # (B, H)
         else:
-            out, state = self.rnn.step(None, state, x_proj=self._input_table()[tokens])
+            out, state = self.rnn.step(None, state, x_proj=F.embedding(tokens, self._input_table()))
         return self._decode(out), state
 
     def _input_table(self) -> Tensor:
