@@ -1,0 +1,33 @@
+"""MR sentence polarity, 10-fold cross-validation (Kim 2014's protocol): the recurrent
+classifier and the TextCNN baseline on the same seeded folds, from random embeddings.
+
+Each fold's model early-stops on a seeded 10% of its training folds and is tested on its own
+held-out fold; the table gives the mean and standard deviation over folds.
+
+Usage: python benchmarks/classify_mr.py [--folds 10] [--epochs 8] [--patience 3] [--threads 1]
+Writes benchmarks/results/classify_mr.{json,md}; runs are kept in runs/bench-classify-mr-*.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from classify_sst import parser, train_one, write_results  # noqa: E402
+
+
+def main() -> None:
+    p = parser()
+    p.set_defaults(epochs=8, patience=3)
+    p.add_argument("--folds", type=int, default=10)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    results = {name: train_one(name, "mr", args, folds=args.folds) for name in args.models}
+    write_results("mr", results, args, std=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""Sentence classification on SST-2 / SST-5 (Kim 2014 split): the recurrent classifier and the
+TextCNN baseline, trained in the same run on the same data, from random embeddings.
+
+RNN: BiLSTM (embedding 300, 150 units each way) with additive attention pooling, dropout 0.5.
+CNN: Kim's CNN-rand (widths 3,4,5 x 100 maps, dropout 0.5). Both: Adam(W) lr 1e-3 without
+weight decay, batch 50, early stopping on dev accuracy (the best dev checkpoint is tested).
+
+Usage: python benchmarks/classify_sst.py [--corpora sst2 sst5] [--epochs 15] [--patience 4]
+       [--threads 1]
+Writes benchmarks/results/classify_<corpus>.{json,md}; runs are kept in runs/bench-classify-*.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rnnlab.tasks.classify.config import ClassifyConfig
+from rnnlab.tasks.classify.train import train_classify
+from rnnlab.training.config import TrainConfig
+
+RESULTS = Path(__file__).resolve().parent / "results"
+MODELS = {
+    "rnn": {"model": "rnn", "cell": "lstm", "bidirectional": True, "pooling": "attention"},
+    "cnn": {"model": "cnn"},
+}
+# What the literature reports on the same test sets, for the table (no pretrained vectors
+# unless said).
+REFERENCE = {
+    "sst2": "Kim 2014 CNN-rand 82.7 (trained on phrases too)",
+    "sst5": "Kim 2014 CNN-rand 45.0; Tai et al. 2015 LSTM 46.4 (phrases, GloVe)",
+    "mr": "Kim 2014 CNN-rand 76.1 (10-fold CV)",
+}
+
+
+def machine() -> dict[str, Any]:
+    return {"threads": torch.get_num_threads(), "load_average": list(os.getloadavg()),
+            "cpus": os.cpu_count(), "torch": torch.__version__,
+            "python": platform.python_version()}
+
+
+def train_one(name: str, corpus: str, args: argparse.Namespace, **data: Any) -> dict[str, Any]:
+    """Train one model (or one cross-validation) from scratch and return its summary."""
+    run_dir = Path("runs") / f"bench-classify-{corpus}-{name}"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    config = ClassifyConfig(corpus=corpus, **MODELS[name], **data)
+    train = TrainConfig(optimizer="adamw", lr=args.lr, weight_decay=0.0, clip=args.clip,
+                        epochs=args.epochs, patience=args.patience, seed=args.seed,
+                        threads=args.threads, device="cpu", log_every=20)
+    started = time.monotonic()
+    summary = train_classify(config, train, run_dir, show_progress=not args.quiet)
+    summary["wall_seconds"] = round(time.monotonic() - started, 1)
+    summary["config"] = {k: v for k, v in vars(config).items() if v is not None}
+    print(f"{corpus} {name}: test accuracy {summary['test_accuracy']:.4f} "
+          f"({summary['wall_seconds']:.0f} s)", flush=True)
+    return summary
+
+
+def write_results(corpus: str, results: dict[str, Any], args: argparse.Namespace,
+                  std: bool = False) -> None:
+    command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
+    record = {"corpus": corpus, "command": command, "machine": machine(),
+              "reference": REFERENCE[corpus], "models": results}
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"classify_{corpus}.json").write_text(json.dumps(record, indent=2) + "\n")
+    lines = [f"# Classification: {corpus}", "", f"Command: `{command}`", "",
+             f"Machine: {record['machine']['threads']} torch thread(s), load average "
+             f"{', '.join(f'{x:.2f}' for x in record['machine']['load_average'])} at the end "
+             f"(a shared {record['machine']['cpus']}-core CPU), torch {torch.__version__}.", "",
+             "| model | test accuracy | test macro-F1 | best dev accuracy | epochs | "
+             "training time |", "|---|---|---|---|---|---|"]
+    for name, s in results.items():
+        acc = f"{100 * s['test_accuracy']:.2f}"
+        f1 = f"{100 * s['test_macro_f1']:.2f}"
+        if std:
+            acc += f" ± {100 * s['test_accuracy_std']:.2f}"
+            f1 += f" ± {100 * s['test_macro_f1_std']:.2f}"
+        dev = f"{100 * s['best']:.2f}" if s.get("best") is not None else "per fold"
+        epochs = s.get("epochs_completed", "per fold")
+        lines.append(f"| {describe(name)} | {acc} | {f1} | {dev} | {epochs} | "
+                     f"{s['wall_seconds'] / 60:.1f} min |")
+    lines += ["", f"Reference: {REFERENCE[corpus]}.", "",
+              f"Signature: `{next(iter(results.values()))['signature']}`", ""]
+    (RESULTS / f"classify_{corpus}.md").write_text("\n".join(lines))
+
+
+def describe(name: str) -> str:
+    return ("BiLSTM 2x150, attention pooling (rnnlab)" if name == "rnn"
+            else "TextCNN 3,4,5x100 (Kim CNN-rand)")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--corpora", nargs="+", default=["sst2"], choices=("sst2", "sst5"))
+    p.add_argument("--models", nargs="+", default=["rnn", "cnn"], choices=tuple(MODELS))
+    p.add_argument("--epochs", type=int, default=15)
+    p.add_argument("--patience", type=int, default=4)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--clip", type=float, default=5.0)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--quiet", action="store_true")
+    return p
+
+
+def main() -> None:
+    args = parser().parse_args()
+    torch.set_num_threads(args.threads)
+    for corpus in args.corpora:
+        results = {name: train_one(name, corpus, args) for name in args.models}
+        write_results(corpus, results, args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,172 @@
+"""Sentence classifiers: a recurrent encoder with pooling, and Kim's (2014) CNN baseline.
+
+Both take a padded batch of token ids with its lengths and give class logits, so the
+Trainer, `predict` and `eval` treat them alike; both return their own loss.
+
+Shape legend: B batch, T time steps (the longest sentence of the batch), E embedding size,
+H hidden units per direction, D directions, S = D*H state size, C classes.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from rnnlab.nn.factory import make_recurrent
+from rnnlab.tasks.classify.config import ClassifyConfig
+
+
+def length_mask(lengths: Tensor, steps: int) -> Tensor:
+    """(B, T) True at real tokens, False at padding."""
+    return torch.arange(steps, device=lengths.device)[None, :] < lengths[:, None]
+
+
+def mean_pool(out: Tensor, lengths: Tensor) -> Tensor:
+    """(B, T, S) -> (B, S): the mean over each sentence's own tokens."""
+    mask = length_mask(lengths, out.shape[1]).unsqueeze(-1)  # (B, T, 1)
+    return (out * mask).sum(1) / lengths.unsqueeze(-1).to(out.dtype)
+
+
+def max_pool(out: Tensor, lengths: Tensor) -> Tensor:
+    """(B, T, S) -> (B, S): the maximum over each sentence's own tokens (padding never wins,
+    even where every real value is negative)."""
+    mask = length_mask(lengths, out.shape[1]).unsqueeze(-1)  # (B, T, 1)
+    return out.masked_fill(~mask, float("-inf")).amax(1)
+
+
+def last_pool(out: Tensor, lengths: Tensor, bidirectional: bool) -> Tensor:
+    """(B, T, S) -> (B, S): each direction's state after reading the whole sentence.
+
+    The forward direction ends at the sentence's own last token (index length - 1, not T - 1:
+    padding is not read); the backward direction ends at the first token.
+    """
+    rows = torch.arange(out.shape[0], device=out.device)
+    last = out[rows, lengths - 1]  # (B, S)
+    if not bidirectional:
+        return last
+    half = out.shape[-1] // 2
+    return torch.cat([last[:, :half], out[:, 0, half:]], dim=-1)  # (B, S)
+
+
+class AttentionPooling(nn.Module):
+    """Additive self-attention pooling (Bahdanau et al. 2015's scorer with a learned query, as
+    in Yang et al. 2016's word attention):
+
+        u_t = tanh(W h_t + b),  e_t = v^T u_t,  a = softmax(e) over real tokens,  s = sum a_t h_t
+
+    Padding gets -inf before the softmax, so its weight is exactly 0 and the weights of a
+    sentence sum to 1 over its own tokens.
+    """
+
+    def __init__(self, state_size: int, attention_size: int) -> None:
+        super().__init__()
+        self.project = nn.Linear(state_size, attention_size)
+        self.score = nn.Linear(attention_size, 1, bias=False)  # v
+
+    def forward(self, out: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        """(B, T, S) -> pooled (B, S) and weights (B, T)."""
+        energy = self.score(torch.tanh(self.project(out))).squeeze(-1)  # (B, T)
+        energy = energy.masked_fill(~length_mask(lengths, out.shape[1]), float("-inf"))
+        weights = torch.softmax(energy, dim=-1)  # (B, T)
+        pooled = torch.bmm(weights.unsqueeze(1), out).squeeze(1)  # (B, S)
+        return pooled, weights
+
+
+def _head(size: int, mlp_hidden: int, classes: int, dropout: float) -> nn.Module:
+    if not mlp_hidden:
+        return nn.Linear(size, classes)
+    return nn.Sequential(nn.Linear(size, mlp_hidden), nn.ReLU(), nn.Dropout(dropout),
+                         nn.Linear(mlp_hidden, classes))
+
+
+class _SentenceModel(nn.Module):
+    """What both classifiers share: the embedding, the loss and the prediction."""
+
+    def __init__(self, vocab_size: int, config: ClassifyConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.embedding = nn.Embedding(vocab_size, config.embedding_size, padding_idx=0)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, tokens: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor | None]:
+        raise NotImplementedError
+
+    def loss(self, tokens: Tensor, lengths: Tensor, labels: Tensor) -> Tensor:
+        """Mean cross-entropy (nats per sentence) of the gold labels (B,)."""
+        logits, _ = self(tokens, lengths)
+        return F.cross_entropy(logits, labels)
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+class Classifier(_SentenceModel):
+    """embedding -> rnnlab RNN/LSTM/GRU over the padded batch with lengths -> pooling -> head.
+
+    `forward` also returns the attention weights (B, T) with `pooling="attention"`, else None.
+    """
+
+    def __init__(self, vocab_size: int, num_classes: int, config: ClassifyConfig) -> None:
+        super().__init__(vocab_size, config)
+        self.rnn = make_recurrent(
+            config.cell, config.embedding_size, config.hidden, config.layers,
+            dropout=config.dropout, bidirectional=config.bidirectional, batch_first=True,
+            impl=config.impl,
+        )
+        state = config.hidden * (2 if config.bidirectional else 1)
+        self.attention = (AttentionPooling(state, config.attention_size or state)
+                          if config.pooling == "attention" else None)
+        self.head = _head(state, config.mlp_hidden, num_classes, config.dropout)
+
+    def forward(self, tokens: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor | None]:
+        """tokens (B, T), lengths (B,) on the CPU or the tokens' device -> logits (B, C)."""
+        x = self.dropout(self.embedding(tokens))  # (B, T, E)
+        out, _ = self.rnn(x, lengths=lengths.cpu())  # (B, T, S), zero past each length
+        lengths = lengths.to(out.device)
+        weights = None
+        pooling = self.config.pooling
+        if pooling == "attention":
+            pooled, weights = self.attention(out, lengths)  # (B, S), (B, T)
+        elif pooling == "mean":
+            pooled = mean_pool(out, lengths)
+        elif pooling == "max":
+            pooled = max_pool(out, lengths)
+        else:
+            pooled = last_pool(out, lengths, self.config.bidirectional)
+        return self.head(self.dropout(pooled)), weights  # (B, C)
+
+
+class TextCNN(_SentenceModel):
+    """Kim (2014): filters of several widths over the embeddings, ReLU, max over time,
+    dropout, a linear layer. Only windows that start inside the sentence count (a sentence
+    shorter than a filter is read once, padded with <pad>, whose embedding is zero)."""
+
+    def __init__(self, vocab_size: int, num_classes: int, config: ClassifyConfig) -> None:
+        super().__init__(vocab_size, config)
+        self.widths = config.widths
+        self.convs = nn.ModuleList(nn.Conv1d(config.embedding_size, config.filter_maps, w)
+                                   for w in self.widths)
+        self.head = nn.Linear(config.filter_maps * len(self.widths), num_classes)
+
+    def forward(self, tokens: Tensor, lengths: Tensor) -> tuple[Tensor, None]:
+        """tokens (B, T) with T >= the widest filter -> logits (B, C)."""
+        x = self.embedding(tokens).transpose(1, 2)  # (B, E, T)
+        lengths = lengths.to(tokens.device)
+        features = []
+        for width, conv in zip(self.widths, self.convs, strict=True):
+            maps = F.relu(conv(x))  # (B, K, T - w + 1)
+            last_start = (lengths - width).clamp(min=0)  # (B,)
+            valid = torch.arange(maps.shape[-1], device=maps.device)[None, :] <= last_start[:, None]
+            features.append(maps.masked_fill(~valid.unsqueeze(1), float("-inf")).amax(-1))
+        return self.head(self.dropout(torch.cat(features, dim=-1))), None  # (B, C)
+
+
+def build_model(config: ClassifyConfig, vocab_size: int, num_classes: int) -> _SentenceModel:
+    cls = TextCNN if config.model == "cnn" else Classifier
+    return cls(vocab_size, num_classes, config)
+
+
+def min_length(config: ClassifyConfig) -> int:
+    """The shortest padded batch a model can read (a CNN needs its widest filter)."""
+    return max(config.widths) if config.model == "cnn" else 1

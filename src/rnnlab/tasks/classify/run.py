@@ -1,0 +1,102 @@
+"""A trained classifier read back from its run directory: predict texts, evaluate a split."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rnnlab.data.vocab import Vocab
+from rnnlab.device import resolve_device
+from rnnlab.errors import RnnlabError
+from rnnlab.tasks.classify.config import ClassifyConfig
+from rnnlab.tasks.classify.data import load_classify_data, tokenize
+from rnnlab.tasks.classify.model import build_model, min_length
+from rnnlab.tasks.classify.train import RESULTS_FILE, classify_ids, cv_summary, report_split
+from rnnlab.training.checkpoint import CONFIG_FILE, MODEL_FILE, load_weights, read_json
+
+SPLITS = ("train", "valid", "test")
+
+
+@dataclass(frozen=True)
+class Prediction:
+    text: str
+    tokens: list[str]  # as the model read them (truncated to max_len)
+    label: str
+    probabilities: dict[str, float]  # label -> probability, in the run's label order
+    attention: list[float] | None  # one weight per token (attention pooling only)
+
+    def to_json(self) -> dict[str, Any]:
+        record = {"text": self.text, "label": self.label, "probabilities": self.probabilities}
+        if self.attention is not None:
+            record["tokens"] = self.tokens
+            record["attention"] = self.attention
+        return record
+
+
+def _read_info(run_dir: Path) -> dict[str, Any]:
+    if not run_dir.is_dir():
+        raise RnnlabError(f"run directory {run_dir} does not exist")
+    info = read_json(run_dir / CONFIG_FILE)
+    if info.get("task") != "classify":
+        raise RnnlabError(f"{run_dir} holds a {info.get('task')!r} run, not a classifier")
+    return info
+
+
+class ClassifyRun:
+    def __init__(self, run_dir: str | Path, device: str = "auto") -> None:
+        self.run_dir = Path(run_dir)
+        self.info = _read_info(self.run_dir)
+        if self.info.get("cross_validation"):
+            raise RnnlabError(f"{self.run_dir} is a cross-validation run: use one of its folds "
+                              f"({self.run_dir / 'fold-0'}, ...)")
+        self.config = ClassifyConfig(**self.info["config"])
+        self.labels: list[str] = list(self.info["labels"])
+        self.vocab = Vocab.load(self.run_dir / "vocab.json")
+        self.device = resolve_device(device)
+        self.model = build_model(self.config, len(self.vocab), len(self.labels)).to(self.device)
+        load_weights(self.model, self.run_dir / MODEL_FILE)
+        self.model.eval()
+
+    def predict(self, texts: list[str]) -> list[Prediction]:
+        """Label, class probabilities and (with attention pooling) word weights per text."""
+        token_lists = []
+        for number, text in enumerate(texts, 1):
+            tokens = tokenize(text, self.config.lowercase)[: self.config.max_len]
+            if not tokens:
+                raise RnnlabError(f"text {number} is empty: nothing to classify")
+            token_lists.append(tokens)
+        ids = [self.vocab.encode(tokens) for tokens in token_lists]
+        probs, weights = classify_ids(self.model, ids, self.config.eval_batch_size,
+                                      min_length(self.config))
+        return [Prediction(text, tokens, self.labels[int(p.argmax())],
+                           dict(zip(self.labels, p.tolist(), strict=True)), w)
+                for text, tokens, p, w in zip(texts, token_lists, probs, weights, strict=True)]
+
+    def evaluate(self, split: str = "test", data_dir: str | None = None) -> dict[str, Any]:
+        """Accuracy, macro-F1, confusion matrix (and its PNG in the run directory)."""
+        if split not in SPLITS:
+            raise RnnlabError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+        data = load_classify_data(self.config, data_dir, vocab=self.vocab, labels=self.labels)
+        return report_split(self.run_dir, self.model, data, self.config, split)
+
+
+def evaluate_run(run_dir: str | Path, split: str = "test", data_dir: str | None = None,
+                 device: str = "auto") -> dict[str, Any]:
+    """`evaluate` for a single run; for a cross-validation run, each fold on its own held-out
+    part (`split` names which part of each fold) and the mean and deviation over folds."""
+    run_dir = Path(run_dir)
+    info = _read_info(run_dir)
+    if not info.get("cross_validation"):
+        return ClassifyRun(run_dir, device).evaluate(split, data_dir)
+    folds = []
+    for k in range(info["config"]["folds"]):
+        fold_dir = run_dir / f"fold-{k}"
+        if not (fold_dir / RESULTS_FILE).exists():
+            raise RnnlabError(f"{fold_dir} has not finished training: resume the run first")
+        result = ClassifyRun(fold_dir, device).evaluate(split, data_dir)
+        folds.append({"fold": k, "test_accuracy": result["accuracy"],
+                      "test_macro_f1": result["macro_f1"], "seconds": 0.0})
+    summary = cv_summary(folds)
+    summary.pop("seconds")
+    return {"split": split, **summary}

@@ -1,0 +1,217 @@
+"""Training a sentence classifier: one split, or K-fold cross-validation (one run per fold).
+
+The Trainer picks the best checkpoint by dev accuracy (early stopping with `--patience`);
+after training, the best weights are scored once on the test set: accuracy, macro-F1 and a
+confusion matrix (results.json and confusion-test.png in the run directory).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.nn import functional as F
+
+from rnnlab import __version__
+from rnnlab.config import to_dict
+from rnnlab.data.buckets import bucket_batches, pad_batch
+from rnnlab.device import resolve_device
+from rnnlab.errors import RnnlabError
+from rnnlab.metrics import accuracy, confusion_matrix, macro_f1, signature
+from rnnlab.tasks.classify.config import ClassifyConfig
+from rnnlab.tasks.classify.data import ClassifyData, Example, load_classify_data
+from rnnlab.tasks.classify.model import build_model, min_length
+from rnnlab.training.checkpoint import CONFIG_FILE, MODEL_FILE, load_weights, read_json, write_json
+from rnnlab.training.config import TrainConfig
+from rnnlab.training.trainer import Trainer
+
+RESULTS_FILE = "results.json"
+
+
+@torch.no_grad()
+def classify_ids(model: torch.nn.Module, ids: list[list[int]], batch_size: int,
+                 pad_to: int) -> tuple[Tensor, list[list[float] | None]]:
+    """Class probabilities (N, C) for token-id lists, in their order, and each sentence's
+    attention weights over its own tokens (None for models without attention)."""
+    model.eval()
+    device = next(model.parameters()).device
+    probs: list[Tensor | None] = [None] * len(ids)
+    weights: list[list[float] | None] = [None] * len(ids)
+    for batch in bucket_batches([len(s) for s in ids], batch_size, shuffle=False):
+        tokens, lengths = pad_batch([ids[i] for i in batch], min_length=pad_to)
+        logits, attention = model(tokens.to(device), lengths)
+        for row, index in enumerate(batch):
+            probs[index] = torch.softmax(logits[row].float().cpu(), -1)
+            if attention is not None:
+                weights[index] = attention[row, : len(ids[index])].cpu().tolist()
+    return torch.stack(probs), weights
+
+
+def score(model: torch.nn.Module, data: ClassifyData, examples: list[Example],
+          config: ClassifyConfig) -> dict[str, Any]:
+    """Accuracy, macro-F1, mean loss and the confusion matrix of `examples`."""
+    ids, gold = data.encode(examples, config.max_len)
+    probs, _ = classify_ids(model, ids, config.eval_batch_size, min_length(config))
+    predicted = probs.argmax(-1).tolist()
+    loss = F.nll_loss(probs.clamp_min(1e-12).log(), torch.tensor(gold)).item()
+    return {"accuracy": accuracy(gold, predicted),
+            "macro_f1": macro_f1(gold, predicted, len(data.labels)), "loss": loss,
+            "sentences": len(gold),
+            "confusion": confusion_matrix(gold, predicted, len(data.labels))}
+
+
+class ClassifyTask:
+    """The Trainer's view of classification (see training.trainer.TrainTask)."""
+
+    metric = "accuracy"
+    higher_is_better = True
+
+    def __init__(self, model: torch.nn.Module, data: ClassifyData, config: ClassifyConfig,
+                 seed: int) -> None:
+        self.model, self.data, self.config, self.seed = model, data, config, seed
+        self.ids, self.labels = data.encode(data.train, config.max_len)
+        self.lengths = [len(s) for s in self.ids]
+        self.device = next(model.parameters()).device
+
+    def batches(self, epoch: int) -> list[list[int]]:
+        """Length-bucketed, shuffled batches of example indices: a function of (seed, epoch)."""
+        return bucket_batches(self.lengths, self.config.batch_size, seed=self.seed, epoch=epoch)
+
+    def start_epoch(self, epoch: int) -> None:
+        """Sentences are independent: nothing carries over from one epoch to the next."""
+
+    def train_loss(self, batch: list[int]) -> tuple[Tensor, int]:
+        tokens, lengths = pad_batch([self.ids[i] for i in batch],
+                                    min_length=min_length(self.config))  # (B, T), (B,)
+        labels = torch.tensor([self.labels[i] for i in batch], device=self.device)  # (B,)
+        return self.model.loss(tokens.to(self.device), lengths, labels), len(batch)
+
+    def evaluate(self) -> dict[str, float]:
+        result = score(self.model, self.data, self.data.valid, self.config)
+        return {k: result[k] for k in ("accuracy", "macro_f1", "loss")}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, saved: dict[str, Any]) -> None:
+        """Nothing to restore: the batches of an epoch depend on (seed, epoch) only."""
+
+
+def report_split(run_dir: Path, model: torch.nn.Module, data: ClassifyData,
+                config: ClassifyConfig, split: str = "test") -> dict[str, Any]:
+    """Score `split` with the model as loaded, and draw its confusion matrix next to the run."""
+    from rnnlab.plots import plot_confusion_matrix
+
+    result = score(model, data, data.split(split), config)
+    png = plot_confusion_matrix(result["confusion"], data.labels,
+                                run_dir / f"confusion-{split}.png",
+                                title=f"{data.name} {split}: accuracy {result['accuracy']:.4f}")
+    fold = f"{config.fold}/{config.folds}" if config.folds else "none"
+    return {"split": split, **result, "labels": data.labels, "confusion_png": str(png),
+            "signature": signature(metric="accuracy", corpus=data.name, split=split, fold=fold,
+                                   tok="word", vocab=len(data.vocab), model=config.model)}
+
+
+def train_classify(config: ClassifyConfig, train_config: TrainConfig, run_dir: Path, *,
+                   data_dir: str | None = None, resume: bool = False,
+                   show_progress: bool = True) -> dict[str, Any]:
+    """Train into `run_dir` (with `folds` and `fold=-1`: one run per fold, see
+    `cross_validate`); with `resume`, continue the run's latest checkpoint."""
+    run_dir = Path(run_dir)
+    if resume:
+        saved = read_json(run_dir / CONFIG_FILE)
+        if saved.get("task") != "classify":
+            raise RnnlabError(f"{run_dir} is not a classification run")
+        config = ClassifyConfig(**saved["config"])
+    elif (run_dir / CONFIG_FILE).exists():
+        raise RnnlabError(f"{run_dir} already holds a run: pass --resume to continue it, "
+                          "or choose another --run-dir")
+    if config.folds and config.fold < 0:
+        return cross_validate(config, train_config, run_dir, data_dir=data_dir, resume=resume,
+                              show_progress=show_progress)
+    if train_config.threads:
+        torch.set_num_threads(train_config.threads)
+    device = resolve_device(train_config.device)
+    data = load_classify_data(config, data_dir)
+    torch.manual_seed(train_config.seed)
+    model = build_model(config, len(data.vocab), len(data.labels))
+    notes = list(data.notes)
+    if config.embeddings:
+        from rnnlab.data.embeddings import load_pretrained
+
+        pretrained = load_pretrained(config.embeddings, data.vocab, config.embedding_size)
+        model.embedding.weight.data.copy_(pretrained.vectors)
+        model.embedding.weight.requires_grad_(not config.freeze)
+        notes.append(f"embeddings {config.embeddings}: {pretrained.summary()}")
+    model.to(device)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        data.vocab.save(run_dir / "vocab.json")
+        write_json(run_dir / CONFIG_FILE, {
+            "task": "classify", "config": to_dict(config), "train": to_dict(train_config),
+            "labels": data.labels, "corpus": data.name, "data_notes": notes,
+            "rnnlab": __version__, "torch": torch.__version__,
+            "parameters": model.num_parameters(),
+        })
+    task = ClassifyTask(model, data, config, train_config.seed)
+    summary = Trainer(task, train_config, run_dir, resume=resume,
+                      show_progress=show_progress).fit()
+    from rnnlab.plots import plot_training_curves
+
+    plot_training_curves(run_dir)
+    load_weights(model, run_dir / MODEL_FILE)  # the best dev checkpoint, not the last step
+    test = report_split(run_dir, model, data, config)
+    write_json(run_dir / RESULTS_FILE, {"summary": summary, "test": test})
+    return {"run_dir": str(run_dir), "parameters": model.num_parameters(), "notes": notes,
+            **summary, "test_accuracy": test["accuracy"], "test_macro_f1": test["macro_f1"],
+            "confusion_png": test["confusion_png"], "signature": test["signature"]}
+
+
+def cross_validate(config: ClassifyConfig, train_config: TrainConfig, run_dir: Path, *,
+                   data_dir: str | None = None, resume: bool = False,
+                   show_progress: bool = True) -> dict[str, Any]:
+    """One model per fold in run_dir/fold-K, each tested on its own fold; mean and standard
+    deviation over folds. A resumed run skips finished folds and resumes the unfinished one."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        write_json(run_dir / CONFIG_FILE, {
+            "task": "classify", "cross_validation": True, "config": to_dict(config),
+            "train": to_dict(train_config), "rnnlab": __version__, "torch": torch.__version__,
+        })
+    folds = []
+    for k in range(config.folds):
+        fold_dir = run_dir / f"fold-{k}"
+        if (fold_dir / RESULTS_FILE).exists():
+            saved = read_json(fold_dir / RESULTS_FILE)
+            folds.append({"fold": k, "test_accuracy": saved["test"]["accuracy"],
+                          "test_macro_f1": saved["test"]["macro_f1"],
+                          "seconds": saved["summary"]["seconds"]})
+            continue
+        summary = train_classify(dataclasses.replace(config, fold=k), train_config, fold_dir,
+                                 data_dir=data_dir, show_progress=show_progress,
+                                 resume=resume and (fold_dir / CONFIG_FILE).exists())
+        folds.append({"fold": k, "test_accuracy": summary["test_accuracy"],
+                      "test_macro_f1": summary["test_macro_f1"], "seconds": summary["seconds"]})
+    result = cv_summary(folds)
+    result["signature"] = signature(metric="accuracy", corpus=config.corpus or config.train,
+                                    split=f"{config.folds}-fold-cv", tok="word",
+                                    model=config.model)
+    write_json(run_dir / RESULTS_FILE, result)
+    return {"run_dir": str(run_dir), **result}
+
+
+def cv_summary(folds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean and (sample) standard deviation of the folds' test accuracy and macro-F1."""
+    def spread(key: str) -> tuple[float, float]:
+        values = [f[key] for f in folds]
+        return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+    acc_mean, acc_std = spread("test_accuracy")
+    f1_mean, f1_std = spread("test_macro_f1")
+    return {"folds": folds, "test_accuracy": acc_mean, "test_accuracy_std": acc_std,
+            "test_macro_f1": f1_mean, "test_macro_f1_std": f1_std,
+            "seconds": round(sum(f["seconds"] for f in folds), 1)}
