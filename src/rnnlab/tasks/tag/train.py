@@ -1,0 +1,163 @@
+"""Training a tagger: bucketed sentence batches, early stopping on dev accuracy or entity F1."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from rnnlab import __version__
+from rnnlab.config import to_dict
+from rnnlab.data.buckets import bucket_batches
+from rnnlab.device import resolve_device
+from rnnlab.errors import RnnlabError
+from rnnlab.metrics import signature
+from rnnlab.nn.crf import scheme_constraints
+from rnnlab.tasks.tag.config import TagConfig
+from rnnlab.tasks.tag.data import Sentence, TagData, load_tag_data
+from rnnlab.tasks.tag.encode import TagVocab, collate
+from rnnlab.tasks.tag.model import Tagger
+from rnnlab.tasks.tag.predict import predict_tags, tag_metrics
+from rnnlab.training.checkpoint import CONFIG_FILE, MODEL_FILE, load_weights, read_json, write_json
+from rnnlab.training.config import TrainConfig
+from rnnlab.training.trainer import Trainer
+
+
+class TagTask:
+    """The Trainer's view of tagging (see training.trainer.TrainTask)."""
+
+    higher_is_better = True
+
+    def __init__(self, model: Tagger, vocab: TagVocab, data: TagData, config: TagConfig,
+                 seed: int) -> None:
+        self.model, self.vocab, self.data, self.config, self.seed = model, vocab, data, config, seed
+        self.metric = "accuracy" if data.scheme == "none" else "f1"
+        self.encoded = [vocab.encode(s, "train") for s in data.train]
+        self.lengths = [len(e.words) for e in self.encoded]
+        self.singletons = torch.tensor(sorted(vocab.singletons(data.train)), dtype=torch.long)
+        self.device = next(model.parameters()).device
+
+    def batches(self, epoch: int) -> list[list[int]]:
+        return bucket_batches(self.lengths, self.config.batch_size, seed=self.seed, epoch=epoch)
+
+    def start_epoch(self, epoch: int) -> None:
+        """Nothing carries over between epochs."""
+
+    def train_loss(self, indices: list[int]) -> tuple[Tensor, int]:
+        batch = collate([self.encoded[i] for i in indices])
+        if self.config.unk_replace and len(self.singletons):
+            # a word seen once in training stands in for the unseen words of test time
+            chosen = torch.isin(batch.words, self.singletons)
+            chosen &= torch.rand(batch.words.shape) < self.config.unk_replace
+            batch.words = batch.words.masked_fill(chosen, self.vocab.words.unk_id)
+        batch = batch.to(self.device)
+        return self.model.loss(batch), int(batch.lengths.sum())
+
+    def evaluate(self) -> dict[str, float]:
+        predicted = predict_tags(self.model, self.vocab, self.data.valid,
+                                 self.config.eval_batch_size)
+        scores = tag_metrics([s.tags for s in self.data.valid], predicted, self.data.scheme)
+        return {k: v for k, v in scores.items() if k != "report"}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}  # the batches are a function of (seed, epoch); the RNG is the Trainer's
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Nothing to restore (see state_dict)."""
+
+
+def build_model(config: TagConfig, vocab: TagVocab, scheme: str,
+                pretrained: Tensor | None = None) -> Tagger:
+    constraints = None
+    if config.crf and config.constrained and scheme != "none":
+        constraints = scheme_constraints(vocab.tags, scheme)
+    return Tagger(config, len(vocab.words), len(vocab.chars), len(vocab.tags),
+                  constraints=constraints, pretrained=pretrained)
+
+
+def train_tag(config: TagConfig, train_config: TrainConfig, run_dir: Path, *,
+              data_dir: str | None = None, resume: bool = False,
+              show_progress: bool = True) -> dict[str, Any]:
+    """Train a tagger into `run_dir` and report dev and test metrics of its best weights."""
+    run_dir = Path(run_dir)
+    scheme = None
+    if resume:
+        saved = read_json(run_dir / CONFIG_FILE)
+        if saved.get("task") != "tag":
+            raise RnnlabError(f"{run_dir} is not a tagging run")
+        config, scheme = TagConfig(**saved["config"]), saved["scheme"]
+    elif (run_dir / CONFIG_FILE).exists():
+        raise RnnlabError(f"{run_dir} already holds a run: pass --resume to continue it, "
+                          "or choose another --run-dir")
+    if train_config.threads:
+        torch.set_num_threads(train_config.threads)
+    device = resolve_device(train_config.device)
+    data = load_tag_data(config, data_dir, scheme)
+    notes = list(data.notes)
+    if resume:
+        vocab = TagVocab.load(run_dir, config.lowercase)
+    else:
+        vocab = TagVocab.build(data.train, config.min_freq, config.lowercase)
+    pretrained = None
+    if config.embeddings and not resume:
+        from rnnlab.data.embeddings import load_pretrained
+
+        found = load_pretrained(config.embeddings, vocab.words, config.word_embedding_size)
+        pretrained = found.vectors
+        notes.append(f"embeddings: {found.summary()}")
+    torch.manual_seed(train_config.seed)
+    model = build_model(config, vocab, data.scheme, pretrained).to(device)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        vocab.save(run_dir)
+        write_json(run_dir / CONFIG_FILE, {
+            "task": "tag", "config": to_dict(config), "train": to_dict(train_config),
+            "scheme": data.scheme, "corpus": data.name, "data_notes": notes,
+            "rnnlab": __version__, "torch": torch.__version__,
+            "parameters": model.num_parameters(),
+        })
+    task = TagTask(model, vocab, data, config, train_config.seed)
+    summary = Trainer(task, train_config, run_dir, resume=resume,
+                      show_progress=show_progress).fit()
+    from rnnlab.plots import plot_training_curves
+
+    plot_training_curves(run_dir)
+    load_weights(model, run_dir / MODEL_FILE)  # the best dev checkpoint, as used afterwards
+    result = {"run_dir": str(run_dir), "parameters": model.num_parameters(), "notes": notes,
+              **summary}
+    for split in ("valid", "test"):
+        sentences = data.valid if split == "valid" else data.test
+        if sentences:
+            scores = evaluate_sentences(model, vocab, sentences, data.scheme,
+                                        config.eval_batch_size)
+            scores.pop("report", None)
+            result[split] = {**scores, "signature": tag_signature(
+                scores, data.name, split, data.scheme, config)}
+    return result
+
+
+def evaluate_sentences(model: Tagger, vocab: TagVocab, sentences: list[Sentence], scheme: str,
+                       batch_size: int) -> dict[str, Any]:
+    """Metrics of the model on gold-tagged sentences, and its tagging speed."""
+    started = time.perf_counter()
+    predicted = predict_tags(model, vocab, sentences, batch_size)
+    seconds = time.perf_counter() - started
+    tokens = sum(len(s.words) for s in sentences)
+    scores = tag_metrics([s.tags for s in sentences], predicted, scheme)
+    return {**scores, "sentences": len(sentences), "tokens": tokens,
+            "tokens_per_second": round(tokens / max(seconds, 1e-9), 1)}
+
+
+def tag_signature(scores: dict[str, Any], corpus: str, split: str, scheme: str,
+                  config: TagConfig) -> str:
+    metric = "accuracy" if scheme == "none" else "f1"
+    parts: dict[str, Any] = {"metric": metric, "corpus": corpus, "split": split}
+    if scheme == "none":
+        parts["field"] = config.field if corpus.startswith("ud-") else "tag"
+    else:
+        parts.update(scheme=f"{scheme}->bio", eval="seqeval-strict-iob2")
+    parts["output"] = "crf" if config.crf else "softmax"
+    return signature(**parts)
