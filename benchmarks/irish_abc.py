@@ -25,11 +25,9 @@ from pathlib import Path
 
 import torch
 
-from rnnlab.tasks.lm.config import LMConfig
-from rnnlab.tasks.lm.presets import PRESETS
+from rnnlab.tasks.lm.presets import preset_configs
 from rnnlab.tasks.lm.run import LMRun
 from rnnlab.tasks.lm.train import train_lm
-from rnnlab.training.config import TrainConfig
 
 RESULTS = Path(__file__).resolve().parent / "results"
 HEADER = re.compile(r"^([A-Za-z]):(.*)$")
@@ -87,10 +85,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--run-dir", default="runs/bench-irish-abc")
     args = parser.parse_args()
-    preset = dict(PRESETS["irish-abc"], minutes=args.minutes, threads=args.threads)
-    config = LMConfig(**{k: v for k, v in preset.items() if k in LMConfig.__dataclass_fields__})
-    train = TrainConfig(**{k: v for k, v in preset.items()
-                           if k in TrainConfig.__dataclass_fields__})
+    config, train = preset_configs("irish-abc", minutes=args.minutes, threads=args.threads)
     run_dir = Path(args.run_dir)
     if run_dir.exists():
         shutil.rmtree(run_dir)

@@ -19,11 +19,10 @@ from pathlib import Path
 
 import torch
 
-from rnnlab.tasks.lm.config import LMConfig
-from rnnlab.tasks.lm.presets import PRESETS
+from rnnlab.config import to_dict
+from rnnlab.tasks.lm.presets import PRESETS, preset_configs
 from rnnlab.tasks.lm.run import LMRun
 from rnnlab.tasks.lm.train import train_lm
-from rnnlab.training.config import TrainConfig
 from rnnlab.training.log import read_log
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -62,17 +61,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=0)
     args = parser.parse_args()
 
-    preset = dict(PRESETS[args.preset])
-    if args.minutes:
-        preset["minutes"] = args.minutes
-    if args.epochs:
-        preset["epochs"] = args.epochs
-    if args.threads:
-        preset["threads"] = args.threads
-    lm_fields = set(LMConfig.__dataclass_fields__)
-    train_fields = set(TrainConfig.__dataclass_fields__)
-    config = LMConfig(**{k: v for k, v in preset.items() if k in lm_fields})
-    train_config = TrainConfig(**{k: v for k, v in preset.items() if k in train_fields})
+    config, train_config = preset_configs(args.preset, minutes=args.minutes, epochs=args.epochs,
+                                          threads=args.threads)
     run_dir = Path(args.run_dir or f"runs/bench-{args.preset}")
     if run_dir.exists():
         shutil.rmtree(run_dir)
@@ -87,7 +77,8 @@ def main() -> int:
     sample = prime + "".join(lm.generate(prime, 300, seed=1, temperature=0.8))
     result = {
         "command": " ".join(["python", *sys.argv]), "preset": args.preset,
-        "config": preset, "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "config": {**to_dict(config), **to_dict(train_config)}, "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
         "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
         "parameters": summary["parameters"], "train_summary": summary,
         "curve": points, "at_minutes": at_minutes(points, summary["seconds"] / 60),

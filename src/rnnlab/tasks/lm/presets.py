@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from rnnlab.config import from_dict
+from rnnlab.tasks.lm.config import LMConfig
+from rnnlab.training.config import TrainConfig
+
 PRESETS: dict[str, dict[str, Any]] = {
     # Zaremba, Sutskever & Vinyals 2014, "small": 2x200 LSTM, no dropout, SGD lr 1 halved every
     # epoch after the fourth, 13 epochs, bptt 35, batch 20, clip 5, init U(-0.1, 0.1).
@@ -41,3 +45,17 @@ PRESETS: dict[str, dict[str, Any]] = {
         clip=1.0, epochs=60, eval_every=100, log_every=25,
     ),
 }
+
+
+def preset_configs(name: str, **overrides: Any) -> tuple[LMConfig, TrainConfig]:
+    """The (model/data, training) configs of a preset, with `overrides` applied (falsy values,
+    e.g. a flag left at 0, keep the preset's)."""
+    from rnnlab.errors import RnnlabError
+
+    if name not in PRESETS:
+        raise RnnlabError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
+    values = {**PRESETS[name], **{k: v for k, v in overrides.items() if v}}
+    def of(cls: type) -> dict[str, Any]:
+        return {k: v for k, v in values.items() if k in cls.__dataclass_fields__}
+
+    return from_dict(LMConfig, of(LMConfig)), from_dict(TrainConfig, of(TrainConfig))
