@@ -24,8 +24,8 @@ class ClassifyDataConfig:
     train: str | None = field(None, "your own training file (TSV/CSV/JSONL; instead of --corpus)")
     valid: str | None = field(None, "your own dev file (default: --dev-fraction of train)")
     test: str | None = field(None, "your own test file")
-    format: str | None = field(None, "file format (default: from the file extension)",
-                               choices=FORMATS)
+    file_format: str | None = field(None, "file format (default: from the extension)",
+                                    choices=FORMATS)
     label_column: str = field("label", "column (or JSON key) holding the label")
     text_column: str = field("text", "column (or JSON key) holding the text")
     lowercase: bool = field(True, "lower-case the text before tokenizing")

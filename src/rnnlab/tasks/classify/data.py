@@ -40,6 +40,12 @@ def tokenize(text: str, lowercase: bool = True) -> list[str]:
     return _TOKEN.findall(text.lower() if lowercase else text)
 
 
+def _lines(text: str) -> list[str]:
+    """Lines split at "\\n" only: `str.splitlines` would also split at U+0085, which MR's
+    Latin-1 bytes hold (0x85, an ellipsis in Windows-1252) in the middle of sentences."""
+    return [line.rstrip("\r") for line in text.split("\n")]
+
+
 @dataclass(frozen=True)
 class Example:
     tokens: list[str]
@@ -91,7 +97,7 @@ def _example(text: str, label: str, where: str, lowercase: bool) -> Example:
 def read_sst(path: Path, names: tuple[str, ...], lowercase: bool) -> list[Example]:
     """SST lines: `label<space>text`, the label an integer index into `names`."""
     examples = []
-    for number, line in enumerate(read_text(path).splitlines(), 1):
+    for number, line in enumerate(_lines(read_text(path)), 1):
         if not line.strip():
             continue
         label, _, text = line.partition(" ")
@@ -105,7 +111,7 @@ def read_sst(path: Path, names: tuple[str, ...], lowercase: bool) -> list[Exampl
 def read_lines(path: Path, label: str, encoding: str, lowercase: bool) -> list[Example]:
     """One text per line, all with `label` (MR's rt-polarity.pos / .neg)."""
     return [_example(line, label, f"{path}:{number}", lowercase)
-            for number, line in enumerate(read_text(path, encoding).splitlines(), 1)
+            for number, line in enumerate(_lines(read_text(path, encoding)), 1)
             if line.strip()]
 
 
@@ -116,7 +122,7 @@ def read_table(path: str | Path, fmt: str | None, label_column: str, text_column
     fmt = fmt or EXTENSIONS.get(path.suffix.lower())
     if fmt is None:
         raise RnnlabError(f"{path}: cannot tell the format from the extension {path.suffix!r}; "
-                          "pass --format tsv, csv or jsonl")
+                          "pass --file-format tsv, csv or jsonl")
     text = read_text(path)
     if fmt == "jsonl":
         return _read_jsonl(path, text, label_column, text_column, lowercase)
@@ -144,7 +150,7 @@ def read_table(path: str | Path, fmt: str | None, label_column: str, text_column
 def _read_jsonl(path: Path, text: str, label_key: str, text_key: str,
                 lowercase: bool) -> list[Example]:
     examples = []
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(_lines(text), 1):
         if not line.strip():
             continue
         where = f"{path}:{number}"
@@ -192,7 +198,7 @@ def load_classify_data(config: ClassifyDataConfig, data_dir: str | None = None,
     lower, notes = config.lowercase, []
     if config.train:
         name = Path(config.train).name
-        table = (config.format, config.label_column, config.text_column, lower)
+        table = (config.file_format, config.label_column, config.text_column, lower)
         pool = read_table(config.train, *table)
         valid = read_table(config.valid, *table) if config.valid else None
         test = read_table(config.test, *table) if config.test else None

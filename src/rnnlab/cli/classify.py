@@ -1,0 +1,120 @@
+"""`rnnlab train classify`, `rnnlab predict RUN_DIR` and `rnnlab eval` for classifier runs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "predict", help="label texts with a trained classifier (probabilities, attention)")
+    parser.add_argument("run_dir", metavar="RUN_DIR")
+    parser.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify")
+    parser.add_argument("--file", help="classify each non-empty line of this file ('-': stdin)")
+    parser.add_argument("--explain", action="store_true",
+                        help="print each word with its attention weight")
+    parser.add_argument("--explain-html", metavar="FILE", help="write an HTML heat strip")
+    parser.add_argument("--explain-png", metavar="FILE", help="write a PNG heat strip")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.set_defaults(handler=run_predict)
+
+
+def register_train(tasks: argparse._SubParsersAction) -> None:
+    from rnnlab.cli.train import common_arguments
+    from rnnlab.config import add_dataclass_arguments
+    from rnnlab.tasks.classify.config import ClassifyConfig
+    from rnnlab.training.config import TrainConfig
+
+    parser = tasks.add_parser(
+        "classify", help="sentence classifier: recurrent + pooling, or TextCNN",
+        description="Named corpora: sst2, sst5, mr (use --folds 10 for cross-validation), "
+                    "or your own --train TSV/CSV/JSONL file.")
+    common_arguments(parser, "classify")
+    add_dataclass_arguments(parser, ClassifyConfig, "model and data")
+    add_dataclass_arguments(parser, TrainConfig, "training")
+    parser.set_defaults(handler=run_train)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from rnnlab.cli.train import config_bases, print_summary, run_dir_from_args
+    from rnnlab.config import dataclass_from_args
+    from rnnlab.tasks.classify.config import ClassifyConfig
+    from rnnlab.tasks.classify.train import train_classify
+    from rnnlab.training.config import TrainConfig
+
+    run_dir = run_dir_from_args(args, "classify")
+    model_base, train_base = config_bases(args, {}, (ClassifyConfig, TrainConfig))
+    if args.resume:
+        from rnnlab.training.checkpoint import read_json
+
+        train_base = read_json(run_dir / "config.json")["train"]
+    config = dataclass_from_args(ClassifyConfig, args, model_base)
+    train_config = dataclass_from_args(TrainConfig, args, train_base)
+    summary = train_classify(config, train_config, run_dir, data_dir=args.data_dir,
+                             resume=args.resume, show_progress=not args.quiet)
+    print_summary(summary, args.format)
+    return 0
+
+
+def _texts(args: argparse.Namespace) -> list[str]:
+    from rnnlab.data.io import read_text
+    from rnnlab.errors import RnnlabError
+
+    texts = list(args.texts)
+    if args.file:
+        content = sys.stdin.read() if args.file == "-" else read_text(args.file)
+        texts += [line for line in content.splitlines() if line.strip()]
+    if not texts:
+        raise RnnlabError("nothing to classify: give TEXT arguments or --file")
+    return texts
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from rnnlab.errors import RnnlabError
+    from rnnlab.tasks.classify.explain import explain_html, explain_terminal
+    from rnnlab.tasks.classify.run import ClassifyRun
+
+    run = ClassifyRun(args.run_dir, args.device)
+    predictions = run.predict(_texts(args))
+    explaining = args.explain or args.explain_html or args.explain_png
+    if explaining and predictions[0].attention is None:
+        raise RnnlabError(f"--explain needs a model with attention pooling; {args.run_dir} "
+                          f"uses {run.config.model} / pooling {run.config.pooling}")
+    for pred in predictions:
+        if args.format == "json":
+            print(json.dumps(pred.to_json(), ensure_ascii=False))
+        elif args.explain:
+            print(explain_terminal(pred, colour=sys.stdout.isatty()))
+        else:
+            probs = " ".join(f"{label}={p:.3f}" for label, p in pred.probabilities.items())
+            print(f"{pred.label}\t{probs}\t{pred.text}")
+    if args.explain_html:
+        Path(args.explain_html).write_text(explain_html(predictions), encoding="utf-8")
+    if args.explain_png:
+        from rnnlab.plots import plot_attention_strip
+
+        plot_attention_strip([(p.tokens, p.attention, p.label) for p in predictions],
+                             Path(args.explain_png))
+    return 0
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from rnnlab.tasks.classify.run import evaluate_run
+
+    result = evaluate_run(args.run_dir, args.split, args.data_dir, args.device)
+    if args.format == "json":
+        print(json.dumps(result, indent=2))
+        return 0
+    for key, value in result.items():
+        if key in ("confusion", "folds"):
+            continue
+        print(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}")
+    for fold in result.get("folds", []):
+        print(f"fold {fold['fold']}: accuracy {fold['test_accuracy']:.4f} "
+              f"macro-F1 {fold['test_macro_f1']:.4f}")
+    return 0
