@@ -21,8 +21,8 @@ class TagConfig:
     train: str | None = field(None, "your own training file (instead of --corpus)")
     valid: str | None = field(None, "your own validation file")
     test: str | None = field(None, "your own test file")
-    format: str = field("conll", "format of your own files: conllu (UD) or conll (columns)",
-                        choices=("conllu", "conll"))
+    file_format: str = field("conll", "format of your own files: conllu (UD) or conll (columns)",
+                             choices=("conllu", "conll"))
     token_column: int = field(0, "column of the word in conll files (0-based; -1: last)")
     tag_column: int = field(-1, "column of the tag in conll files (0-based; -1: last)")
     scheme: str = field("auto", "entity tag scheme to train with (IOB1/IOB2/BIOES input is "

@@ -129,7 +129,7 @@ def read_conllu(path: str | Path, tag_field: str = "upos") -> list[Sentence]:
     return sentences
 
 
-def read_blocks(text: str, source: str) -> list[list[tuple[int, list[str]]]]:
+def read_blocks(text: str) -> list[list[tuple[int, list[str]]]]:
     """Blank-line-separated blocks of (line number, columns); columns split on tabs if the line
     has one (so an empty column is visible), else on whitespace. `-DOCSTART-` lines are skipped."""
     blocks: list[list[tuple[int, list[str]]]] = []
@@ -153,7 +153,7 @@ def read_columns(path: str | Path, token_column: int = 0,
                  tag_column: int | None = -1) -> list[Sentence]:
     """Sentences of a CoNLL-style file: one word a line in columns, a blank line between
     sentences. Every line must have as many columns as the first, and a non-empty tag."""
-    blocks = read_blocks(read_text(path), str(path))
+    blocks = read_blocks(read_text(path))
     width: int | None = None
     sentences = []
     for block in blocks:
@@ -203,7 +203,7 @@ class TagData:
 def load_tag_data(config, data_dir: str | None = None, scheme: str | None = None) -> TagData:
     """Read the corpus or files of a TagConfig and convert tags to its scheme (`scheme`, when
     given, is a resolved one saved by a run, replacing config.scheme's `auto`)."""
-    fmt, token_column, tag_column = config.format, config.token_column, config.tag_column
+    fmt, token_column, tag_column = config.file_format, config.token_column, config.tag_column
     if config.train:
         if not config.valid:
             raise RnnlabError("--train needs --valid too (early stopping and the best "

@@ -1,0 +1,113 @@
+"""`rnnlab tag RUN_DIR`, `rnnlab train tag`, and `rnnlab eval` for tagging runs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from rnnlab.cli.train import common_arguments, config_bases, print_summary, run_dir_from_args
+from rnnlab.config import add_dataclass_arguments, dataclass_from_args
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "tag", help="tag tokenized sentences with a trained tagger (POS, NER)",
+        description="Input: one whitespace-tokenized sentence a line, or with --conll a CoNLL "
+                    "file (one word a line in columns, blank lines between sentences). Output: "
+                    "word/TAG, or the CoNLL lines with the predicted tag as a new last column.")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--file", help="input file (default or '-': stdin)")
+    p.add_argument("--conll", action="store_true", help="the input is CoNLL columns")
+    p.add_argument("--token-column", type=int, default=0,
+                   help="with --conll: the word's column (0-based, -1: last)")
+    p.add_argument("--output-scheme", default="bio", choices=("bio", "bioes", "iob1"),
+                   help="entity tag scheme of the output (POS tags are unaffected)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(handler=run_tag)
+
+
+def register_train(tasks: argparse._SubParsersAction) -> None:
+    from rnnlab.tasks.tag.config import TagConfig
+    from rnnlab.training.config import TrainConfig
+
+    p = tasks.add_parser("tag", help="BiLSTM(-CRF) tagger with character features",
+                         description="E.g. --corpus ud-english-ewt --field upos, or --corpus "
+                                     "conll2003 --crf --char-features lstm --scheme bio.")
+    common_arguments(p, "tag")
+    add_dataclass_arguments(p, TagConfig, "model and data")
+    add_dataclass_arguments(p, TrainConfig, "training")
+    p.set_defaults(handler=run_train)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from rnnlab.tasks.tag.config import TagConfig
+    from rnnlab.tasks.tag.train import train_tag
+    from rnnlab.training.config import TrainConfig
+
+    run_dir = run_dir_from_args(args, "tag")
+    model_base, train_base = config_bases(args, {}, (TagConfig, TrainConfig))
+    if args.resume:
+        from rnnlab.training.checkpoint import read_json
+
+        train_base = read_json(run_dir / "config.json")["train"]
+    config = dataclass_from_args(TagConfig, args, model_base)
+    train_config = dataclass_from_args(TrainConfig, args, train_base)
+    summary = train_tag(config, train_config, run_dir, data_dir=args.data_dir,
+                        resume=args.resume, show_progress=not args.quiet)
+    print_summary(summary, args.format)
+    return 0
+
+
+def run_tag(args: argparse.Namespace) -> int:
+    from rnnlab.data.io import read_text
+    from rnnlab.errors import RnnlabError
+    from rnnlab.tasks.tag.data import read_blocks
+    from rnnlab.tasks.tag.run import TagRun
+
+    tagger = TagRun(args.run_dir, args.device)
+    text = sys.stdin.read() if args.file in (None, "-") else read_text(args.file)
+    source = args.file or "stdin"
+    if args.conll:
+        blocks = read_blocks(text)
+        lines = text.splitlines()
+        sentences = []
+        for block in blocks:
+            words = []
+            for number, columns in block:
+                if not -len(columns) <= args.token_column < len(columns):
+                    raise RnnlabError(f"{source}:{number}: no column {args.token_column}")
+                words.append(columns[args.token_column])
+            sentences.append(words)
+    else:
+        sentences = [line.split() for line in text.splitlines() if line.strip()]
+    if not sentences:
+        raise RnnlabError(f"nothing to tag: {source} has no words")
+    tags = tagger.tag(sentences, args.output_scheme)
+    for index, (words, sentence_tags) in enumerate(zip(sentences, tags, strict=True)):
+        if args.format == "json":
+            print(json.dumps({"words": words, "tags": sentence_tags}, ensure_ascii=False))
+        elif args.conll:
+            for (number, _), tag in zip(blocks[index], sentence_tags, strict=True):
+                raw = lines[number - 1].rstrip()
+                print(f"{raw}{chr(9) if chr(9) in raw else ' '}{tag}")
+            print()
+        else:
+            print(" ".join(f"{w}/{t}" for w, t in zip(words, sentence_tags, strict=True)))
+    return 0
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from rnnlab.tasks.tag.run import TagRun
+
+    result = TagRun(args.run_dir, args.device).evaluate(args.split, args.data_dir)
+    if args.format == "json":
+        print(json.dumps(result, indent=2))
+        return 0
+    report = result.pop("report", None)
+    for key, value in result.items():
+        print(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}")
+    if report:
+        print(report)
+    return 0
