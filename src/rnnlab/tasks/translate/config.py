@@ -1,0 +1,67 @@
+"""What a translation run is: parallel data, the encoder-decoder, and how it decodes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rnnlab.config import field
+from rnnlab.errors import RnnlabError
+from rnnlab.nn.factory import CELLS
+
+ATTENTIONS = ("none", "bahdanau", "dot", "general", "concat")
+
+
+@dataclass(frozen=True)
+class TranslateConfig:
+    """An encoder-decoder translation model, its data and its decoding defaults."""
+
+    # -- data
+    corpus: str | None = field("multi30k", "named parallel corpus (files <split>.<lang>)")
+    src_train: str | None = field(None, "your own source-side training file (one sentence a line)")
+    tgt_train: str | None = field(None, "your own target-side training file, line-aligned")
+    src_valid: str | None = field(None, "your own source-side validation file")
+    tgt_valid: str | None = field(None, "your own target-side validation file")
+    src_test: str | None = field(None, "your own source-side test file")
+    tgt_test: str | None = field(None, "your own target-side test file")
+    src_lang: str = field("de", "source language (the corpus file suffix)")
+    tgt_lang: str = field("en", "target language (the corpus file suffix)")
+    subwords: int = field(0, "0: lower-cased words; N: sentencepiece with N pieces per side")
+    min_freq: int = field(2, "word vocabulary: drop words seen fewer times in train (-> <unk>)")
+    max_len: int = field(50, "drop training pairs with a side longer than this many tokens")
+    # -- model
+    cell: str = field("gru", "recurrent cell of encoder and decoder", choices=CELLS)
+    embedding: int = field(256, "embedding size (source and target)")
+    hidden: int = field(512, "hidden units per layer (each direction of the encoder)")
+    layers: int = field(1, "stacked layers in the encoder and in the decoder")
+    bidirectional: bool = field(True, "bidirectional encoder")
+    dropout: float = field(0.3, "dropout on embeddings, between layers and before the output")
+    reverse_source: bool = field(False, "read the source backwards (Sutskever et al. 2014)")
+    attention: str = field("bahdanau", "none: plain encoder-decoder; bahdanau: additive; "
+                           "dot/general/concat: Luong's scores", choices=ATTENTIONS)
+    local: bool = field(False, "Luong's local-p attention instead of global")
+    local_window: int = field(10, "local-p window half-width D (Gaussian sigma = D/2)")
+    input_feeding: bool = field(False, "feed the attentional vector to the next step (Luong)")
+    tie_embeddings: bool = field(False, "share the target embedding and the output layer")
+    bridge: bool = field(True, "initial decoder state = tanh(W [final encoder states]); "
+                         "else zeros")
+    # -- training
+    teacher_forcing: float = field(1.0, "probability of feeding the gold previous token")
+    label_smoothing: float = field(0.0, "label smoothing of the training loss")
+    batch_size: int = field(64, "sentence pairs per training batch")
+    dev_metric: str = field("bleu", "early-stopping metric: bleu (greedy) or ppl",
+                            choices=("bleu", "ppl"))
+    dev_sentences: int = field(0, "decode only the first N dev sentences for dev BLEU (0: all)")
+    # -- decoding defaults
+    beam: int = field(5, "beam size (1: greedy)")
+    alpha: float = field(0.6, "GNMT length-penalty exponent (0: no length normalisation)")
+    max_len_ratio: float = field(2.0, "outputs stop at ratio * source length + 10 tokens")
+    max_len_extra: int = field(10, "the constant added to the ratio's length limit")
+
+    def __post_init__(self) -> None:
+        if self.attention == "none" and (self.local or self.input_feeding):
+            raise RnnlabError("--local and --input-feeding need an attention (not none)")
+        if self.attention == "bahdanau" and self.input_feeding:
+            raise RnnlabError("--input-feeding is Luong's; Bahdanau's decoder reads its context "
+                              "at every step already")
+        if not 0.0 <= self.teacher_forcing <= 1.0:
+            raise RnnlabError(f"teacher_forcing must be in [0, 1], got {self.teacher_forcing}")

@@ -1,0 +1,108 @@
+"""A trained translation model read back from its run directory: translate lines, evaluate."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from rnnlab.data.vocab import Vocab
+from rnnlab.device import resolve_device
+from rnnlab.errors import RnnlabError
+from rnnlab.metrics import signature
+from rnnlab.tasks.translate.config import TranslateConfig
+from rnnlab.tasks.translate.data import ParallelData, SentenceTokenizer, load_parallel
+from rnnlab.tasks.translate.model import Seq2Seq
+from rnnlab.tasks.translate.train import corpus_nll, detokenize, translate_ids
+from rnnlab.training.checkpoint import CONFIG_FILE, MODEL_FILE, load_weights, read_json
+
+
+@dataclass
+class Translation:
+    source: str
+    text: str  # detokenized, lower-cased (the tokenizers lower-case)
+    source_tokens: list[str]  # as the encoder read them, closing <eos> included
+    target_tokens: list[str]  # as the decoder wrote them, closing <eos> included
+    weights: Tensor | None  # (len(target_tokens), len(source_tokens)), None without attention
+
+
+class TranslateRun:
+    def __init__(self, run_dir: Path, device: str = "auto") -> None:
+        self.run_dir = Path(run_dir)
+        if not self.run_dir.is_dir():
+            raise RnnlabError(f"run directory {self.run_dir} does not exist")
+        self.info: dict[str, Any] = read_json(self.run_dir / CONFIG_FILE)
+        if self.info.get("task") != "translate":
+            raise RnnlabError(f"{self.run_dir} holds a {self.info.get('task')!r} run, "
+                              "not a translation model")
+        self.config = TranslateConfig(**self.info["config"])
+        self.src_vocab = Vocab.load(self.run_dir / "src_vocab.json")
+        self.tgt_vocab = Vocab.load(self.run_dir / "tgt_vocab.json")
+        self.src_tokenizer = SentenceTokenizer.from_json(self.info["src_tokenizer"])
+        self.tgt_tokenizer = SentenceTokenizer.from_json(self.info["tgt_tokenizer"])
+        self.device = resolve_device(device)
+        self.model = Seq2Seq(len(self.src_vocab), len(self.tgt_vocab), self.config,
+                             pad_id=self.tgt_vocab.pad_id).to(self.device)
+        load_weights(self.model, self.run_dir / MODEL_FILE)
+        self.model.eval()
+
+    def _data(self, splits: tuple[str, ...] = (), data_dir: str | None = None) -> ParallelData:
+        saved = (self.src_tokenizer, self.tgt_tokenizer, self.src_vocab, self.tgt_vocab)
+        if not splits:
+            return ParallelData("input", *saved, splits={})
+        return load_parallel(self.config, data_dir, splits=splits, saved=saved)
+
+    def _beam(self, beam: int | None, alpha: float | None) -> tuple[int, float]:
+        beam = self.config.beam if beam is None else beam
+        if beam < 1:
+            raise RnnlabError(f"--beam must be >= 1, got {beam}")
+        return beam, self.config.alpha if alpha is None else alpha
+
+    def translate(self, lines: list[str], beam: int | None = None,
+                  alpha: float | None = None) -> list[Translation]:
+        """One translation per line (beam 1: greedy), with each output token's attention."""
+        beam, alpha = self._beam(beam, alpha)
+        data = self._data()
+        tokens = [[*self.src_tokenizer.encode(line), "<eos>"] for line in lines]
+        ids = [self.src_vocab.encode(t) for t in tokens]
+        hypotheses = translate_ids(self.model, ids, data, beam=beam, alpha=alpha)
+        results = []
+        for line, src_tokens, hyp in zip(lines, tokens, hypotheses, strict=True):
+            weights = None if hyp.weights is None else hyp.weights[:, : len(src_tokens)]
+            results.append(Translation(line, detokenize(hyp, data), src_tokens,
+                                       [*self.tgt_vocab.decode(hyp.tokens), "<eos>"], weights))
+        return results
+
+    def evaluate(self, split: str = "test", beam: int | None = None, alpha: float | None = None,
+                 data_dir: str | None = None, limit: int = 0) -> dict[str, Any]:
+        """BLEU and chrF (sacrebleu, lower-cased detokenized output against the raw references,
+        lower-cased too) of beam search, the perplexity of the references, and the speed."""
+        from rnnlab.metrics import bleu_chrf
+
+        beam, alpha = self._beam(beam, alpha)
+        data = self._data((split,), data_dir)
+        if split not in data.splits:
+            raise RnnlabError(f"this run has no {split} split (give --src-{split}/--tgt-{split} "
+                              "when training)")
+        part = data.splits[split]
+        n = limit or len(part.src)
+        with torch.no_grad():
+            nll, tokens = corpus_nll(self.model, part, data)
+            started = time.perf_counter()
+            hypotheses = translate_ids(self.model, part.src[:n], data, beam=beam, alpha=alpha)
+            seconds = time.perf_counter() - started
+        text = [detokenize(h, data) for h in hypotheses]
+        scores = bleu_chrf(text, part.tgt_text[:n], lowercase=True)
+        tok = f"subword{self.config.subwords}" if self.config.subwords else "word"
+        return {
+            "split": split, "sentences": n, "beam": beam, "alpha": alpha, **scores,
+            "ppl": math.exp(min(nll / tokens, 700.0)), "tokens": tokens,
+            "ppl_signature": signature(metric="ppl", corpus=data.name, split=split, tok=tok,
+                                       vocab=len(self.tgt_vocab), model="seq2seq"),
+            "sentences_per_second": n / seconds, "hypotheses": text,
+        }
