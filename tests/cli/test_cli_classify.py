@@ -1,0 +1,95 @@
+"""Every classification command as a user runs it (`--max-steps 2` smoke runs), and errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from rnnlab.cli.main import main
+
+ROWS = [("pos", "a gripping , funny film"), ("neg", "dull and slow"),
+        ("pos", "lovely acting"), ("neg", "a poor plot")] * 10
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def train_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "train.tsv"
+    path.write_text("label\ttext\n" + "".join(f"{a}\t{b}\n" for a, b in ROWS), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory, train_file):
+    run = tmp_path_factory.mktemp("runs") / "rnn"
+    torch.set_num_threads(1)
+    code = main(["train", "classify", "--train", str(train_file), "--cell", "gru",
+                 "--bidirectional", "--pooling", "attention", "--embedding-size", "8",
+                 "--hidden", "6", "--batch-size", "8", "--max-steps", "2", "--threads", "1",
+                 "--run-dir", str(run), "--quiet", "--format", "json"])
+    assert code == 0
+    return run
+
+
+def test_train_prints_a_summary_with_test_scores(tmp_path, train_file, capsys):
+    code = main(["train", "classify", "--train", str(train_file), "--model", "cnn",
+                 "--embedding-size", "8", "--filter-widths", "2,3", "--filter-maps", "4",
+                 "--max-steps", "2", "--threads", "1", "--run-dir", str(tmp_path / "cnn"),
+                 "--quiet"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "test_accuracy:" in out and "test_macro_f1:" in out and "confusion_png:" in out
+
+
+def test_predict_text_json_and_explain(run_dir, tmp_path, capsys):
+    assert main(["predict", str(run_dir), "a funny film", "so dull"]) == 0
+    lines = capsys.readouterr().out.strip().split("\n")
+    assert len(lines) == 2 and lines[0].split("\t")[0] in ("pos", "neg")
+    assert "neg=" in lines[0] and lines[0].endswith("a funny film")
+
+    texts = tmp_path / "texts.txt"
+    texts.write_text("a funny film\n\nso dull\n", encoding="utf-8")
+    assert main(["predict", str(run_dir), "--file", str(texts), "--format", "json"]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.strip().split("\n")]
+    assert [r["text"] for r in records] == ["a funny film", "so dull"]
+    assert sum(records[0]["probabilities"].values()) == pytest.approx(1.0)
+    assert records[0]["tokens"] == ["a", "funny", "film"]
+    assert sum(records[0]["attention"]) == pytest.approx(1.0)
+
+    html, png = tmp_path / "strip.html", tmp_path / "strip.png"
+    assert main(["predict", str(run_dir), "a funny film", "--explain", "--explain-html",
+                 str(html), "--explain-png", str(png)]) == 0
+    out = capsys.readouterr().out
+    assert "funny(" in out  # not a terminal: weights in brackets instead of colours
+    assert html.read_text().count("<span") == 3
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_eval_reports_accuracy_f1_and_confusion_png(run_dir, capsys):
+    assert main(["eval", str(run_dir), "--split", "valid", "--format", "json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert 0 <= result["accuracy"] <= 1 and 0 <= result["macro_f1"] <= 1
+    assert sum(map(sum, result["confusion"])) == result["sentences"]
+    assert result["confusion_png"].endswith("confusion-valid.png")
+
+
+def test_user_errors_are_one_line(tmp_path, run_dir, capsys):
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("label\tsentence\npos\tfine\n", encoding="utf-8")
+    assert main(["train", "classify", "--train", str(bad), "--max-steps", "1",
+                 "--run-dir", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rnnlab: error:") and "bad.tsv:1: no column 'text'" in err
+    assert main(["predict", str(run_dir)]) == 2
+    assert "nothing to classify" in capsys.readouterr().err
+    assert main(["predict", str(tmp_path / "missing"), "x"]) == 2
+    assert "does not exist" in capsys.readouterr().err
