@@ -93,3 +93,132 @@ def plot_attention_strip(rows: list[tuple[list[str], list[float], str]], out: Pa
     fig.savefig(out)
     plt.close(fig)
     return out
+
+
+# -- diagnostics ---------------------------------------------------------------------------------
+
+
+def plot_gradient_norms(curves: list[dict], out: Path, title: str = "") -> Path:
+    """||∂L/∂h_t|| against t for several layers on one log-scale plot (diagnostics.gradients)."""
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    for c in curves:
+        steps = range(1, len(c["norms"]) + 1)
+        norms = [max(n, 1e-300) for n in c["norms"]]  # an exact 0 cannot sit on a log axis
+        ax.plot(steps, norms, lw=1.5, label=f"{c['label']}  (ratio {c['ratio']:.2g})")
+    ax.set_yscale("log")
+    ax.set_xlabel("time step t (the loss is on the last step)")
+    ax.set_ylabel("mean ||∂L/∂h_t||")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    ax.set_title(title or "gradient reaching each step")
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+    return Path(out)
+
+
+def plot_memory(study: dict, out: Path) -> Path:
+    """Held-out score against T per cell, with the threshold (diagnostics.memory)."""
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    for cell in study["cells"]:
+        runs = [r for r in study["results"] if r["cell"] == cell]
+        longest = study["longest_solved"][cell]
+        ax.plot([r["length"] for r in runs], [r["score"] for r in runs], "o-",
+                label=f"{cell} (longest T solved: {longest if longest is not None else 'none'})")
+    ax.axhline(study["threshold"], color="k", ls="--", lw=1, label="solved threshold")
+    ax.axhline(study["baseline"], color="gray", ls=":", lw=1, label="no memory")
+    ax.set_xscale("log")
+    ax.set_xlabel("T (gap to bridge)")
+    ax.set_ylabel(f"held-out {study['metric']}")
+    if study["metric"] == "mse":
+        ax.set_yscale("log")
+    config = study["config"]
+    ax.set_title(f"{config['task']}: {config['steps']} steps × batch {config['batch']}, "
+                 f"~{config['parameters']} parameters each", fontsize=10)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+    return Path(out)
+
+
+def plot_text_activation(text: str, values, out: Path, title: str = "", width: int = 80,  # noqa: ANN001
+                         max_lines: int = 20) -> Path:
+    """The text as a character grid, each cell coloured by a unit's value (blue -, red +),
+    as in Karpathy, Johnson & Fei-Fei 2015; values are scaled by their largest magnitude."""
+    import numpy as np
+
+    rows: list[list[tuple[str, float]]] = [[]]
+    scale = float(np.abs(values).max()) or 1.0
+    for ch, v in zip(text, values, strict=True):
+        if len(rows[-1]) == width:
+            rows.append([])
+        rows[-1].append(("↵" if ch == "\n" else ch, float(v) / scale))
+        if ch == "\n":
+            rows.append([])
+        if len(rows) > max_lines:
+            break
+    rows = rows[:max_lines]
+    grid = np.full((len(rows), width), np.nan)
+    for y, row in enumerate(rows):
+        grid[y, : len(row)] = [v for _, v in row]
+    fig, ax = plt.subplots(figsize=(width * 0.11, len(rows) * 0.2 + 0.5), dpi=90)
+    ax.imshow(grid, cmap="bwr", vmin=-1, vmax=1, aspect="auto", interpolation="nearest")
+    for y, row in enumerate(rows):
+        for x, (ch, _) in enumerate(row):
+            ax.text(x, y, ch, ha="center", va="center", family="monospace", fontsize=8)
+    ax.set_axis_off()
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+    return Path(out)
+
+
+def plot_gate_saturation(stats: dict, out: Path) -> Path:
+    """Per unit: fraction of time a gate is < 0.1 (x) and > 0.9 (y), one panel per gate, one
+    colour per layer (the layout of Karpathy et al. 2015, Figure 3)."""
+    gates = sorted({name.split(".")[1] for name in stats}, key="ifozr".index)
+    fig, axes = plt.subplots(1, len(gates), figsize=(3 * len(gates), 3.2), dpi=100,
+                             squeeze=False)
+    for ax, gate in zip(axes[0], gates, strict=True):
+        for name, s in stats.items():
+            layer, g = name.split(".")
+            if g == gate:
+                ax.scatter(s["low_per_unit"], s["high_per_unit"], s=8, alpha=0.6, label=layer)
+        ax.plot([0, 1], [1, 0], color="gray", lw=0.5)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_title(f"gate {gate}")
+        ax.set_xlabel("fraction < 0.1")
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel("fraction > 0.9")
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+    return Path(out)
+
+
+# -- translation ---------------------------------------------------------------------------------
+
+
+def plot_attention(weights, source: list[str], target: list[str], out: Path,  # noqa: ANN001
+                   title: str = "") -> Path:
+    """Alignment heatmap as in Bahdanau et al. 2015, Figure 3: source words on x, target words
+    on y, cell (t, s) = the attention weight a_t(s) (grey scale, white 0, black 1)."""
+    values = [[float(v) for v in row] for row in weights]
+    size = (max(3.0, 0.35 * len(source) + 1.5), max(2.5, 0.35 * len(target) + 1.2))
+    fig, ax = plt.subplots(figsize=size, dpi=100)
+    ax.imshow(values, cmap="gray_r", vmin=0.0, vmax=1.0, aspect="auto")
+    ax.set_xticks(range(len(source)))
+    ax.set_xticklabels(source, rotation=90, fontsize=8)
+    ax.set_yticks(range(len(target)))
+    ax.set_yticklabels(target, fontsize=8)
+    ax.xaxis.tick_top()
+    if title:
+        ax.set_title(title, fontsize=9, pad=40)
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+    return Path(out)
