@@ -4,7 +4,8 @@ classifier and the TextCNN baseline on the same seeded folds, from random embedd
 Each fold's model early-stops on a seeded 10% of its training folds and is tested on its own
 held-out fold; the table gives the mean and standard deviation over folds.
 
-Usage: python benchmarks/classify_mr.py [--folds 10] [--epochs 8] [--patience 3] [--threads 1]
+Usage: python benchmarks/classify_mr.py [--folds 10] [--models rnn cnn] [--epochs 8]
+       [--patience 3] [--minutes 0] [--threads 1]
 Writes benchmarks/results/classify_mr.{json,md}; runs are kept in runs/bench-classify-mr-*.
 """
 
@@ -26,7 +27,7 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     results = {name: train_one(name, "mr", args, folds=args.folds) for name in args.models}
-    write_results("mr", results, args, std=True)
+    write_results("mr", results, std=True)
 
 
 if __name__ == "__main__":

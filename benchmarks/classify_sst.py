@@ -5,9 +5,11 @@ RNN: BiLSTM (embedding 300, 150 units each way) with additive attention pooling,
 CNN: Kim's CNN-rand (widths 3,4,5 x 100 maps, dropout 0.5). Both: Adam(W) lr 1e-3 without
 weight decay, batch 50, early stopping on dev accuracy (the best dev checkpoint is tested).
 
-Usage: python benchmarks/classify_sst.py [--corpora sst2 sst5] [--epochs 15] [--patience 4]
-       [--threads 1]
+Usage: python benchmarks/classify_sst.py [--corpora sst2 sst5] [--models rnn cnn] [--epochs 15]
+       [--patience 4] [--minutes 0] [--threads 1]
 Writes benchmarks/results/classify_<corpus>.{json,md}; runs are kept in runs/bench-classify-*.
+Running the models in separate invocations (`--models rnn`, then `--models cnn`, to keep each
+run short) merges them into the same results file, each with its own command line.
 """
 
 from __future__ import annotations
@@ -56,29 +58,35 @@ def train_one(name: str, corpus: str, args: argparse.Namespace, **data: Any) -> 
     config = ClassifyConfig(corpus=corpus, **MODELS[name], **data)
     train = TrainConfig(optimizer="adamw", lr=args.lr, weight_decay=0.0, clip=args.clip,
                         epochs=args.epochs, patience=args.patience, seed=args.seed,
+                        minutes=args.minutes,
                         threads=args.threads, device="cpu", log_every=20)
     started = time.monotonic()
     summary = train_classify(config, train, run_dir, show_progress=not args.quiet)
     summary["wall_seconds"] = round(time.monotonic() - started, 1)
     summary["config"] = {k: v for k, v in vars(config).items() if v is not None}
+    summary["command"] = "python " + " ".join(shlex.quote(a) for a in sys.argv)
+    summary["machine"] = machine()
     print(f"{corpus} {name}: test accuracy {summary['test_accuracy']:.4f} "
           f"({summary['wall_seconds']:.0f} s)", flush=True)
     return summary
 
 
-def write_results(corpus: str, results: dict[str, Any], args: argparse.Namespace,
-                  std: bool = False) -> None:
-    command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
-    record = {"corpus": corpus, "command": command, "machine": machine(),
-              "reference": REFERENCE[corpus], "models": results}
+def write_results(corpus: str, results: dict[str, Any], std: bool = False) -> None:
+    path = RESULTS / f"classify_{corpus}.json"
+    if path.exists():  # models trained by an earlier invocation on the same data stay
+        earlier = json.loads(path.read_text())
+        for summary in earlier["models"].values():  # files that kept these once per file
+            summary.setdefault("command", earlier.get("command"))
+            summary.setdefault("machine", earlier.get("machine"))
+        results = {**earlier["models"], **results}
+    record = {"corpus": corpus, "reference": REFERENCE[corpus], "models": results}
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"classify_{corpus}.json").write_text(json.dumps(record, indent=2) + "\n")
-    lines = [f"# Classification: {corpus}", "", f"Command: `{command}`", "",
-             f"Machine: {record['machine']['threads']} torch thread(s), load average "
-             f"{', '.join(f'{x:.2f}' for x in record['machine']['load_average'])} at the end "
-             f"(a shared {record['machine']['cpus']}-core CPU), torch {torch.__version__}.", "",
-             "| model | test accuracy | test macro-F1 | best dev accuracy | epochs | "
-             "training time |", "|---|---|---|---|---|---|"]
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    lines = [f"# Classification: {corpus}", "",
+             "Trained from random embeddings, one torch thread on a shared 2-core CPU (the load "
+             "average, measured when each model finished, counts the other jobs sharing it).",
+             "", "| model | test accuracy | test macro-F1 | best dev accuracy | epochs | "
+             "training time | load average |", "|---|---|---|---|---|---|---|"]
     for name, s in results.items():
         acc = f"{100 * s['test_accuracy']:.2f}"
         f1 = f"{100 * s['test_macro_f1']:.2f}"
@@ -87,10 +95,12 @@ def write_results(corpus: str, results: dict[str, Any], args: argparse.Namespace
             f1 += f" ± {100 * s['test_macro_f1_std']:.2f}"
         dev = f"{100 * s['best']:.2f}" if s.get("best") is not None else "per fold"
         epochs = s.get("epochs_completed", "per fold")
+        load = ", ".join(f"{x:.1f}" for x in s["machine"]["load_average"])
         lines.append(f"| {describe(name)} | {acc} | {f1} | {dev} | {epochs} | "
-                     f"{s['wall_seconds'] / 60:.1f} min |")
-    lines += ["", f"Reference: {REFERENCE[corpus]}.", "",
-              f"Signature: `{next(iter(results.values()))['signature']}`", ""]
+                     f"{s['wall_seconds'] / 60:.1f} min | {load} |")
+    lines += ["", f"Reference: {REFERENCE[corpus]}.", "", "Commands and signatures:", ""]
+    lines += [f"- {name}: `{s['command']}` — `{s['signature']}`" for name, s in results.items()]
+    lines.append("")
     (RESULTS / f"classify_{corpus}.md").write_text("\n".join(lines))
 
 
@@ -105,6 +115,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--models", nargs="+", default=["rnn", "cnn"], choices=tuple(MODELS))
     p.add_argument("--epochs", type=int, default=15)
     p.add_argument("--patience", type=int, default=4)
+    p.add_argument("--minutes", type=float, default=0.0,
+                   help="training-time budget per model (per fold for MR); 0: none")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--clip", type=float, default=5.0)
     p.add_argument("--seed", type=int, default=1)
@@ -118,7 +130,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     for corpus in args.corpora:
         results = {name: train_one(name, corpus, args) for name in args.models}
-        write_results(corpus, results, args)
+        write_results(corpus, results)
 
 
 if __name__ == "__main__":
