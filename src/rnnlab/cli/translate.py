@@ -1,0 +1,123 @@
+"""`rnnlab translate RUN_DIR`, `rnnlab train translate`, and `rnnlab eval` for translation runs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from rnnlab.cli.train import common_arguments, config_bases, print_summary, run_dir_from_args
+from rnnlab.config import add_dataclass_arguments, dataclass_from_args
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "translate", help="translate sentences with a trained encoder-decoder",
+        description="Reads one source sentence a line (a file or stdin), writes one translation "
+                    "a line (lower-cased, detokenized).")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--file", help="input file (default or '-': stdin)")
+    p.add_argument("--beam", type=int, default=None, help="beam size (1: greedy; default: the "
+                   "run's config)")
+    p.add_argument("--alpha", type=float, default=None,
+                   help="GNMT length-penalty exponent (default: the run's config)")
+    p.add_argument("--attention-plot", metavar="DIR",
+                   help="write an alignment heatmap PNG per sentence into DIR")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(handler=run_translate)
+
+
+def register_train(tasks: argparse._SubParsersAction) -> None:
+    from rnnlab.tasks.translate.config import TranslateConfig
+    from rnnlab.training.config import TrainConfig
+
+    p = tasks.add_parser(
+        "translate", help="encoder-decoder translation with attention (Multi30k de->en)",
+        description="E.g. --corpus multi30k --attention bahdanau, or --attention general "
+                    "--input-feeding, or your own files: --src-train a.de --tgt-train a.en "
+                    "--src-valid b.de --tgt-valid b.en.")
+    common_arguments(p, "translate")
+    add_dataclass_arguments(p, TranslateConfig, "model and data")
+    add_dataclass_arguments(p, TrainConfig, "training")
+    p.set_defaults(handler=run_train)
+
+
+def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--beam` and `--alpha` for translation runs (unless another task added them already)."""
+    if "--beam" not in parser._option_string_actions:
+        parser.add_argument("--beam", type=int, default=None,
+                            help="translation: beam size (default: the run's config)")
+    if "--alpha" not in parser._option_string_actions:
+        parser.add_argument("--alpha", type=float, default=None,
+                            help="translation: GNMT length-penalty exponent")
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from rnnlab.tasks.translate.config import TranslateConfig
+    from rnnlab.tasks.translate.train import train_translate
+    from rnnlab.training.config import TrainConfig
+
+    run_dir = run_dir_from_args(args, "translate")
+    model_base, train_base = config_bases(args, {}, (TranslateConfig, TrainConfig))
+    if args.src_train or args.tgt_train:
+        model_base["corpus"] = None
+    if args.resume:
+        from rnnlab.training.checkpoint import read_json
+
+        train_base = read_json(run_dir / "config.json")["train"]
+    config = dataclass_from_args(TranslateConfig, args, model_base)
+    train_config = dataclass_from_args(TrainConfig, args, train_base)
+    summary = train_translate(config, train_config, run_dir, data_dir=args.data_dir,
+                              resume=args.resume, show_progress=not args.quiet)
+    print_summary(summary, args.format)
+    return 0
+
+
+def run_translate(args: argparse.Namespace) -> int:
+    from rnnlab.data.io import read_text
+    from rnnlab.errors import RnnlabError
+    from rnnlab.tasks.translate.run import TranslateRun
+
+    run = TranslateRun(args.run_dir, args.device)
+    text = sys.stdin.read() if args.file in (None, "-") else read_text(args.file)
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    if not lines:
+        raise RnnlabError(f"nothing to translate: {args.file or 'stdin'} is empty")
+    results = run.translate(lines, args.beam, args.alpha)
+    plots = Path(args.attention_plot) if args.attention_plot else None
+    if plots is not None:
+        from rnnlab.plots import plot_attention
+
+        plots.mkdir(parents=True, exist_ok=True)
+    for index, result in enumerate(results, start=1):
+        if plots is not None and result.weights is not None:
+            plot_attention(result.weights, result.source_tokens, result.target_tokens,
+                           plots / f"attention-{index:04d}.png")
+        if args.format == "json":
+            print(json.dumps({"source": result.source, "translation": result.text},
+                             ensure_ascii=False))
+        else:
+            print(result.text)
+    if plots is not None and results[0].weights is None:
+        print("note: this model has no attention (--attention none): no plots written",
+              file=sys.stderr)
+    return 0
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from rnnlab.tasks.translate.run import TranslateRun
+
+    run = TranslateRun(args.run_dir, args.device)
+    result = run.evaluate(args.split, getattr(args, "beam", None), getattr(args, "alpha", None),
+                          data_dir=args.data_dir)
+    result.pop("hypotheses")
+    if args.format == "json":
+        print(json.dumps(result, indent=2))
+        return 0
+    for key, value in result.items():
+        print(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}")
+    return 0
