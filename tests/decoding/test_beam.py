@@ -122,3 +122,23 @@ def test_select_batch_handles_nested_states():
     assert chosen[0]["h"].tolist() == [2, 2, 0]
     assert chosen[1][0].tolist() == [[4, 5], [4, 5], [0, 1]]
     assert chosen[1][1] is None
+
+
+def test_the_same_search_serves_a_language_model():
+    """A recurrent LM's state keeps its batch on dim 1 (L, B, H): it passes its own reorder."""
+    from rnnlab.tasks.lm.config import LMConfig
+    from rnnlab.tasks.lm.model import LanguageModel
+
+    torch.manual_seed(0)
+    lm = LanguageModel(7, LMConfig(cell="lstm", hidden=8, layers=2, dropout=0.0,
+                                   dropout_output=0.0)).eval()
+
+    def reorder(state, indices):
+        return None if state is None else tuple(s.index_select(1, indices) for s in state)
+
+    limits = torch.tensor([6, 6])
+    greedy = greedy_search(lm.step, None, 2, 3, limits)
+    one = beam_search(lm.step, None, 2, 3, limits, beam=1, reorder=reorder)
+    wide = beam_search(lm.step, None, 2, 3, limits, beam=4, reorder=reorder)
+    assert [h.tokens for h in one] == [h.tokens for h in greedy]
+    assert all(w.score >= g.score - 1e-6 for w, g in zip(wide, greedy, strict=True))
