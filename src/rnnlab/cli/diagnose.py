@@ -55,7 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     mem.add_argument("--steps", type=int, default=2000, help="training step budget per run")
     mem.add_argument("--parameters", type=int, default=3000, help="parameters per model")
     mem.add_argument("--batch", type=int, default=32)
-    mem.add_argument("--lr", type=float, default=3e-3)
+    mem.add_argument("--lr", type=float, default=1e-2, help="Adam learning rate")
     mem.add_argument("--eval-every", type=int, default=100)
     mem.add_argument("--keep-going", action="store_true",
                      help="train longer T even after a cell failed a shorter one")

@@ -136,7 +136,7 @@ class MemoryConfig:
     parameters: int = 3000  # every cell's model gets about this many parameters
     steps: int = 2000  # the step budget per (cell, T)
     batch: int = 32
-    lr: float = 3e-3  # Adam
+    lr: float = 1e-2  # Adam (1e-2 solved the adding problem at T=40 with an LSTM in 1000 steps)
     clip: float = 1.0  # global gradient-norm clipping
     eval_every: int = 100  # steps between checks on the held-out set (training stops when solved)
     eval_size: int = 1000  # held-out sequences
