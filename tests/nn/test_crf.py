@@ -61,8 +61,8 @@ def _batch(lengths: list[int], num_tags: int, seed: int):
 def test_log_likelihood_and_viterbi_match_enumeration(lengths, num_tags, seed):
     crf = _random_crf(num_tags, seed)
     emissions, mask, tags = _batch(lengths, num_tags, seed)
-    log_z = crf.log_partition(emissions, mask)
-    log_lik = crf.log_likelihood(emissions, tags, mask)
+    log_z = crf.log_partition(emissions, mask).detach()
+    log_lik = crf.log_likelihood(emissions, tags, mask).detach()
     decoded = crf.decode(emissions, mask)
     for b, n in enumerate(lengths):
         expected_z, best, scores = _brute_force(crf, emissions[b], n)
@@ -79,7 +79,7 @@ def test_probabilities_of_all_paths_sum_to_one():
     total = 0.0
     for path in itertools.product(range(3), repeat=3):
         tags = torch.tensor([path])
-        total += math.exp(float(crf.log_likelihood(emissions, tags, mask)[0]))
+        total += math.exp(float(crf.log_likelihood(emissions, tags, mask)[0].detach()))
     assert total == pytest.approx(1.0, abs=1e-12)
 
 
@@ -88,7 +88,7 @@ def test_padding_does_not_change_scores():
     emissions, mask, tags = _batch([2, 4], 3, 3)
     alone = crf.log_likelihood(emissions[:1, :2], tags[:1, :2], mask[:1, :2])
     padded = crf.log_likelihood(emissions, tags, mask)
-    assert float(padded[0]) == pytest.approx(float(alone[0]), abs=1e-12)
+    assert float(padded[0].detach()) == pytest.approx(float(alone[0].detach()), abs=1e-12)
     assert crf.decode(emissions, mask)[0] == crf.decode(emissions[:1, :2], mask[:1, :2])[0]
 
 
@@ -102,7 +102,7 @@ def test_constraints_forbid_invalid_moves_and_keep_gradients_finite(scheme, tags
     log_z = crf.log_partition(emissions, mask)
     for b, n in enumerate(lengths):
         expected_z, best, scores = _brute_force(crf, emissions.detach()[b], n)
-        assert float(log_z[b]) == pytest.approx(expected_z, rel=1e-9)
+        assert float(log_z[b].detach()) == pytest.approx(expected_z, rel=1e-9)
         path = crf.decode(emissions.detach(), mask)[b]
         assert scores[tuple(path)] == pytest.approx(scores[best])
         names = [tags[i] for i in path]
@@ -122,7 +122,7 @@ def test_forbidden_gold_path_has_zero_probability():
     crf = _random_crf(len(tags), 1, scheme_constraints(tags, "bio"))
     emissions, mask, _ = _batch([2], len(tags), 1)
     bad = torch.tensor([[tags.index("O"), tags.index("I-PER")]])
-    assert float(crf.log_likelihood(emissions, bad, mask)[0]) == -math.inf
+    assert float(crf.log_likelihood(emissions, bad, mask)[0].detach()) == -math.inf
 
 
 def test_scheme_constraints_by_hand():
