@@ -5,7 +5,8 @@ Each fold's model early-stops on a seeded 10% of its training folds and is teste
 held-out fold; the table gives the mean and standard deviation over folds.
 
 Usage: python benchmarks/classify_mr.py [--folds 10] [--models rnn cnn] [--epochs 8]
-       [--patience 3] [--minutes 0] [--threads 1]
+       [--patience 3] [--minutes 0] [--budget 0] [--resume] [--threads 1]
+(`--budget 25` starts no fold after 25 minutes; `--resume` then goes on with the rest.)
 Writes benchmarks/results/classify_mr.{json,md}; runs are kept in runs/bench-classify-mr-*.
 """
 
@@ -24,10 +25,17 @@ def main() -> None:
     p = parser()
     p.set_defaults(epochs=8, patience=3)
     p.add_argument("--folds", type=int, default=10)
+    p.add_argument("--budget", type=float, default=0.0,
+                   help="start no new fold after this many minutes (0: none); then rerun "
+                        "with --resume to train the remaining folds")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the cross-validations in runs/ (finished folds are kept)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     results = {name: train_one(name, "mr", args, folds=args.folds) for name in args.models}
-    write_results("mr", results, std=True)
+    finished = {name: summary for name, summary in results.items() if summary is not None}
+    if finished:
+        write_results("mr", finished, std=True)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from typing import Any
 import torch
 
 from rnnlab.tasks.classify.config import ClassifyConfig
-from rnnlab.tasks.classify.train import train_classify
+from rnnlab.tasks.classify.train import cross_validate, train_classify
 from rnnlab.training.config import TrainConfig
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -51,18 +51,32 @@ def machine() -> dict[str, Any]:
             "python": platform.python_version()}
 
 
-def train_one(name: str, corpus: str, args: argparse.Namespace, **data: Any) -> dict[str, Any]:
-    """Train one model (or one cross-validation) from scratch and return its summary."""
+def train_one(name: str, corpus: str, args: argparse.Namespace,
+              **data: Any) -> dict[str, Any] | None:
+    """Train one model (or one cross-validation) from scratch and return its summary; None
+    when a cross-validation stopped at its time budget (rerun with --resume to go on)."""
     run_dir = Path("runs") / f"bench-classify-{corpus}-{name}"
-    shutil.rmtree(run_dir, ignore_errors=True)
+    resume = getattr(args, "resume", False) and run_dir.exists()
+    if not resume:
+        shutil.rmtree(run_dir, ignore_errors=True)
     config = ClassifyConfig(corpus=corpus, **MODELS[name], **data)
     train = TrainConfig(optimizer="adamw", lr=args.lr, weight_decay=0.0, clip=args.clip,
                         epochs=args.epochs, patience=args.patience, seed=args.seed,
                         minutes=args.minutes,
                         threads=args.threads, device="cpu", log_every=20)
     started = time.monotonic()
-    summary = train_classify(config, train, run_dir, show_progress=not args.quiet)
-    summary["wall_seconds"] = round(time.monotonic() - started, 1)
+    if config.folds:
+        summary = cross_validate(config, train, run_dir, resume=resume,
+                                 show_progress=not args.quiet,
+                                 budget_minutes=getattr(args, "budget", 0.0))
+        if "stopped" in summary:
+            print(f"{corpus} {name}: {summary['stopped']}", flush=True)
+            return None
+    else:
+        summary = train_classify(config, train, run_dir, show_progress=not args.quiet)
+    # Training time: for cross-validation the folds' own times (a run in parts included).
+    summary["wall_seconds"] = summary["seconds"] if config.folds else round(
+        time.monotonic() - started, 1)
     summary["config"] = {k: v for k, v in vars(config).items() if v is not None}
     summary["command"] = "python " + " ".join(shlex.quote(a) for a in sys.argv)
     summary["machine"] = machine()

@@ -15,7 +15,7 @@ from rnnlab.errors import RnnlabError
 from rnnlab.tasks.classify.config import ClassifyConfig
 from rnnlab.tasks.classify.explain import explain_html, explain_terminal
 from rnnlab.tasks.classify.run import ClassifyRun, evaluate_run
-from rnnlab.tasks.classify.train import train_classify
+from rnnlab.tasks.classify.train import cross_validate, train_classify
 from rnnlab.training.checkpoint import latest_checkpoint
 from rnnlab.training.config import TrainConfig
 
@@ -105,6 +105,18 @@ def test_cross_validation_trains_one_model_per_fold(tmp_path, files):
     assert [f["test_accuracy"] for f in again["folds"]] == pytest.approx(accuracies)
     with pytest.raises(RnnlabError, match="cross-validation run"):
         ClassifyRun(tmp_path / "cv")
+
+
+def test_cross_validation_in_parts_equals_one_sitting(tmp_path, files):
+    config = _config(files, valid=None, test=None, folds=2, model="cnn")
+    train = TrainConfig(max_steps=3, seed=2)
+    whole = cross_validate(config, train, tmp_path / "whole", show_progress=False)
+    part = cross_validate(config, train, tmp_path / "parts", show_progress=False,
+                          budget_minutes=1e-9)
+    assert "stopped" in part and part["folds"] == []
+    rest = cross_validate(config, train, tmp_path / "parts", resume=True, show_progress=False)
+    assert [f["test_accuracy"] for f in rest["folds"]] == [
+        f["test_accuracy"] for f in whole["folds"]]
 
 
 def test_pretrained_embeddings_are_loaded_and_frozen(tmp_path, files):

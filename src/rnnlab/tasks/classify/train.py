@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import statistics
+import time
 from pathlib import Path
 from typing import Any
 
@@ -173,9 +174,16 @@ def train_classify(config: ClassifyConfig, train_config: TrainConfig, run_dir: P
 
 def cross_validate(config: ClassifyConfig, train_config: TrainConfig, run_dir: Path, *,
                    data_dir: str | None = None, resume: bool = False,
-                   show_progress: bool = True) -> dict[str, Any]:
+                   show_progress: bool = True, budget_minutes: float = 0.0) -> dict[str, Any]:
     """One model per fold in run_dir/fold-K, each tested on its own fold; mean and standard
-    deviation over folds. A resumed run skips finished folds and resumes the unfinished one."""
+    deviation over folds. A resumed run skips finished folds and resumes the unfinished one.
+
+    With `budget_minutes`, no new fold starts once that much time has passed: the result then
+    says `"stopped"` and lists the finished folds, and a resumed call trains the rest (ten
+    folds of a recurrent model can take longer than one sitting).
+    """
+    started = time.monotonic()
+    run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     if not resume:
         write_json(run_dir / CONFIG_FILE, {
@@ -191,6 +199,10 @@ def cross_validate(config: ClassifyConfig, train_config: TrainConfig, run_dir: P
                           "test_macro_f1": saved["test"]["macro_f1"],
                           "seconds": saved["summary"]["seconds"]})
             continue
+        if budget_minutes and time.monotonic() - started >= budget_minutes * 60:
+            return {"run_dir": str(run_dir), "folds": folds,
+                    "stopped": f"time budget after {len(folds)} of {config.folds} folds: "
+                               "resume the run to train the others"}
         summary = train_classify(dataclasses.replace(config, fold=k), train_config, fold_dir,
                                  data_dir=data_dir, show_progress=show_progress,
                                  resume=resume and (fold_dir / CONFIG_FILE).exists())
