@@ -139,3 +139,16 @@ def test_unknown_dev_tag_does_not_break_training_but_unknown_train_tag_is_clear(
     with pytest.raises(RnnlabError, match="tag 'B-X' is not among the 1 tags"):
         vocab.encode(Sentence(["A"], ["B-X"]), "train")
     assert vocab.encode(Sentence(["A"], [])).words == [vocab.words.stoi["a"]]
+
+
+def test_pretrained_frozen_embeddings_are_loaded_and_kept(tmp_path, files):
+    vector = [0.5] * 12
+    glove = tmp_path / "vectors.txt"
+    glove.write_text("anna " + " ".join(map(str, vector)) + "\n", encoding="utf-8")
+    config = _config(files, embeddings=str(glove), freeze_embeddings=True, lowercase=True)
+    summary = train_tag(config, TrainConfig(max_steps=3, threads=1), tmp_path / "run",
+                        show_progress=False)
+    assert any("1 of" in note for note in summary["notes"])
+    run = TagRun(tmp_path / "run", "cpu")
+    row = run.model.embedding.weight[run.vocab.words.stoi["anna"]]
+    assert row.tolist() == vector
