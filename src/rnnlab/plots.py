@@ -86,6 +86,7 @@ def plot_attention_strip(rows: list[tuple[list[str], list[float], str]], out: Pa
         for t, (token, weight) in enumerate(zip(tokens, weights, strict=True)):
             ax.text(t, 0, token, ha="center", va="center", fontsize=9,
                     color="white" if weight > 0.6 * max(weights) else "black")
+        ax.set_xlim(-0.5, width - 0.5)  # one cell per word, aligned across sentences
         ax.set_xticks([])
         ax.set_yticks([0], [label])
     fig.tight_layout()
