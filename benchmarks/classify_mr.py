@@ -35,7 +35,7 @@ def main() -> None:
     results = {name: train_one(name, "mr", args, folds=args.folds) for name in args.models}
     finished = {name: summary for name, summary in results.items() if summary is not None}
     if finished:
-        write_results("mr", finished, std=True)
+        write_results("mr", finished, std=True, name=args.name)
 
 
 if __name__ == "__main__":

@@ -55,11 +55,12 @@ def train_one(name: str, corpus: str, args: argparse.Namespace,
               **data: Any) -> dict[str, Any] | None:
     """Train one model (or one cross-validation) from scratch and return its summary; None
     when a cross-validation stopped at its time budget (rerun with --resume to go on)."""
-    run_dir = Path("runs") / f"bench-classify-{corpus}-{name}"
+    run_dir = Path("runs") / f"bench-classify-{corpus}{args.name}-{name}"
     resume = getattr(args, "resume", False) and run_dir.exists()
     if not resume:
         shutil.rmtree(run_dir, ignore_errors=True)
-    config = ClassifyConfig(corpus=corpus, **MODELS[name], **data)
+    config = ClassifyConfig(corpus=corpus, **MODELS[name], min_freq=args.min_freq,
+                            dropout=args.dropout, **data)
     train = TrainConfig(optimizer="adamw", lr=args.lr, weight_decay=0.0, clip=args.clip,
                         epochs=args.epochs, patience=args.patience, seed=args.seed,
                         minutes=args.minutes,
@@ -85,8 +86,9 @@ def train_one(name: str, corpus: str, args: argparse.Namespace,
     return summary
 
 
-def write_results(corpus: str, results: dict[str, Any], std: bool = False) -> None:
-    path = RESULTS / f"classify_{corpus}.json"
+def write_results(corpus: str, results: dict[str, Any], std: bool = False,
+                  name: str = "") -> None:
+    path = RESULTS / f"classify_{corpus}{name}.json"
     if path.exists():  # models trained by an earlier invocation on the same data stay
         earlier = json.loads(path.read_text())
         for summary in earlier["models"].values():  # files that kept these once per file
@@ -96,7 +98,7 @@ def write_results(corpus: str, results: dict[str, Any], std: bool = False) -> No
     record = {"corpus": corpus, "reference": REFERENCE[corpus], "models": results}
     RESULTS.mkdir(exist_ok=True)
     path.write_text(json.dumps(record, indent=2) + "\n")
-    lines = [f"# Classification: {corpus}", "",
+    lines = [f"# Classification: {corpus}{name}", "",
              "Trained from random embeddings, one torch thread on a shared 2-core CPU (the load "
              "average, measured when each model finished, counts the other jobs sharing it).",
              "", "| model | test accuracy | test macro-F1 | best dev accuracy | epochs | "
@@ -115,7 +117,7 @@ def write_results(corpus: str, results: dict[str, Any], std: bool = False) -> No
     lines += ["", f"Reference: {REFERENCE[corpus]}.", "", "Commands and signatures:", ""]
     lines += [f"- {name}: `{s['command']}` — `{s['signature']}`" for name, s in results.items()]
     lines.append("")
-    (RESULTS / f"classify_{corpus}.md").write_text("\n".join(lines))
+    (RESULTS / f"classify_{corpus}{name}.md").write_text("\n".join(lines))
 
 
 def describe(name: str) -> str:
@@ -132,6 +134,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--minutes", type=float, default=0.0,
                    help="training-time budget per model (per fold for MR); 0: none")
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--min-freq", type=int, default=1,
+                   help="words seen fewer times in train become <unk>")
+    p.add_argument("--dropout", type=float, default=0.5)
+    p.add_argument("--name", default="",
+                   help="suffix of the results files and run folders (a variant's own name)")
     p.add_argument("--clip", type=float, default=5.0)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--threads", type=int, default=1)
@@ -144,7 +151,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     for corpus in args.corpora:
         results = {name: train_one(name, corpus, args) for name in args.models}
-        write_results(corpus, results)
+        write_results(corpus, results, name=args.name)
 
 
 if __name__ == "__main__":
