@@ -93,3 +93,18 @@ def test_user_errors_are_one_line(tmp_path, run_dir, capsys):
     assert "nothing to classify" in capsys.readouterr().err
     assert main(["predict", str(tmp_path / "missing"), "x"]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_cross_validation_train_and_eval(tmp_path, train_file, capsys):
+    run = tmp_path / "cv"
+    assert main(["train", "classify", "--train", str(train_file), "--folds", "2", "--model",
+                 "cnn", "--embedding-size", "8", "--filter-widths", "2", "--filter-maps", "3",
+                 "--max-steps", "1", "--threads", "1", "--run-dir", str(run), "--quiet",
+                 "--format", "json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert [f["fold"] for f in summary["folds"]] == [0, 1]
+    assert main(["eval", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "test_accuracy_std:" in out and "fold 1: accuracy" in out
+    assert main(["predict", str(run), "fine"]) == 2
+    assert "use one of its folds" in capsys.readouterr().err
