@@ -72,18 +72,26 @@ def main() -> int:
     parser.add_argument("--run-dir", default="runs/diag-shakespeare")
     parser.add_argument("--work", default="runs/diagnostics", help="folder for all outputs")
     parser.add_argument("--steps", type=int, default=2000, help="memory: step budget")
+    parser.add_argument("--cells", default="rnn,lstm,gru,gru-minimal,lstm-peephole",
+                        help="memory: the cells")
+    parser.add_argument("--forget-bias", type=float, default=0.0,
+                        help="memory: LSTM forget-gate bias (results get a _forget<b> suffix)")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    work = Path(args.work) / (args.part if args.part != "memory" else f"memory_{args.task}")
+    name = args.part
+    if args.part == "memory":
+        name = f"memory_{args.task}" + (f"_forget{args.forget_bias:g}" if args.forget_bias else "")
+    work = Path(args.work) / name
     common = ["--out", str(work), "--threads", "1"]
     if args.part == "gradients":
         argv = ["diagnose", "gradients", "--cells", "rnn,lstm,gru,gru-minimal", "--length",
                 "100", "--run-dir", args.run_dir, *common]
         images = ["gradients.png", "gradients_variants.png"]
     elif args.part == "memory":
-        argv = ["diagnose", "memory", "--task", args.task, "--cells",
-                "rnn,lstm,gru,gru-minimal,lstm-peephole", "--lengths", MEMORY_LENGTHS,
-                "--steps", str(args.steps), *common]
+        argv = ["diagnose", "memory", "--task", args.task, "--cells", args.cells,
+                "--lengths", MEMORY_LENGTHS, "--steps", str(args.steps), *common]
+        if args.forget_bias:
+            argv += ["--forget-bias", f"{args.forget_bias:g}"]
         images = [f"memory_{args.task}.png"]
     else:
         text = shakespeare_valid(20000, Path(args.work) / "shakespeare_valid_20k.txt")
@@ -91,7 +99,6 @@ def main() -> int:
         images = ["unit.png", "saturation.png"]
     before = conditions()
     stdout, seconds = run(argv)
-    name = args.part if args.part != "memory" else f"memory_{args.task}"
     result_file = {"gradients": "gradients.json", "cells": "cells.json"}.get(
         args.part, f"memory_{args.task}.json")
     result = json.loads((work / result_file).read_text())
@@ -107,8 +114,9 @@ def main() -> int:
     (RESULTS / f"diagnostics_{name}.md").write_text("\n".join(md), encoding="utf-8")
     IMAGES.mkdir(parents=True, exist_ok=True)
     for image in images:
-        target = IMAGES / (f"diagnostics_{name}_{image}" if args.part == "cells"
-                           else f"diagnostics_{image}")
+        target = IMAGES / {"cells": f"diagnostics_cells_{image}",
+                           "memory": f"diagnostics_{name}.png"}.get(args.part,
+                                                                    f"diagnostics_{image}")
         shutil.copyfile(work / image, target)
         print(f"{target} ({target.stat().st_size // 1024} KB)")
     print(stdout)

@@ -82,3 +82,11 @@ def test_study_stops_after_a_failure_and_tabulates():
     table = memory_table(study)
     assert "| rnn |" in table and "—" in table and "MSE < 0.01" in table
     assert study.to_dict()["longest_solved"] == {"rnn": None, "lstm": None}
+
+
+def test_forget_bias_reaches_the_lstm():
+    from rnnlab.diagnostics.memory import MemoryModel
+
+    rnn = MemoryModel("lstm", 2, 4, 1, forget_bias=1.0).rnn
+    forget = (rnn.bias_ih_l0 + rnn.bias_hh_l0)[4:8]  # gate order i, f, g, o
+    assert torch.allclose(forget, torch.ones(4))

@@ -57,6 +57,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     mem.add_argument("--batch", type=int, default=32)
     mem.add_argument("--lr", type=float, default=1e-2, help="Adam learning rate")
     mem.add_argument("--eval-every", type=int, default=100)
+    mem.add_argument("--forget-bias", type=float, default=0.0,
+                     help="LSTM forget-gate bias at initialisation")
     mem.add_argument("--keep-going", action="store_true",
                      help="train longer T even after a cell failed a shorter one")
     mem.set_defaults(handler=run_memory)
@@ -124,7 +126,8 @@ def run_memory(args: argparse.Namespace) -> int:
     _setup(args)
     config = MemoryConfig(task=args.task, parameters=args.parameters, steps=args.steps,
                           batch=args.batch, lr=args.lr, eval_every=args.eval_every,
-                          seed=args.seed, stop_after_failure=not args.keep_going)
+                          seed=args.seed, forget_bias=args.forget_bias,
+                          stop_after_failure=not args.keep_going)
 
     def progress(r) -> None:  # noqa: ANN001
         print(f"{r.cell} T={r.length}: {'solved' if r.solved else 'not solved'} "

@@ -104,9 +104,10 @@ def make_task(name: str, symbols: int = 8) -> MemoryTask:
 class MemoryModel(nn.Module):
     """A one-layer recurrent layer and a linear readout of its last state."""
 
-    def __init__(self, cell: str, input_size: int, hidden: int, output_size: int) -> None:
+    def __init__(self, cell: str, input_size: int, hidden: int, output_size: int,
+                 forget_bias: float = 0.0) -> None:
         super().__init__()
-        self.rnn = make_recurrent(cell, input_size, hidden)
+        self.rnn = make_recurrent(cell, input_size, hidden, forget_bias=forget_bias)
         self.readout = nn.Linear(hidden, output_size)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -141,6 +142,7 @@ class MemoryConfig:
     eval_every: int = 100  # steps between checks on the held-out set (training stops when solved)
     eval_size: int = 1000  # held-out sequences
     symbols: int = 8  # copy task alphabet size K
+    forget_bias: float = 0.0  # LSTM forget-gate bias at initialisation (0: torch's init)
     seed: int = 0
     stop_after_failure: bool = True  # skip longer T once a cell fails one (saves compute)
 
@@ -163,7 +165,7 @@ def train_memory(cell: str, length: int, config: MemoryConfig) -> MemoryResult:
     hidden = hidden_for_budget(cell, task.input_size, task.output_size, config.parameters)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
-        model = MemoryModel(cell, task.input_size, hidden, task.output_size)
+        model = MemoryModel(cell, task.input_size, hidden, task.output_size, config.forget_bias)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     train_gen = torch.Generator().manual_seed(config.seed)
     x_eval, y_eval = task.make_batch(
@@ -233,10 +235,11 @@ def memory_table(study: MemoryStudy) -> str:
     rule = (f"MSE < {task.threshold:g} (always predicting 1: {task.baseline:.3f})"
             if task.name == "adding" else
             f"accuracy ≥ {task.threshold:g} (chance {task.baseline:.3f}, K = {c.symbols})")
+    bias = f", LSTM forget-gate bias {c.forget_bias:g}" if c.forget_bias else ""
     lines = [
         f"Task **{task.name}**, solved = held-out {rule}; budget {c.steps} steps of batch "
         f"{c.batch}, Adam lr {c.lr:g}, clip {c.clip:g}, ~{c.parameters} parameters per model, "
-        f"seed {c.seed}. Cell entries: held-out {task.metric} (steps used); ✓ solved, ✗ not, "
+        f"seed {c.seed}{bias}. Cell entries: held-out {task.metric} (steps used); ✓ solved, ✗ not, "
         "— not run (a shorter T already failed).",
         "",
         "| cell | hidden | params | longest T solved | "
