@@ -55,13 +55,17 @@ class Attention(nn.Module):
                 keys: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """query (B, H), memory (B, S, H2), mask (B, S) bool -> context (B, H2), weights (B, S)."""
         keys = self.project_keys(memory) if keys is None else keys
-        scores = self.score(query, keys)  # (B, S)
-        if self.local:
-            weights = self._local_weights(query, scores, mask)
-        else:
-            weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
+        weights = self.align(query, keys, mask)  # (B, S)
         context = torch.bmm(weights.unsqueeze(1), memory).squeeze(1)  # (B, H2)
         return context, weights
+
+    def align(self, query: Tensor, keys: Tensor, mask: Tensor) -> Tensor:
+        """The weights alone, (B, S). A decoder that only ever uses linear maps of the context,
+        W c = sum_s a_s (W h̄_s), can project the memory once and skip the context itself."""
+        scores = self.score(query, keys)  # (B, S)
+        if self.local:
+            return self._local_weights(query, scores, mask)
+        return torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
 
     def _local_weights(self, query: Tensor, scores: Tensor, mask: Tensor) -> Tensor:
         """Luong et al. 2015 sec. 3.2, local-p.

@@ -15,9 +15,12 @@ encoder (1 or 2), M = D*H the size of an encoder output h̄_s, V target vocabula
 
 Bahdanau's deep output (a maxout layer over s, y_{t-1} and c_t, appendix A.2.2) is replaced by
 the same one tanh layer as Luong's, so the two differ only where they attend (before or after
-the step) and how they score. Only the first layer's input projection depends on the previous
-token; it is computed for all target positions with one matrix product before the time loop,
-and the output layer (the largest product, H x V) runs once over all steps after it.
+the step) and how they score.
+
+Speed: only the first layer's input projection depends on the previous token; it is computed
+for all target positions with one matrix product before the time loop, and the output layer (the
+largest product, H x V) runs once over all steps after it. The context c_t enters only through
+linear maps, so the memory is projected through them once per batch (see `encode`).
 """
 
 from __future__ import annotations
@@ -94,17 +97,22 @@ class Seq2Seq(nn.Module):
             start = tuple(torch.zeros_like(f[:self.config.layers]) for f in finals)
         hidden = start if self.is_lstm else start[0]  # (L, B, H)
         batch = src.shape[0]
-        state: State = {"hidden": hidden, "memory": None, "keys": None, "mask": None,
-                        "context": None, "feed": None, "weights": None}
+        state: State = {"hidden": hidden, "keys": None, "mask": None, "memory_feed": None,
+                        "memory_out": None, "context_out": None, "feed": None, "weights": None}
+        # The context c enters the decoder only through linear maps (W_feed c into the step's
+        # input, W_c's context half into h̃), and W c = sum_s a_s (W h̄_s): so the memory is
+        # projected once per batch and each step mixes the projections with its weights.
         if self.kind == "none":
-            state["context"] = merged[0][-1]  # c: the top layer's final states (B, M)
-            # c's share of the input projection is the same at every step: computed once
-            state["feed"] = F.linear(state["context"], self._feed_weight())  # (B, G*H)
+            context = merged[0][-1]  # c: the top layer's final states (B, M), fixed
+            state["feed"] = F.linear(context, self._feed_weight())  # (B, G*H)
+            state["context_out"] = F.linear(context, self._combine_weights()[1])  # (B, H)
         else:
-            state["memory"] = memory
-            state["keys"] = self.attention.project_keys(memory)  # (B, S, A), once per batch
+            state["keys"] = self.attention.project_keys(memory)  # (B, S, A)
             positions = torch.arange(memory.shape[1], device=src.device)[None, :]
             state["mask"] = positions < lengths.to(src.device)[:, None]  # (B, S)
+            state["memory_out"] = F.linear(memory, self._combine_weights()[1])  # (B, S, H)
+            if self.kind == "bahdanau":
+                state["memory_feed"] = F.linear(memory, self._feed_weight())  # (B, S, G*H)
             if self.config.input_feeding:
                 state["feed"] = memory.new_zeros(batch, self.config.hidden)  # h̃_0 = 0
         return state
@@ -127,23 +135,31 @@ class Seq2Seq(nn.Module):
         weight = self.decoder.weight_ih_l0[:, : self.config.embedding]
         return F.linear(x, weight, self.decoder.bias_ih_l0)  # (..., G*H)
 
+    def _combine_weights(self) -> tuple[Tensor, Tensor]:
+        """W_c split into the columns that read h_t and those that read c_t."""
+        return (self.combine.weight[:, : self.config.hidden],
+                self.combine.weight[:, self.config.hidden:])
+
     def _decode_step(self, x_proj: Tensor, state: State) -> tuple[Tensor, State]:
         """x_proj (B, G*H) -> the attentional vector h̃_t (B, H) and the next state."""
-        hidden, weights, context = state["hidden"], None, None
+        hidden, weights = state["hidden"], None
         if self.kind == "bahdanau":
             top = (hidden[0] if self.is_lstm else hidden)[-1]  # s_{t-1} (B, H)
-            context, weights = self.attention(top, state["memory"], state["mask"], state["keys"])
-            x_proj = x_proj + F.linear(context, self._feed_weight())
+            weights = self.attention.align(top, state["keys"], state["mask"])  # (B, S)
+            x_proj = x_proj + torch.bmm(weights.unsqueeze(1), state["memory_feed"]).squeeze(1)
         elif self.kind == "none":
             x_proj = x_proj + state["feed"]
         elif self.config.input_feeding:
             x_proj = x_proj + F.linear(state["feed"], self._feed_weight())
         h, hidden = self.decoder.step(None, hidden, x_proj=x_proj)  # (B, H)
         if self.kind == "luong":
-            context, weights = self.attention(h, state["memory"], state["mask"], state["keys"])
-        elif self.kind == "none":
-            context = state["context"]
-        attentional = torch.tanh(self.combine(torch.cat([h, context], dim=-1)))  # (B, H)
+            weights = self.attention.align(h, state["keys"], state["mask"])  # (B, S)
+        if self.kind == "none":
+            context_out = state["context_out"]  # (B, H)
+        else:
+            context_out = torch.bmm(weights.unsqueeze(1), state["memory_out"]).squeeze(1)
+        h_out = F.linear(h, self._combine_weights()[0], self.combine.bias)
+        attentional = torch.tanh(h_out + context_out)  # h̃_t = tanh(W_c [h_t; c_t]) (B, H)
         new = {**state, "hidden": hidden, "weights": weights}
         if self.config.input_feeding:
             new["feed"] = attentional
@@ -159,38 +175,53 @@ class Seq2Seq(nn.Module):
         """Logits (B, T, V) of every target position given the previous gold tokens (teacher
         forcing), or, with teacher_forcing < 1 while training, the model's own argmax instead
         with probability 1 - teacher_forcing at each position (a coin per token)."""
+        if self._teacher_forced():
+            return self._logits(self._attentional(src, lengths, tgt_in))  # one product for all
         state = self.encode(src, lengths)
-        ratio = self.config.teacher_forcing if self.training else 1.0
-        if ratio == 1.0:
-            outs = []
-            for x_t in self._embed_projection(tgt_in).unbind(1):  # (B, G*H) each
-                out, state = self._decode_step(x_t, state)
-                outs.append(out)
-            return self._logits(torch.stack(outs, dim=1))  # (B, T, V): one product for all
         logits, tokens = [], tgt_in[:, 0]
         for t in range(tgt_in.shape[1]):
             out, state = self._decode_step(self._embed_projection(tokens), state)
             logits.append(self._logits(out))  # (B, V)
             if t + 1 < tgt_in.shape[1]:
-                gold = torch.rand(tokens.shape, device=tokens.device) < ratio
+                gold = torch.rand(tokens.shape, device=tokens.device) < self.config.teacher_forcing
                 tokens = torch.where(gold, tgt_in[:, t + 1], logits[-1].argmax(-1).detach())
         return torch.stack(logits, dim=1)
 
+    def _teacher_forced(self) -> bool:
+        return self.config.teacher_forcing == 1.0 or not self.training
+
+    def _attentional(self, src: Tensor, lengths: Tensor, tgt_in: Tensor) -> Tensor:
+        """h̃_t (B, T, H) for every target position, reading the gold previous tokens."""
+        state = self.encode(src, lengths)
+        outs = []
+        for x_t in self._embed_projection(tgt_in).unbind(1):  # (B, G*H) each
+            out, state = self._decode_step(x_t, state)
+            outs.append(out)
+        return torch.stack(outs, dim=1)
+
     def loss(self, src: Tensor, lengths: Tensor, tgt_in: Tensor, tgt_out: Tensor,
              label_smoothing: float | None = None) -> tuple[Tensor, int]:
-        """Mean cross-entropy per target token (padding ignored), and the number of tokens."""
-        logits = self(src, lengths, tgt_in)  # (B, T, V)
+        """Mean cross-entropy per target token (padding ignored), and the number of tokens.
+
+        With teacher forcing the output layer runs on the real (unpadded) positions only: it
+        is the largest product of the model (H x V per token), and a bucket of sentences still
+        holds a third or so of padding on the target side."""
+        real = tgt_out != self.pad_id  # (B, T)
+        if self._teacher_forced():
+            logits = self._logits(self._attentional(src, lengths, tgt_in)[real])  # (N, V)
+        else:
+            logits = self(src, lengths, tgt_in)[real]  # (N, V)
         smoothing = self.config.label_smoothing if label_smoothing is None else label_smoothing
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt_out.reshape(-1),
-                               ignore_index=self.pad_id, label_smoothing=smoothing)
-        return loss, int((tgt_out != self.pad_id).sum())
+        loss = F.cross_entropy(logits, tgt_out[real], label_smoothing=smoothing)
+        return loss, int(real.sum())
 
     # -- decoding: only `step` (and `reorder_state` for beams) ---------------------------------
 
     def step(self, tokens: Tensor, state: State) -> tuple[Tensor, State]:
         """tokens (B,) -> logits (B, V). The state (from `encode`) carries the decoder's hidden
-        state, the attentional vector to feed, the encoder outputs with their projected keys and
-        mask, and the attention weights of this step ("weights", (B, S))."""
+        state, the attentional vector to feed, the encoder outputs (as attention keys, and
+        projected for the decoder's input and output layers) with their mask, and the
+        attention weights of this step ("weights", (B, S))."""
         out, state = self._decode_step(self._embed_projection(tokens), state)
         return self._logits(out), state
 
