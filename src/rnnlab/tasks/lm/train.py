@@ -8,18 +8,13 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from rnnlab import __version__
-from rnnlab.config import to_dict
 from rnnlab.data.batching import batchify, tbptt_windows
-from rnnlab.device import resolve_device
-from rnnlab.errors import RnnlabError
 from rnnlab.nn.utils import detach_state
 from rnnlab.tasks.lm.config import LMConfig
 from rnnlab.tasks.lm.model import LanguageModel
 from rnnlab.tasks.lm.scoring import score_streams
-from rnnlab.training.checkpoint import CONFIG_FILE, read_json, write_json
 from rnnlab.training.config import TrainConfig
-from rnnlab.training.trainer import Trainer
+from rnnlab.training.run_dir import fit_and_plot, open_run, write_run_info
 
 
 class LMTask:
@@ -85,17 +80,7 @@ def train_lm(config: LMConfig, train_config: TrainConfig, run_dir: Path, *,
     from rnnlab.data.lm_corpus import load_lm_corpus
 
     run_dir = Path(run_dir)
-    if resume:
-        saved = read_json(run_dir / CONFIG_FILE)
-        if saved.get("task") != "lm":
-            raise RnnlabError(f"{run_dir} is not a language-model run")
-        config = LMConfig(**saved["config"])
-    elif (run_dir / CONFIG_FILE).exists():
-        raise RnnlabError(f"{run_dir} already holds a run: pass --resume to continue it, "
-                          "or choose another --run-dir")
-    if train_config.threads:
-        torch.set_num_threads(train_config.threads)
-    device = resolve_device(train_config.device)
+    config, device = open_run(run_dir, "lm", config, train_config, resume)
     corpus = load_lm_corpus(
         corpus=None if config.train else config.corpus, train=config.train, valid=config.valid,
         test=config.test, level=config.level, data_dir=data_dir, min_freq=config.min_freq,
@@ -104,20 +89,13 @@ def train_lm(config: LMConfig, train_config: TrainConfig, run_dir: Path, *,
     torch.manual_seed(train_config.seed)
     model = LanguageModel(len(corpus.vocab), config).to(device)
     char_level = corpus.tokenizer.name == "char"
-    run_dir.mkdir(parents=True, exist_ok=True)
     if not resume:
+        write_run_info(run_dir, "lm", config, train_config, model,
+                       tokenizer=corpus.tokenizer.to_json(), corpus=corpus.name,
+                       data_notes=corpus.notes)
         corpus.vocab.save(run_dir / "vocab.json")
-        write_json(run_dir / CONFIG_FILE, {
-            "task": "lm", "config": to_dict(config), "train": to_dict(train_config),
-            "tokenizer": corpus.tokenizer.to_json(), "corpus": corpus.name,
-            "data_notes": corpus.notes, "rnnlab": __version__, "torch": torch.__version__,
-            "parameters": model.num_parameters(),
-        })
     task = LMTask(model, corpus.train, corpus.valid, config, train_config.seed, char_level)
-    trainer = Trainer(task, train_config, run_dir, resume=resume, show_progress=show_progress)
-    summary = trainer.fit()
-    from rnnlab.plots import plot_training_curves
-
-    plot_training_curves(run_dir)
+    summary = fit_and_plot(task, train_config, run_dir, resume=resume,
+                           show_progress=show_progress)
     return {"run_dir": str(run_dir), "parameters": model.num_parameters(),
             "notes": corpus.notes, **summary}

@@ -1,0 +1,64 @@
+"""What every task's `train_*` does around the Trainer: open the run directory (new or resumed),
+record how the run was made, train, and plot. Tasks keep only what is theirs: data and model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+import torch
+
+from rnnlab import __version__
+from rnnlab.config import from_dict, to_dict
+from rnnlab.device import resolve_device
+from rnnlab.errors import RnnlabError
+from rnnlab.training.checkpoint import CONFIG_FILE, read_json, write_json
+from rnnlab.training.config import TrainConfig
+from rnnlab.training.trainer import Trainer, TrainTask
+
+C = TypeVar("C")
+
+
+def open_run(run_dir: Path, task: str, config: C, train_config: TrainConfig,
+             resume: bool) -> tuple[C, torch.device]:
+    """The config to train with (a resumed run's own saved one) and the device to train on.
+
+    A new run refuses a directory that already holds one, so nothing is overwritten by mistake.
+    """
+    run_dir = Path(run_dir)
+    if resume:
+        saved = read_json(run_dir / CONFIG_FILE)
+        if saved.get("task") != task:
+            raise RnnlabError(f"{run_dir} holds a {saved.get('task')!r} run, not a {task!r} run")
+        config = from_dict(type(config), saved["config"])
+    elif (run_dir / CONFIG_FILE).exists():
+        raise RnnlabError(f"{run_dir} already holds a run: pass --resume to continue it, "
+                          "or choose another --run-dir")
+    if train_config.threads:
+        torch.set_num_threads(train_config.threads)
+    return config, resolve_device(train_config.device)
+
+
+def write_run_info(run_dir: Path, task: str, config: Any, train_config: TrainConfig,
+                   model: torch.nn.Module, **extra: Any) -> None:
+    """config.json: the task, both configs, versions, size, and the task's `extra` (tokenizers,
+    corpus name, data notes): everything needed to read the run back."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run_dir / CONFIG_FILE, {
+        "task": task, "config": to_dict(config), "train": to_dict(train_config), **extra,
+        "rnnlab": __version__, "torch": torch.__version__,
+        "parameters": sum(p.numel() for p in model.parameters()),
+    })
+
+
+def fit_and_plot(task: TrainTask, train_config: TrainConfig, run_dir: Path, *, resume: bool,
+                 show_progress: bool) -> dict[str, Any]:
+    """Train with the shared Trainer, then draw the curves (loss.png) from the run's log."""
+    from rnnlab.plots import plot_training_curves
+
+    trainer = Trainer(task, train_config, Path(run_dir), resume=resume,
+                      show_progress=show_progress)
+    summary = trainer.fit()
+    plot_training_curves(Path(run_dir))
+    return summary
