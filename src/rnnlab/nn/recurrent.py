@@ -290,7 +290,10 @@ class _Recurrent(nn.Module):
             layer_input = new[0]
             if self.dropout and self.training and layer < self.num_layers - 1:
                 layer_input = F.dropout(layer_input, self.dropout, training=True)
-        stacked = tuple(torch.stack(parts) for parts in zip(*finals, strict=True))
+        if len(finals) == 1:  # a view, not a copy: this runs once per generated token
+            stacked = tuple(part.unsqueeze(0) for part in finals[0])
+        else:
+            stacked = tuple(torch.stack(parts) for parts in zip(*finals, strict=True))
         return layer_input, stacked[0] if self.num_states == 1 else (stacked[0], stacked[1])
 
     def _recurrence(
