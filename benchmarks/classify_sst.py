@@ -60,7 +60,7 @@ def train_one(name: str, corpus: str, args: argparse.Namespace,
     if not resume:
         shutil.rmtree(run_dir, ignore_errors=True)
     config = ClassifyConfig(corpus=corpus, **MODELS[name], min_freq=args.min_freq,
-                            dropout=args.dropout, **data)
+                            dropout=args.dropout, embedding_init=args.embedding_init, **data)
     train = TrainConfig(optimizer="adamw", lr=args.lr, weight_decay=0.0, clip=args.clip,
                         epochs=args.epochs, patience=args.patience, seed=args.seed,
                         minutes=args.minutes,
@@ -137,6 +137,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--min-freq", type=int, default=1,
                    help="words seen fewer times in train become <unk>")
     p.add_argument("--dropout", type=float, default=0.5)
+    p.add_argument("--embedding-init", type=float, default=0.0,
+                   help="embeddings U(-a, a) (Kim: 0.25); 0: torch's N(0, 1)")
     p.add_argument("--name", default="",
                    help="suffix of the results files and run folders (a variant's own name)")
     p.add_argument("--clip", type=float, default=5.0)

@@ -149,3 +149,10 @@ def test_loss_is_the_mean_cross_entropy_and_trains():
         net.loss(tokens, lens, labels).backward()
         optimizer.step()
     assert net(tokens, lens)[0].argmax(-1).tolist() == [0, 1]
+
+
+def test_embedding_init_range_keeps_pad_zero():
+    config = ClassifyConfig(embedding_size=50, embedding_init=0.25, hidden=4)
+    weight = Classifier(40, 2, config).embedding.weight
+    assert weight.abs().max() <= 0.25 and weight[1:].std() > 0.1
+    assert torch.all(weight[0] == 0)

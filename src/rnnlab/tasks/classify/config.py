@@ -51,6 +51,8 @@ class ClassifyConfig(ClassifyDataConfig):
                        choices=("rnn", "cnn"))
     cell: str = field("lstm", "recurrent cell", choices=CELLS)
     embedding_size: int = field(300, "word embedding size")
+    embedding_init: float = field(0.0, "initialise embeddings U(-a, a) (Kim 2014's random "
+                                       "vectors: 0.25); 0: torch's N(0, 1)")
     hidden: int = field(150, "hidden units per direction")
     layers: int = field(1, "stacked recurrent layers")
     bidirectional: bool = field(True, "read each sentence in both directions")

@@ -87,6 +87,11 @@ class _SentenceModel(nn.Module):
         super().__init__()
         self.config = config
         self.embedding = nn.Embedding(vocab_size, config.embedding_size, padding_idx=0)
+        if config.embedding_init:
+            with torch.no_grad():
+                nn.init.uniform_(self.embedding.weight, -config.embedding_init,
+                                 config.embedding_init)
+                self.embedding.weight[0] = 0.0  # <pad> stays the zero vector
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, tokens: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor | None]:
