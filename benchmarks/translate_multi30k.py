@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import time
 from pathlib import Path
 
@@ -120,6 +121,8 @@ def main() -> int:
         "steps": summary["steps"], "epochs_completed": summary["epochs_completed"],
         "best_dev_bleu": max(p["dev_bleu"] for p in curve), "dev_curve": curve,
         "greedy": greedy, "beam": beam, "examples": examples,
+        "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                                 capture_output=True, text=True).stdout.strip(),
         "load": list(load), "threads": torch.get_num_threads(), "torch": torch.__version__,
         "machine": f"{platform.machine()} {os.cpu_count()} cpus (shared)",
     }
