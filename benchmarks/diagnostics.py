@@ -5,6 +5,7 @@ Usage (one thread, as every benchmark on the shared machine):
   python benchmarks/diagnostics.py --part memory --task adding
   python benchmarks/diagnostics.py --part memory --task copy
   python benchmarks/diagnostics.py --part cells --run-dir runs/diag-shakespeare
+  python benchmarks/diagnostics.py --part memory-summary   # longest T per seed, all tables
 Each part runs the `rnnlab diagnose ...` command it prints, writes
 benchmarks/results/diagnostics_<part>.{json,md} and copies its PNGs to docs/images/.
 The character model comes from
@@ -65,9 +66,39 @@ def conditions() -> dict:
             "note": "shared machine: 2 cores, 5 agents"}
 
 
+def memory_summary() -> Path:
+    """Longest T solved per cell and seed, from every diagnostics_memory_*.json written."""
+    lines = ["# diagnostics: longest T solved per seed", "",
+             "From `benchmarks/results/diagnostics_memory_<task>[_forget1][_seed<n>].json`; "
+             "each entry: seed 0 / 1 / 2 (none: not even the shortest T; ? : not run).", ""]
+    for task in ("adding", "copy"):
+        for variant in ("", "_forget1"):
+            runs = {}
+            for seed in (0, 1, 2):
+                path = RESULTS / f"diagnostics_memory_{task}{variant}" \
+                    f"{f'_seed{seed}' if seed else ''}.json"
+                if path.exists():
+                    runs[seed] = json.loads(path.read_text())["result"]
+            if not runs:
+                continue
+            first = next(iter(runs.values()))
+            lines += [f"## {task}{' (LSTM forget-gate bias 1)' if variant else ''}: "
+                      f"T in {first['lengths']}, {first['config']['steps']} steps", "",
+                      "| cell | longest T solved (seed 0 / 1 / 2) |", "|---|---|"]
+            for cell in first["cells"]:
+                per_seed = [str(runs[s]["longest_solved"].get(cell)) if s in runs else "?"
+                            for s in (0, 1, 2)]
+                lines.append(f"| {cell} | {' / '.join(per_seed).replace('None', 'none')} |")
+            lines.append("")
+    out = RESULTS / "diagnostics_memory_summary.md"
+    out.write_text("\n".join(lines), encoding="utf-8")
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", required=True, choices=("gradients", "memory", "cells"))
+    parser.add_argument("--part", required=True,
+                        choices=("gradients", "memory", "cells", "memory-summary"))
     parser.add_argument("--task", default="adding", choices=("adding", "copy"))
     parser.add_argument("--run-dir", default="runs/diag-shakespeare")
     parser.add_argument("--work", default="runs/diagnostics", help="folder for all outputs")
@@ -79,6 +110,9 @@ def main() -> int:
     parser.add_argument("--forget-bias", type=float, default=0.0,
                         help="memory: LSTM forget-gate bias (results get a _forget<b> suffix)")
     args = parser.parse_args()
+    if args.part == "memory-summary":
+        print(memory_summary().read_text())
+        return 0
     torch.set_num_threads(1)
     name = args.part
     if args.part == "memory":
