@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rnnlab.diagnostics.memory import (
     MemoryConfig,
@@ -90,3 +92,16 @@ def test_forget_bias_reaches_the_lstm():
     rnn = MemoryModel("lstm", 2, 4, 1, forget_bias=1.0).rnn
     forget = (rnn.bias_ih_l0 + rnn.bias_hh_l0)[4:8]  # gate order i, f, g, o
     assert torch.allclose(forget, torch.ones(4))
+
+
+@settings(max_examples=25, deadline=None)
+@given(length=st.integers(2, 40), batch=st.integers(1, 9), seed=st.integers(0, 10**6))
+def test_task_invariants_for_any_length(length, batch, seed):
+    x, y = adding_batch(length, batch, _gen(seed))
+    markers = x[:, :, 1]
+    assert x.shape == (length, batch, 2)
+    assert torch.equal(markers[: length // 2].sum(0), torch.ones(batch))
+    assert torch.equal(markers[length // 2 :].sum(0), torch.ones(batch))
+    assert torch.allclose(y, (x[:, :, 0] * markers).sum(0))
+    x, y = copy_batch(length, batch, _gen(seed), symbols=5)
+    assert x.shape == (length + 2, batch, 6) and torch.equal(x[0].argmax(-1), y)
