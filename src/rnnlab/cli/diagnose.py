@@ -71,9 +71,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     cells.add_argument("--max-chars", type=int, default=20000)
     cells.set_defaults(handler=run_cells)
 
+    for sub in (grad, mem):
+        sub.add_argument("--seed", type=int, default=0)
     for sub in (grad, mem, cells):
         sub.add_argument("--out", required=True, type=Path, help="folder for the files")
-        sub.add_argument("--seed", type=int, default=0)
         sub.add_argument("--threads", type=int, default=None, help="torch threads")
         sub.add_argument("--format", choices=("text", "json"), default="text")
 
