@@ -58,8 +58,10 @@ def markdown(results: dict) -> str:
         "# Multi30k de->en (test_2016_flickr, 1,000 sentences)", "",
         "sacrebleu BLEU / chrF on lower-cased detokenized output vs lower-cased raw references; "
         f"beam {BEAM} with GNMT length penalty alpha {ALPHA}. One thread on a shared 2-core CPU "
-        "(load average at the start of each run in the last column). Published greedy anchors "
-        "(no attention 13.8, Bahdanau 28.3) come from longer training.", "",
+        "(load average at the start of each run in the last column; the runs shared the machine "
+        "with other jobs, so minutes are not comparable between rows: compare steps and the "
+        "dev curves in the JSON). Anchors: the published small-scale greedy figures quoted in "
+        "the issue (no attention 13.8, Bahdanau 28.3).", "",
         "| model | train min | epochs | steps | best dev BLEU | test BLEU greedy | test BLEU "
         "beam 5 | chrF beam 5 | test ppl | sent/s greedy | sent/s beam 5 | anchor | load |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
