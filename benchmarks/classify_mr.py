@@ -32,10 +32,13 @@ def main() -> None:
                    help="continue the cross-validations in runs/ (finished folds are kept)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
+    if args.report_only:
+        write_results("mr", {}, std=True, variant=args.name)
+        return
     results = {name: train_one(name, "mr", args, folds=args.folds) for name in args.models}
     finished = {name: summary for name, summary in results.items() if summary is not None}
     if finished:
-        write_results("mr", finished, std=True, name=args.name)
+        write_results("mr", finished, std=True, variant=args.name)
 
 
 if __name__ == "__main__":

@@ -87,8 +87,9 @@ def train_one(name: str, corpus: str, args: argparse.Namespace,
 
 
 def write_results(corpus: str, results: dict[str, Any], std: bool = False,
-                  name: str = "") -> None:
-    path = RESULTS / f"classify_{corpus}{name}.json"
+                  variant: str = "") -> None:
+    """Merge `results` into classify_<corpus><variant>.json and render its markdown table."""
+    path = RESULTS / f"classify_{corpus}{variant}.json"
     if path.exists():  # models trained by an earlier invocation on the same data stay
         earlier = json.loads(path.read_text())
         for summary in earlier["models"].values():  # files that kept these once per file
@@ -98,7 +99,7 @@ def write_results(corpus: str, results: dict[str, Any], std: bool = False,
     record = {"corpus": corpus, "reference": REFERENCE[corpus], "models": results}
     RESULTS.mkdir(exist_ok=True)
     path.write_text(json.dumps(record, indent=2) + "\n")
-    lines = [f"# Classification: {corpus}{name}", "",
+    lines = [f"# Classification: {corpus}{variant}", "",
              "Trained from random embeddings, one torch thread on a shared 2-core CPU (the load "
              "average, measured when each model finished, counts the other jobs sharing it).",
              "", "| model | test accuracy | test macro-F1 | best dev accuracy | epochs | "
@@ -116,12 +117,15 @@ def write_results(corpus: str, results: dict[str, Any], std: bool = False,
                      f"{s['wall_seconds'] / 60:.1f} min | {load} |")
     lines += ["", f"Reference: {REFERENCE[corpus]}.", "", "Commands and signatures:", ""]
     lines += [f"- {name}: `{s['command']}` — `{s['signature']}`" for name, s in results.items()]
+    if any("--resume" in s["command"] for s in results.values()):
+        lines += ["", "A `--resume` command finished folds left by an earlier invocation with "
+                      "the same flags (without `--resume`): runs are kept under 30 minutes."]
     lines.append("")
-    (RESULTS / f"classify_{corpus}{name}.md").write_text("\n".join(lines))
+    (RESULTS / f"classify_{corpus}{variant}.md").write_text("\n".join(lines))
 
 
 def describe(name: str) -> str:
-    return ("BiLSTM 2x150, attention pooling (rnnlab)" if name == "rnn"
+    return ("BiLSTM 150 each way, attention pooling (rnnlab)" if name == "rnn"
             else "TextCNN 3,4,5x100 (Kim CNN-rand)")
 
 
@@ -145,15 +149,21 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--report-only", action="store_true",
+                   help="train nothing: render the markdown again from the results JSON")
     return p
 
 
 def main() -> None:
     args = parser().parse_args()
     torch.set_num_threads(args.threads)
+    if args.report_only:
+        for corpus in args.corpora:
+            write_results(corpus, {}, variant=args.name)
+        return
     for corpus in args.corpora:
         results = {name: train_one(name, corpus, args) for name in args.models}
-        write_results(corpus, results, name=args.name)
+        write_results(corpus, results, variant=args.name)
 
 
 if __name__ == "__main__":
