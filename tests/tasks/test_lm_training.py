@@ -93,3 +93,13 @@ def test_corpus_too_small_for_batch_and_bptt(tmp_path):
                       batch_size=64, bptt=35)
     with pytest.raises(RnnlabError, match="too small"):
         train_lm(config, TrainConfig(max_steps=1), tmp_path / "run", show_progress=False)
+
+
+def test_stop_reason_names_what_ended_the_run(tmp_path, text_file):
+    config, train = _configs(text_file)
+    train = dataclasses.replace(train, epochs=1)
+    assert train_lm(config, train, tmp_path / "epochs", show_progress=False)["stop_reason"] \
+        == "epochs"
+    config, train = _configs(text_file, max_steps=3)
+    assert train_lm(config, train, tmp_path / "steps", show_progress=False)["stop_reason"] \
+        == "max steps"

@@ -131,10 +131,10 @@ class Trainer:
                             stop_reason = "early stopping"
                             return self._finish(stop_reason, started)
                         window_start = time.monotonic()  # throughput counts training only
-                    stop_reason = self._budget_spent(started)
-                    if stop_reason:
+                    budget_reason = self._budget_spent(started)
+                    if budget_reason:
                         self.save()
-                        return self._finish(stop_reason, started)
+                        return self._finish(budget_reason, started)
                 p.epoch += 1
                 p.batch_in_epoch = 0
                 if self._evaluate_and_save():
