@@ -17,6 +17,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--data-dir")
     ev.add_argument("--device", default="auto")
     ev.add_argument("--format", choices=("text", "json"), default="text")
+    ev.add_argument("--threads", type=int, default=0,
+                    help="torch CPU threads (default: torch's choice)")
     for name in available(TASK_MODULES):
         hook = getattr(task_module(name), "add_eval_arguments", None)
         if hook is not None:
@@ -36,8 +38,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_eval(args: argparse.Namespace) -> int:
+    import torch
+
     from rnnlab.tasks.lm.run import LMRun
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     task = _run_task(args.run_dir)
     if task in TASK_MODULES and task in available([task]):
         return int(task_module(task).run_eval(args) or 0)
