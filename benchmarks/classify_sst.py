@@ -118,8 +118,8 @@ def write_results(corpus: str, results: dict[str, Any], std: bool = False,
     lines += ["", f"Reference: {REFERENCE[corpus]}.", "", "Commands and signatures:", ""]
     lines += [f"- {name}: `{s['command']}` — `{s['signature']}`" for name, s in results.items()]
     if any("--resume" in s["command"] for s in results.values()):
-        lines += ["", "A `--resume` command finished folds left by an earlier invocation with "
-                      "the same flags (without `--resume`): runs are kept under 30 minutes."]
+        lines += ["", "A `--resume` command continued (or re-read) the folds of an earlier "
+                      "invocation with the same flags but no `--resume`: runs stay under 30 min."]
     lines.append("")
     (RESULTS / f"classify_{corpus}{variant}.md").write_text("\n".join(lines))
 
