@@ -4,6 +4,9 @@ TextCNN baseline, trained in the same run on the same data, from random embeddin
 RNN: BiLSTM (embedding 300, 150 units each way) with additive attention pooling, dropout 0.5.
 CNN: Kim's CNN-rand (widths 3,4,5 x 100 maps, dropout 0.5). Both: Adam(W) lr 1e-3 without
 weight decay, batch 50, early stopping on dev accuracy (the best dev checkpoint is tested).
+The script's defaults `--min-freq 1 --embedding-init 0` (torch's N(0, 1) embeddings) are those
+of the first recorded runs; ClassifyConfig's own defaults, 2 and 0.25, came from the variant
+run `--min-freq 2 --embedding-init 0.25 --name _init025_minfreq2`, which did better.
 
 Usage: python benchmarks/classify_sst.py [--corpora sst2 sst5] [--models rnn cnn] [--epochs 15]
        [--patience 4] [--minutes 0] [--threads 1]
