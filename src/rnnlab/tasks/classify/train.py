@@ -20,15 +20,13 @@ from torch.nn import functional as F
 from rnnlab import __version__
 from rnnlab.config import to_dict
 from rnnlab.data.buckets import bucket_batches, pad_batch
-from rnnlab.device import resolve_device
-from rnnlab.errors import RnnlabError
 from rnnlab.metrics import accuracy, confusion_matrix, macro_f1, signature
 from rnnlab.tasks.classify.config import ClassifyConfig
 from rnnlab.tasks.classify.data import ClassifyData, Example, load_classify_data
 from rnnlab.tasks.classify.model import build_model, min_length
 from rnnlab.training.checkpoint import CONFIG_FILE, MODEL_FILE, load_weights, read_json, write_json
 from rnnlab.training.config import TrainConfig
-from rnnlab.training.trainer import Trainer
+from rnnlab.training.run_dir import fit_and_plot, open_run, write_run_info
 
 RESULTS_FILE = "results.json"
 
@@ -123,20 +121,10 @@ def train_classify(config: ClassifyConfig, train_config: TrainConfig, run_dir: P
     """Train into `run_dir` (with `folds` and `fold=-1`: one run per fold, see
     `cross_validate`); with `resume`, continue the run's latest checkpoint."""
     run_dir = Path(run_dir)
-    if resume:
-        saved = read_json(run_dir / CONFIG_FILE)
-        if saved.get("task") != "classify":
-            raise RnnlabError(f"{run_dir} is not a classification run")
-        config = ClassifyConfig(**saved["config"])
-    elif (run_dir / CONFIG_FILE).exists():
-        raise RnnlabError(f"{run_dir} already holds a run: pass --resume to continue it, "
-                          "or choose another --run-dir")
+    config, device = open_run(run_dir, "classify", config, train_config, resume)
     if config.folds and config.fold < 0:
         return cross_validate(config, train_config, run_dir, data_dir=data_dir, resume=resume,
                               show_progress=show_progress)
-    if train_config.threads:
-        torch.set_num_threads(train_config.threads)
-    device = resolve_device(train_config.device)
     data = load_classify_data(config, data_dir)
     torch.manual_seed(train_config.seed)
     model = build_model(config, len(data.vocab), len(data.labels))
@@ -149,21 +137,13 @@ def train_classify(config: ClassifyConfig, train_config: TrainConfig, run_dir: P
         model.embedding.weight.requires_grad_(not config.freeze)
         notes.append(f"embeddings {config.embeddings}: {pretrained.summary()}")
     model.to(device)
-    run_dir.mkdir(parents=True, exist_ok=True)
     if not resume:
+        write_run_info(run_dir, "classify", config, train_config, model, labels=data.labels,
+                       corpus=data.name, data_notes=notes)
         data.vocab.save(run_dir / "vocab.json")
-        write_json(run_dir / CONFIG_FILE, {
-            "task": "classify", "config": to_dict(config), "train": to_dict(train_config),
-            "labels": data.labels, "corpus": data.name, "data_notes": notes,
-            "rnnlab": __version__, "torch": torch.__version__,
-            "parameters": model.num_parameters(),
-        })
     task = ClassifyTask(model, data, config, train_config.seed)
-    summary = Trainer(task, train_config, run_dir, resume=resume,
-                      show_progress=show_progress).fit()
-    from rnnlab.plots import plot_training_curves
-
-    plot_training_curves(run_dir)
+    summary = fit_and_plot(task, train_config, run_dir, resume=resume,
+                           show_progress=show_progress)
     load_weights(model, run_dir / MODEL_FILE)  # the best dev checkpoint, not the last step
     test = report_split(run_dir, model, data, config)
     write_json(run_dir / RESULTS_FILE, {"summary": summary, "test": test})

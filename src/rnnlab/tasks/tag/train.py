@@ -9,11 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from rnnlab import __version__
-from rnnlab.config import to_dict
 from rnnlab.data.buckets import bucket_batches
-from rnnlab.device import resolve_device
-from rnnlab.errors import RnnlabError
 from rnnlab.metrics import signature
 from rnnlab.nn.crf import scheme_constraints
 from rnnlab.tasks.tag.config import TagConfig
@@ -21,9 +17,9 @@ from rnnlab.tasks.tag.data import Sentence, TagData, load_tag_data
 from rnnlab.tasks.tag.encode import TagVocab, collate
 from rnnlab.tasks.tag.model import Tagger
 from rnnlab.tasks.tag.predict import predict_tags, tag_metrics
-from rnnlab.training.checkpoint import CONFIG_FILE, MODEL_FILE, load_weights, read_json, write_json
+from rnnlab.training.checkpoint import CONFIG_FILE, MODEL_FILE, load_weights, read_json
 from rnnlab.training.config import TrainConfig
-from rnnlab.training.trainer import Trainer
+from rnnlab.training.run_dir import fit_and_plot, open_run, write_run_info
 
 
 class TagTask:
@@ -83,18 +79,8 @@ def train_tag(config: TagConfig, train_config: TrainConfig, run_dir: Path, *,
               show_progress: bool = True) -> dict[str, Any]:
     """Train a tagger into `run_dir` and report dev and test metrics of its best weights."""
     run_dir = Path(run_dir)
-    scheme = None
-    if resume:
-        saved = read_json(run_dir / CONFIG_FILE)
-        if saved.get("task") != "tag":
-            raise RnnlabError(f"{run_dir} is not a tagging run")
-        config, scheme = TagConfig(**saved["config"]), saved["scheme"]
-    elif (run_dir / CONFIG_FILE).exists():
-        raise RnnlabError(f"{run_dir} already holds a run: pass --resume to continue it, "
-                          "or choose another --run-dir")
-    if train_config.threads:
-        torch.set_num_threads(train_config.threads)
-    device = resolve_device(train_config.device)
+    config, device = open_run(run_dir, "tag", config, train_config, resume)
+    scheme = read_json(run_dir / CONFIG_FILE)["scheme"] if resume else None
     data = load_tag_data(config, data_dir, scheme)
     notes = list(data.notes)
     if resume:
@@ -110,21 +96,13 @@ def train_tag(config: TagConfig, train_config: TrainConfig, run_dir: Path, *,
         notes.append(f"embeddings: {found.summary()}")
     torch.manual_seed(train_config.seed)
     model = build_model(config, vocab, data.scheme, pretrained).to(device)
-    run_dir.mkdir(parents=True, exist_ok=True)
     if not resume:
+        write_run_info(run_dir, "tag", config, train_config, model, scheme=data.scheme,
+                       corpus=data.name, data_notes=notes)
         vocab.save(run_dir)
-        write_json(run_dir / CONFIG_FILE, {
-            "task": "tag", "config": to_dict(config), "train": to_dict(train_config),
-            "scheme": data.scheme, "corpus": data.name, "data_notes": notes,
-            "rnnlab": __version__, "torch": torch.__version__,
-            "parameters": model.num_parameters(),
-        })
     task = TagTask(model, vocab, data, config, train_config.seed)
-    summary = Trainer(task, train_config, run_dir, resume=resume,
-                      show_progress=show_progress).fit()
-    from rnnlab.plots import plot_training_curves
-
-    plot_training_curves(run_dir)
+    summary = fit_and_plot(task, train_config, run_dir, resume=resume,
+                           show_progress=show_progress)
     load_weights(model, run_dir / MODEL_FILE)  # the best dev checkpoint, as used afterwards
     result = {"run_dir": str(run_dir), "parameters": model.num_parameters(), "notes": notes,
               **summary}

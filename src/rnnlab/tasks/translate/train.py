@@ -8,17 +8,13 @@ from typing import Any
 
 import torch
 
-from rnnlab import __version__
-from rnnlab.config import to_dict
 from rnnlab.data.buckets import bucket_batches, pad_batch
-from rnnlab.device import resolve_device
 from rnnlab.errors import RnnlabError
 from rnnlab.tasks.translate.config import TranslateConfig
 from rnnlab.tasks.translate.data import ParallelData, Split, make_batch
 from rnnlab.tasks.translate.model import Seq2Seq
-from rnnlab.training.checkpoint import CONFIG_FILE, read_json, write_json
 from rnnlab.training.config import TrainConfig
-from rnnlab.training.trainer import Trainer
+from rnnlab.training.run_dir import fit_and_plot, open_run, write_run_info
 
 EVAL_BATCH = 128  # sentences per batch when scoring or decoding (no gradients: memory is small)
 
@@ -113,39 +109,22 @@ def train_translate(config: TranslateConfig, train_config: TrainConfig, run_dir:
     from rnnlab.tasks.translate.data import load_parallel
 
     run_dir = Path(run_dir)
-    if resume:
-        saved = read_json(run_dir / CONFIG_FILE)
-        if saved.get("task") != "translate":
-            raise RnnlabError(f"{run_dir} is not a translation run")
-        config = TranslateConfig(**saved["config"])
-    elif (run_dir / CONFIG_FILE).exists():
-        raise RnnlabError(f"{run_dir} already holds a run: pass --resume to continue it, "
-                          "or choose another --run-dir")
-    if train_config.threads:
-        torch.set_num_threads(train_config.threads)
-    device = resolve_device(train_config.device)
+    config, device = open_run(run_dir, "translate", config, train_config, resume)
     data = load_parallel(config, data_dir, splits=("train", "valid"))
     if "valid" not in data.splits:
         raise RnnlabError("training needs validation files: --src-valid and --tgt-valid")
     torch.manual_seed(train_config.seed)
     model = Seq2Seq(len(data.src_vocab), len(data.tgt_vocab), config,
                     pad_id=data.tgt_vocab.pad_id).to(device)
-    run_dir.mkdir(parents=True, exist_ok=True)
     if not resume:
+        write_run_info(run_dir, "translate", config, train_config, model,
+                       src_tokenizer=data.src_tokenizer.to_json(),
+                       tgt_tokenizer=data.tgt_tokenizer.to_json(), corpus=data.name,
+                       data_notes=data.notes)
         data.src_vocab.save(run_dir / "src_vocab.json")
         data.tgt_vocab.save(run_dir / "tgt_vocab.json")
-        write_json(run_dir / CONFIG_FILE, {
-            "task": "translate", "config": to_dict(config), "train": to_dict(train_config),
-            "src_tokenizer": data.src_tokenizer.to_json(),
-            "tgt_tokenizer": data.tgt_tokenizer.to_json(), "corpus": data.name,
-            "data_notes": data.notes, "rnnlab": __version__, "torch": torch.__version__,
-            "parameters": model.num_parameters(),
-        })
     task = TranslateTask(model, data, config, train_config.seed)
-    trainer = Trainer(task, train_config, run_dir, resume=resume, show_progress=show_progress)
-    summary = trainer.fit()
-    from rnnlab.plots import plot_training_curves
-
-    plot_training_curves(run_dir)
+    summary = fit_and_plot(task, train_config, run_dir, resume=resume,
+                           show_progress=show_progress)
     return {"run_dir": str(run_dir), "parameters": model.num_parameters(),
             "notes": data.notes, **summary}
