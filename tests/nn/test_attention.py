@@ -113,7 +113,9 @@ def test_local_p_center_follows_each_sentence_length():
         for p in attention.position.parameters():
             p.fill_(5.0)  # a large score: sigmoid -> ~1, p_t -> S - 1, the last real position
     query = torch.ones(2, 2)
-    _, weights = attention(query, torch.randn(2, 6, 2), _mask([6, 3], 6))
+    # zero memory: every content score is equal, so the window alone decides the argmax
+    # (random memory made this test flaky: content can outweigh exp(-2) at the neighbour)
+    _, weights = attention(query, torch.zeros(2, 6, 2), _mask([6, 3], 6))
     assert weights[0].argmax().item() == 5
     assert weights[1].argmax().item() == 2
     assert weights[1, 3:].abs().sum().item() == 0.0
