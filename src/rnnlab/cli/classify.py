@@ -39,20 +39,11 @@ def register_train(tasks: argparse._SubParsersAction) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from rnnlab.cli.train import config_bases, print_summary, run_dir_from_args
-    from rnnlab.config import dataclass_from_args
+    from rnnlab.cli.train import print_summary, run_configs
     from rnnlab.tasks.classify.config import ClassifyConfig
     from rnnlab.tasks.classify.train import train_classify
-    from rnnlab.training.config import TrainConfig
 
-    run_dir = run_dir_from_args(args, "classify")
-    model_base, train_base = config_bases(args, {}, (ClassifyConfig, TrainConfig))
-    if args.resume:
-        from rnnlab.training.checkpoint import read_json
-
-        train_base = read_json(run_dir / "config.json")["train"]
-    config = dataclass_from_args(ClassifyConfig, args, model_base)
-    train_config = dataclass_from_args(TrainConfig, args, train_base)
+    run_dir, config, train_config = run_configs(args, "classify", ClassifyConfig)
     summary = train_classify(config, train_config, run_dir, data_dir=args.data_dir,
                              resume=args.resume, show_progress=not args.quiet)
     print_summary(summary, args.format)

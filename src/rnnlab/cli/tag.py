@@ -6,8 +6,8 @@ import argparse
 import json
 import sys
 
-from rnnlab.cli.train import common_arguments, config_bases, print_summary, run_dir_from_args
-from rnnlab.config import add_dataclass_arguments, dataclass_from_args
+from rnnlab.cli.train import common_arguments, print_summary, run_configs
+from rnnlab.config import add_dataclass_arguments
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -44,16 +44,8 @@ def register_train(tasks: argparse._SubParsersAction) -> None:
 def run_train(args: argparse.Namespace) -> int:
     from rnnlab.tasks.tag.config import TagConfig
     from rnnlab.tasks.tag.train import train_tag
-    from rnnlab.training.config import TrainConfig
 
-    run_dir = run_dir_from_args(args, "tag")
-    model_base, train_base = config_bases(args, {}, (TagConfig, TrainConfig))
-    if args.resume:
-        from rnnlab.training.checkpoint import read_json
-
-        train_base = read_json(run_dir / "config.json")["train"]
-    config = dataclass_from_args(TagConfig, args, model_base)
-    train_config = dataclass_from_args(TrainConfig, args, train_base)
+    run_dir, config, train_config = run_configs(args, "tag", TagConfig)
     summary = train_tag(config, train_config, run_dir, data_dir=args.data_dir,
                         resume=args.resume, show_progress=not args.quiet)
     print_summary(summary, args.format)

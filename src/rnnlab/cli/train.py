@@ -91,19 +91,29 @@ def print_summary(summary: dict[str, Any], fmt: str) -> None:
         print(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}")
 
 
+def run_configs(args: argparse.Namespace, task: str, config_cls: type,
+                presets: dict[str, dict[str, Any]] | None = None,
+                **base_overrides: Any) -> tuple[Path, Any, TrainConfig]:
+    """The run directory and the (task, training) configs of `rnnlab train <task>`: preset, then
+    --config file, then `base_overrides`, then the flags; a resumed run keeps its saved training
+    config (flags still override it)."""
+    run_dir = run_dir_from_args(args, task)
+    model_base, train_base = config_bases(args, presets or {}, (config_cls, TrainConfig))
+    model_base.update(base_overrides)
+    if args.resume:
+        from rnnlab.training.checkpoint import read_json
+
+        train_base = read_json(run_dir / "config.json")["train"]
+    return (run_dir, dataclass_from_args(config_cls, args, model_base),
+            dataclass_from_args(TrainConfig, args, train_base))
+
+
 def run_lm(args: argparse.Namespace) -> int:
     from rnnlab.tasks.lm.config import LMConfig
     from rnnlab.tasks.lm.presets import PRESETS
     from rnnlab.tasks.lm.train import train_lm
 
-    run_dir = run_dir_from_args(args, "lm")
-    model_base, train_base = config_bases(args, PRESETS, (LMConfig, TrainConfig))
-    if args.resume:
-        from rnnlab.training.checkpoint import read_json
-
-        train_base = read_json(run_dir / "config.json")["train"]
-    config = dataclass_from_args(LMConfig, args, model_base)
-    train_config = dataclass_from_args(TrainConfig, args, train_base)
+    run_dir, config, train_config = run_configs(args, "lm", LMConfig, PRESETS)
     summary = train_lm(config, train_config, run_dir, data_dir=args.data_dir,
                        resume=args.resume, show_progress=not args.quiet)
     print_summary(summary, args.format)

@@ -7,8 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from rnnlab.cli.train import common_arguments, config_bases, print_summary, run_dir_from_args
-from rnnlab.config import add_dataclass_arguments, dataclass_from_args
+from rnnlab.cli.train import common_arguments, print_summary, run_configs
+from rnnlab.config import add_dataclass_arguments
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -57,18 +57,9 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
 def run_train(args: argparse.Namespace) -> int:
     from rnnlab.tasks.translate.config import TranslateConfig
     from rnnlab.tasks.translate.train import train_translate
-    from rnnlab.training.config import TrainConfig
 
-    run_dir = run_dir_from_args(args, "translate")
-    model_base, train_base = config_bases(args, {}, (TranslateConfig, TrainConfig))
-    if args.src_train or args.tgt_train:
-        model_base["corpus"] = None
-    if args.resume:
-        from rnnlab.training.checkpoint import read_json
-
-        train_base = read_json(run_dir / "config.json")["train"]
-    config = dataclass_from_args(TranslateConfig, args, model_base)
-    train_config = dataclass_from_args(TrainConfig, args, train_base)
+    own_files = {"corpus": None} if args.src_train or args.tgt_train else {}
+    run_dir, config, train_config = run_configs(args, "translate", TranslateConfig, **own_files)
     summary = train_translate(config, train_config, run_dir, data_dir=args.data_dir,
                               resume=args.resume, show_progress=not args.quiet)
     print_summary(summary, args.format)
