@@ -84,16 +84,25 @@ def main() -> int:
     parser.add_argument("--tunes", type=int, default=50)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--run-dir", default="runs/bench-irish-abc")
+    parser.add_argument("--prime", default="X:",
+                        help="what each sampled tune starts with, after a blank line (e.g. "
+                             "'X:1' plus a newline: the reference number, as every tune has one)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="sample from the model already in --run-dir instead of training")
     args = parser.parse_args()
+    prime = args.prime.encode().decode("unicode_escape")  # let '\n' be given on a command line
     config, train = preset_configs("irish-abc", minutes=args.minutes, threads=args.threads)
     run_dir = Path(args.run_dir)
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
-    summary = train_lm(config, train, run_dir, show_progress=False)
+    if args.reuse:
+        summary = {"reused_run": str(run_dir)}
+    else:
+        if run_dir.exists():
+            shutil.rmtree(run_dir)
+        summary = train_lm(config, train, run_dir, show_progress=False)
     lm = LMRun(run_dir, "cpu")
     tunes, verdicts, seed = [], [], 0
     while len(tunes) < args.tunes:
-        text = "X:" + "".join(lm.generate("\nX:", 600, seed=seed, temperature=0.8))
+        text = prime + "".join(lm.generate("\n\n" + prime, 600, seed=seed, temperature=0.8))
         seed += 1
         tune = split_tunes(text)[0]  # the first tune the prime starts
         if "\n\n" in tune:
@@ -110,9 +119,10 @@ def main() -> int:
     (RESULTS / "irish_abc.json").write_text(json.dumps(result, indent=2) + "\n")
     md = [
         "# irish-abc: char LSTM tunes", "",
-        f"Command: `{result['command']}`; {summary['steps']} steps in "
-        f"{summary['seconds'] / 60:.1f} min, {result['threads']} threads; valid "
-        f"{valid['bpc']:.3f} bits/char.", "",
+        f"Command: `{result['command']}`; "
+        + (f"{summary['steps']} steps in {summary['seconds'] / 60:.1f} min, "
+           if "steps" in summary else f"the model already in {summary['reused_run']}, ")
+        + f"{result['threads']} threads; valid {valid['bpc']:.3f} bits/char.", "",
         f"{passed} of {len(tunes)} sampled tunes ({100 * passed / len(tunes):.0f}%) pass the "
         "ABC check (temperature 0.8).", "", "First sampled tune:", "", "```", tunes[0], "```",
     ]
