@@ -25,16 +25,7 @@ def run_ids(lm, text_file: str | None, data_dir: str | None = None) -> torch.Ten
 
     if text_file is not None:
         return torch.tensor(lm.encode(read_text(text_file)), dtype=torch.long)
-    from rnnlab.data.lm_corpus import load_lm_corpus
-
-    c = lm.info["config"]
-    corpus = load_lm_corpus(
-        corpus=None if c.get("train") else c.get("corpus"), train=c.get("train"),
-        valid=c.get("valid"), test=c.get("test"), level=c.get("level"), data_dir=data_dir,
-        min_freq=c.get("min_freq", 1), max_vocab=c.get("max_vocab"), vocab=lm.vocab,
-        tokenizer=lm.tokenizer,
-    )
-    return corpus.valid
+    return lm.load_corpus(data_dir).valid
 
 
 def gradients_report(cells: list[str], out: Path, *, run_dirs: tuple[str, ...] = (),

@@ -101,19 +101,23 @@ class LMRun:
         ids = self.vocab.encode(tokens)
         return SentenceScore(text, tokens, self.log_probs(self.context_id(), ids))
 
-    def evaluate(self, split: str, data_dir: str | None = None) -> dict[str, Any]:
-        """Cross-entropy (nats/token), perplexity and, for characters, bits per character."""
+    def load_corpus(self, data_dir: str | None = None):  # noqa: ANN201 - LMCorpus
+        """The run's corpus, encoded with the run's own vocabulary and tokenizer."""
         from rnnlab.data.lm_corpus import load_lm_corpus
 
-        if split not in SPLITS:
-            raise RnnlabError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
         c = self.info["config"]
-        corpus = load_lm_corpus(
+        return load_lm_corpus(
             corpus=None if c.get("train") else c.get("corpus"), train=c.get("train"),
             valid=c.get("valid"), test=c.get("test"), level=c.get("level"), data_dir=data_dir,
             min_freq=c.get("min_freq", 1), max_vocab=c.get("max_vocab"), vocab=self.vocab,
             tokenizer=self.tokenizer,
         )
+
+    def evaluate(self, split: str, data_dir: str | None = None) -> dict[str, Any]:
+        """Cross-entropy (nats/token), perplexity and, for characters, bits per character."""
+        if split not in SPLITS:
+            raise RnnlabError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+        corpus = self.load_corpus(data_dir)
         ids = getattr(corpus, split)
         if ids is None:
             raise RnnlabError(f"corpus {corpus.name} has no {split} split")
