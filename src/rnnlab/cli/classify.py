@@ -23,19 +23,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def register_train(tasks: argparse._SubParsersAction) -> None:
-    from rnnlab.cli.train import common_arguments
-    from rnnlab.config import add_dataclass_arguments
+    from rnnlab.cli.train import add_train_parser
     from rnnlab.tasks.classify.config import ClassifyConfig
-    from rnnlab.training.config import TrainConfig
 
-    parser = tasks.add_parser(
-        "classify", help="sentence classifier: recurrent + pooling, or TextCNN",
+    add_train_parser(
+        tasks, "classify", ClassifyConfig, run_train,
+        help="sentence classifier: recurrent + pooling, or TextCNN",
         description="Named corpora: sst2, sst5, mr (use --folds 10 for cross-validation), "
                     "or your own --train TSV/CSV/JSONL file.")
-    common_arguments(parser, "classify")
-    add_dataclass_arguments(parser, ClassifyConfig, "model and data")
-    add_dataclass_arguments(parser, TrainConfig, "training")
-    parser.set_defaults(handler=run_train)
 
 
 def run_train(args: argparse.Namespace) -> int:

@@ -6,8 +6,7 @@ import argparse
 import json
 import sys
 
-from rnnlab.cli.train import common_arguments, print_summary, run_configs
-from rnnlab.config import add_dataclass_arguments
+from rnnlab.cli.train import add_train_parser, print_summary, run_configs
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,15 +29,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def register_train(tasks: argparse._SubParsersAction) -> None:
     from rnnlab.tasks.tag.config import TagConfig
-    from rnnlab.training.config import TrainConfig
 
-    p = tasks.add_parser("tag", help="BiLSTM(-CRF) tagger with character features",
-                         description="E.g. --corpus ud-english-ewt --field upos, or --corpus "
-                                     "conll2003 --crf --char-features lstm --scheme bio.")
-    common_arguments(p, "tag")
-    add_dataclass_arguments(p, TagConfig, "model and data")
-    add_dataclass_arguments(p, TrainConfig, "training")
-    p.set_defaults(handler=run_train)
+    add_train_parser(
+        tasks, "tag", TagConfig, run_train,
+        help="BiLSTM(-CRF) tagger with character features",
+        description="E.g. --corpus ud-english-ewt --field upos, or --corpus "
+                    "conll2003 --crf --char-features lstm --scheme bio.")
 
 
 def run_train(args: argparse.Namespace) -> int:

@@ -52,6 +52,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         task_module(name).register_train(tasks)
 
 
+def add_train_parser(tasks: argparse._SubParsersAction, task: str, config_cls: type,
+                     handler: Any, **parser_kwargs: Any) -> argparse.ArgumentParser:
+    """`rnnlab train <task>`: the run flags, then one flag per field of the task's config and of
+    TrainConfig."""
+    parser = tasks.add_parser(task, **parser_kwargs)
+    common_arguments(parser, task)
+    add_dataclass_arguments(parser, config_cls, "model and data")
+    add_dataclass_arguments(parser, TrainConfig, "training")
+    parser.set_defaults(handler=handler)
+    return parser
+
+
 def config_bases(args: argparse.Namespace, presets: dict[str, dict[str, Any]],
                 classes: tuple[type, ...]) -> list[dict[str, Any]]:
     """Per class, the values of the preset and the --config file (flags are applied later)."""

@@ -7,8 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from rnnlab.cli.train import common_arguments, print_summary, run_configs
-from rnnlab.config import add_dataclass_arguments
+from rnnlab.cli.train import add_train_parser, print_summary, run_configs
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,17 +30,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def register_train(tasks: argparse._SubParsersAction) -> None:
     from rnnlab.tasks.translate.config import TranslateConfig
-    from rnnlab.training.config import TrainConfig
 
-    p = tasks.add_parser(
-        "translate", help="encoder-decoder translation with attention (Multi30k de->en)",
+    add_train_parser(
+        tasks, "translate", TranslateConfig, run_train,
+        help="encoder-decoder translation with attention (Multi30k de->en)",
         description="E.g. --corpus multi30k --attention bahdanau, or --attention general "
                     "--input-feeding, or your own files: --src-train a.de --tgt-train a.en "
                     "--src-valid b.de --tgt-valid b.en.")
-    common_arguments(p, "translate")
-    add_dataclass_arguments(p, TranslateConfig, "model and data")
-    add_dataclass_arguments(p, TrainConfig, "training")
-    p.set_defaults(handler=run_train)
 
 
 def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
