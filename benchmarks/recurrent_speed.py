@@ -1,9 +1,10 @@
 """Speed of rnnlab's recurrent layers against torch.nn, measured in the same run.
 
-For each configuration, every model runs interleaved with its reference (`torch.nn.LSTM`,
-`GRU`, `RNN` of the same size; with `pack_padded_sequence` when the batch has random lengths),
-so all of them see the same machine load; ratios are rnnlab tokens/s over torch tokens/s, the
-median of the per-round ratios. Forward is timed under `torch.no_grad()` (inference);
+For each configuration, every model is timed paired with its reference (`torch.nn.LSTM`,
+`GRU`, `RNN` of the same size; with `pack_padded_sequence` when the batch has random lengths):
+the two alternate call by call (ABBA order) inside each timed block, so both see the same
+moments of machine load; ratios are rnnlab tokens/s over torch tokens/s, the median of the
+per-round ratios. Forward is timed under `torch.no_grad()` (inference);
 forward+backward as in training (loss = a fixed random projection of the output, backward, set
 gradients to None). The input requires a gradient, as it does under an embedding.
 
@@ -38,6 +39,10 @@ from rnnlab.nn import GRU, LSTM, RNN
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BLOCK_SECONDS = 0.5  # each timed block repeats a call until the reference takes about this long
+# Wall-clock time by default; `--clock cpu` times the process's CPU time instead, which with one
+# thread leaves out the moments another process held the core (a shared machine's main noise).
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+clock = CLOCKS["wall"]
 
 
 @dataclass(frozen=True)
@@ -114,10 +119,24 @@ def make_runner(label: str, cls: type, kwargs: dict, cfg: Config, x: Tensor,
 
 
 def timed_block(fn: Callable[[], None], calls: int) -> float:
-    start = time.perf_counter()
+    start = clock()
     for _ in range(calls):
         fn()
-    return (time.perf_counter() - start) / calls
+    return (clock() - start) / calls
+
+
+def paired_block(reference: Callable[[], None], fn: Callable[[], None],
+                 calls: int) -> tuple[float, float]:
+    """Seconds per call of the reference and the model, alternating call by call in ABBA order:
+    a burst of load from another process lands on both, not on whichever block it hit."""
+    spent = [0.0, 0.0]
+    pair = (reference, fn)
+    for i in range(calls):
+        for which in ((0, 1) if i % 2 == 0 else (1, 0)):
+            start = clock()
+            pair[which]()
+            spent[which] += clock() - start
+    return spent[0] / calls, spent[1] / calls
 
 
 def bench_config(cfg: Config, repeats: int, quick: bool, budget: float,
@@ -159,11 +178,18 @@ def bench_config(cfg: Config, repeats: int, quick: bool, budget: float,
         block[mode] = 1 if quick else max(1, round(block_seconds / slowest_ref))
 
     seconds: dict[tuple[str, str], list[float]] = {key: [] for key in per_call}
+    ratios: dict[tuple[str, str], list[float]] = {key: [] for key in per_call}
     rounds = 0
     while rounds < repeats and (rounds == 0 or time.perf_counter() - started < budget):
-        for label, fns in calls.items():  # interleaved: every model sees the same load
-            for mode, fn in fns.items():
-                seconds[label, mode].append(timed_block(fn, block[mode]))
+        for label, reference, *_ in VARIANTS:
+            for mode in ("fwd", "fwd+bwd"):
+                if label == reference:
+                    ref_time = mine_time = timed_block(calls[label][mode], block[mode])
+                else:
+                    ref_time, mine_time = paired_block(calls[reference][mode],
+                                                       calls[label][mode], block[mode])
+                seconds[label, mode].append(mine_time)
+                ratios[label, mode].append(ref_time / mine_time)
         rounds += 1
 
     tokens = cfg.batch * cfg.steps
@@ -171,9 +197,8 @@ def bench_config(cfg: Config, repeats: int, quick: bool, budget: float,
     for label, reference, _, _, target, only in VARIANTS:
         row = {"config": cfg.name, "model": label, "reference": reference, "rounds": rounds}
         for mode in ("fwd", "fwd+bwd"):
-            mine, ref = seconds[label, mode], seconds[reference, mode]
-            row[f"{mode} tok/s"] = tokens / statistics.median(mine)
-            row[f"{mode} ratio"] = statistics.median(r / m for r, m in zip(ref, mine, strict=True))
+            row[f"{mode} tok/s"] = tokens / statistics.median(seconds[label, mode])
+            row[f"{mode} ratio"] = statistics.median(ratios[label, mode])
         row["target"] = target if only is None or cfg.key in only else None
         rows.append(row)
     return rows
@@ -206,11 +231,12 @@ def write_markdown(results: dict, path: Path) -> None:
         "# Recurrent layer speed (ratio to torch.nn, same run)", "",
         f"Command: `{results['command']}`  ",
         f"torch {results['torch']}, rnnlab {results['rnnlab']}, {results['threads']} threads, "
-        f"CPU {results['cpu']}  ",
+        f"CPU {results['cpu']}, {results.get('clock', 'wall')} clock  ",
         f"Load average (1, 5, 15 min) before: {before[0]:.2f} {before[1]:.2f} {before[2]:.2f}; "
         f"after: {after[0]:.2f} {after[1]:.2f} {after[2]:.2f}  ",
-        f"Up to {results['repeats']} interleaved rounds (column `rounds`: as many as the time "
-        "budget allowed); ratio = median over rounds of (reference time / model time); "
+        f"Up to {results['repeats']} rounds (column `rounds`: as many as the time budget "
+        "allowed); in each round every model is timed paired with its reference, the two "
+        "alternating call by call; ratio = median over rounds of (reference time / model time); "
         "tok/s = B*T per second (median). Forward under no_grad; fwd+bwd as in training.", "",
         "| config | model | rounds | fwd tok/s | fwd ratio | fwd+bwd tok/s | fwd+bwd ratio | "
         "target (fwd+bwd) |",
@@ -239,9 +265,16 @@ def main() -> int:
     parser.add_argument("--block-seconds", type=float, default=BLOCK_SECONDS,
                         help="length of each timed block; longer blocks average out a busy "
                              "machine's interruptions")
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
+                        help="wall-clock time, or the process's CPU time (with --threads 1, "
+                             "immune to other processes taking turns on the core)")
     parser.add_argument("--output", help="path without suffix for the .json and .md "
                                          "(default benchmarks/results/recurrent_speed)")
     args = parser.parse_args()
+    global clock
+    clock = CLOCKS[args.clock]
+    if args.clock == "cpu" and args.threads != 1:
+        parser.error("--clock cpu needs --threads 1 (CPU time of N threads is not N times faster)")
     if args.threads:
         torch.set_num_threads(args.threads)
     repeats = 1 if args.quick else args.repeats
@@ -255,7 +288,7 @@ def main() -> int:
         "command": " ".join(["python", *sys.argv]), "torch": torch.__version__,
         "rnnlab": rnnlab.__version__, "threads": torch.get_num_threads(), "cpu": cpu_model(),
         "python": platform.python_version(), "repeats": repeats, "loadavg_before": load_before,
-        "block_seconds": args.block_seconds, "rows": [],
+        "block_seconds": args.block_seconds, "clock": args.clock, "rows": [],
     }
     configs = [c for c in CONFIGS if c.key in args.configs]
     if args.quick:

@@ -35,14 +35,23 @@ def main() -> None:
     p = parser(__doc__.split("\n")[0])
     p.add_argument("--models", nargs="+", default=["crf", "softmax"], choices=tuple(LABELS))
     p.add_argument("--scheme", default="bio", choices=("bio", "bioes"))
+    p.add_argument("--lowercase", action="store_true",
+                   help="look words up lower-cased (the char BiLSTM still sees the case)")
+    p.add_argument("--zero-digits", action="store_true",
+                   help="look words up with every digit replaced by 0 (Lample et al. 2016)")
+    p.add_argument("--hidden", type=int, default=100, help="word BiLSTM units per direction")
+    p.add_argument("--name", default="",
+                   help="suffix of the results files and run folders (a variant's own name)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     results = {}
     for name in args.models:
         config = TagConfig(corpus="conll2003", scheme=args.scheme, char_features="lstm",
-                           crf=name == "crf")
-        results[LABELS[name]] = train_one(f"ner-{name}", config, args)
-        write_results("ner", "CoNLL-2003 English NER (test = testb)", results, REFERENCE, args)
+                           crf=name == "crf", lowercase=args.lowercase,
+                           zero_digits=args.zero_digits, hidden=args.hidden)
+        results[LABELS[name]] = train_one(f"ner-{name}{args.name}", config, args)
+        write_results(f"ner{args.name}", "CoNLL-2003 English NER (test = testb)", results,
+                      REFERENCE, args)
 
 
 if __name__ == "__main__":

@@ -46,11 +46,19 @@ BEAM, ALPHA = 5, 0.6
 
 
 def dev_curve(run_dir: Path) -> list[dict]:
-    records = read_log(run_dir)
-    start = next(r["time"] for r in records if r["kind"] == "start")
-    return [{"minutes": round((r["time"] - start) / 60, 1), "step": r["step"],
-             "epoch": r["epoch"], "dev_bleu": round(r["bleu"], 2), "dev_ppl": round(r["ppl"], 2)}
-            for r in records if r["kind"] == "eval"]
+    """Dev evaluations with the training minutes before each (a resumed run's pause left out)."""
+    points, trained, segment_start, last = [], 0.0, 0.0, 0.0
+    for r in read_log(run_dir):
+        if r["kind"] == "start":
+            trained += last - segment_start
+            segment_start = last = r["time"]
+            continue
+        last = r["time"]
+        if r["kind"] == "eval":
+            points.append({"minutes": round((trained + last - segment_start) / 60, 1),
+                           "step": r["step"], "epoch": r["epoch"], "dev_bleu": round(r["bleu"], 2),
+                           "dev_ppl": round(r["ppl"], 2)})
+    return points
 
 
 def markdown(results: dict) -> str:
@@ -89,6 +97,8 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--run-dir", default=None)
     parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the model's run directory for --minutes more")
     args = parser.parse_args()
     torch.set_num_threads(1)
     load = os.getloadavg()
@@ -96,10 +106,13 @@ def main() -> int:
     config = TranslateConfig(**COMMON, **MODELS[args.model])
     train = TrainConfig(optimizer="adamw", lr=1e-3, clip=1.0, epochs=args.epochs,
                         minutes=args.minutes, log_every=20, seed=1, threads=1, device="cpu")
+    path = RESULTS / "translate_multi30k.json"
+    previous = json.loads(path.read_text()).get(args.model, {}) if path.exists() else {}
+    earlier_minutes = previous.get("train_minutes", 0.0) if args.resume else 0.0
     started = time.perf_counter()
     summary = train_translate(config, train, run_dir, data_dir=args.data_dir,
-                              show_progress=False)
-    train_minutes = (time.perf_counter() - started) / 60
+                              resume=args.resume, show_progress=False)
+    train_minutes = earlier_minutes + (time.perf_counter() - started) / 60
     model = TranslateRun(run_dir, device="cpu")
     greedy = model.evaluate("test", beam=1, data_dir=args.data_dir)
     beam = model.evaluate("test", beam=BEAM, alpha=ALPHA, data_dir=args.data_dir)
@@ -116,8 +129,10 @@ def main() -> int:
                        title=f"Bahdanau attention, beam {BEAM}")
     curve = dev_curve(run_dir)
     entry = {
-        "command": f"python benchmarks/translate_multi30k.py --model {args.model} "
-                   f"--minutes {args.minutes:g}",
+        "command": " && ".join(filter(None, [
+            previous.get("command") if args.resume else None,
+            f"python benchmarks/translate_multi30k.py --model {args.model} "
+            f"--minutes {args.minutes:g}" + (" --resume" if args.resume else "")])),
         "config": to_dict(config), "train": to_dict(train), "parameters": summary["parameters"],
         "train_minutes": train_minutes, "stop_reason": summary["stop_reason"],
         "steps": summary["steps"], "epochs_completed": summary["epochs_completed"],
@@ -128,7 +143,6 @@ def main() -> int:
         "load": list(load), "threads": torch.get_num_threads(), "torch": torch.__version__,
         "machine": f"{platform.machine()} {os.cpu_count()} cpus (shared)",
     }
-    path = RESULTS / "translate_multi30k.json"
     results = json.loads(path.read_text()) if path.exists() else {}
     results[args.model] = entry
     path.write_text(json.dumps(results, indent=2) + "\n")

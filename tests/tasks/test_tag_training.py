@@ -152,3 +152,23 @@ def test_pretrained_frozen_embeddings_are_loaded_and_kept(tmp_path, files):
     run = TagRun(tmp_path / "run", "cpu")
     row = run.model.embedding.weight[run.vocab.words.stoi["anna"]]
     assert row.tolist() == vector
+
+
+def test_zero_digits_and_lowercase_share_word_ids_but_not_characters():
+    sentences = [Sentence(["Paris", "1987", "paris", "2003"], ["B-LOC", "O", "B-LOC", "O"])]
+    plain = TagVocab.build(sentences, 1, lowercase=False)
+    folded = TagVocab.build(sentences, 1, lowercase=True, zero_digits=True)
+    assert len(plain.words) == len(folded.words) + 2  # Paris/paris and 1987/2003 merged
+    encoded = folded.encode(Sentence(["PARIS", "1066"], ["B-LOC", "O"]))
+    assert encoded.words == folded.encode(sentences[0]).words[:2]
+    assert encoded.words[1] == folded.words.stoi["0000"]
+    assert encoded.chars[1] == folded.chars.encode("1066")  # characters keep the digits
+
+
+def test_zero_digits_is_kept_by_a_saved_run(tmp_path, files):
+    config = _config(files, zero_digits=True, lowercase=True)
+    train = TrainConfig(optimizer="adamw", lr=1e-2, epochs=1, seed=1, threads=1)
+    train_tag(config, train, tmp_path / "run", show_progress=False)
+    run = TagRun(tmp_path / "run", "cpu")
+    assert run.vocab.zero_digits and run.vocab.lowercase
+    assert run.vocab.key("Year 1987") == "year 0000"

@@ -16,7 +16,8 @@ class TrainConfig:
     schedule: str = field(
         "constant",
         "learning-rate schedule: constant; zaremba (x lr_decay each epoch from decay_start); "
-        "plateau (x lr_decay when the dev metric does not improve); cosine (to 0 over epochs)",
+        "plateau (x lr_decay when the dev metric does not improve); cosine (to 0 over "
+        "--max-steps when set, else over the epochs)",
         choices=("constant", "zaremba", "plateau", "cosine"),
     )
     lr_decay: float = field(0.5, "decay factor of the zaremba/plateau schedules")

@@ -24,7 +24,8 @@ class Schedule:
     - zaremba: lr * decay^max(0, epoch - decay_start + 1) for 1-based epochs (Zaremba et al.
       2014: lr 1 for four epochs, then halved every epoch);
     - plateau: lr * decay each time the dev metric fails to improve (pytorch/examples LM);
-    - cosine: from lr to 0 over the configured epochs.
+    - cosine: from lr to 0 over `max_steps`, step by step, when it is set (a budget of
+      steps, as nanoGPT); else over the configured epochs, epoch by epoch.
     """
 
     def __init__(self, config: TrainConfig) -> None:
@@ -36,10 +37,20 @@ class Schedule:
         c = self.config
         if c.schedule == "zaremba":
             self.factor = c.lr_decay ** max(0, epoch + 1 - c.decay_start + 1)
-        elif c.schedule == "cosine":
+        elif c.schedule == "cosine" and not c.max_steps:
             self.factor = 0.5 * (1 + math.cos(math.pi * epoch / max(1, c.epochs)))
+        self._apply(optimizer)
+
+    def start_step(self, optimizer: torch.optim.Optimizer, step: int) -> None:
+        """`step`: optimizer steps taken before this one (0-based)."""
+        c = self.config
+        if c.schedule == "cosine" and c.max_steps:
+            self.factor = 0.5 * (1 + math.cos(math.pi * min(step, c.max_steps) / c.max_steps))
+            self._apply(optimizer)
+
+    def _apply(self, optimizer: torch.optim.Optimizer) -> None:
         for group in optimizer.param_groups:
-            group["lr"] = c.lr * self.factor
+            group["lr"] = self.config.lr * self.factor
 
     def observe(self, optimizer: torch.optim.Optimizer, value: float, better: bool) -> None:
         """Called with each dev metric; `better` says whether it improved on the best."""

@@ -150,6 +150,7 @@ class Trainer:
 
     def _train_step(self, batch: Any) -> tuple[float, int]:
         self.model.train()
+        self.schedule.start_step(self.optimizer, self.progress.step)
         loss, items = self.task.train_loss(batch)
         value = float(loss.detach())
         if not math.isfinite(value):

@@ -30,6 +30,8 @@ class TagConfig:
                         "tags, else none", choices=SCHEMES)
     constrained: bool = field(True, "CRF: forbid transitions the scheme makes invalid")
     lowercase: bool = field(False, "look words up lower-cased (chars keep their case)")
+    zero_digits: bool = field(False, "look words up with every digit replaced by 0 (chars keep "
+                              "theirs)")
     min_freq: int = field(1, "words seen fewer times in train become <unk>")
     unk_replace: float = field(0.5, "training: replace a singleton word by <unk> with this "
                                "probability (teaches the <unk> vector)")

@@ -11,6 +11,7 @@ A batch of B sentences of at most T words, whose words have at most C characters
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,24 +55,32 @@ class Batch:
 class TagVocab:
     """The word, character and tag vocabularies of a run (three JSON files in its directory)."""
 
-    def __init__(self, words: Vocab, chars: Vocab, tags: list[str], lowercase: bool) -> None:
-        self.words, self.chars, self.tags, self.lowercase = words, chars, tags, lowercase
+    def __init__(self, words: Vocab, chars: Vocab, tags: list[str], lowercase: bool,
+                 zero_digits: bool = False) -> None:
+        self.words, self.chars, self.tags = words, chars, tags
+        self.lowercase, self.zero_digits = lowercase, zero_digits
         self.tag_ids = {t: i for i, t in enumerate(tags)}
 
     @classmethod
-    def build(cls, sentences: list[Sentence], min_freq: int, lowercase: bool) -> TagVocab:
-        words = [_key(w, lowercase) for s in sentences for w in s.words]
+    def build(cls, sentences: list[Sentence], min_freq: int, lowercase: bool,
+              zero_digits: bool = False) -> TagVocab:
+        words = [_key(w, lowercase, zero_digits) for s in sentences for w in s.words]
         chars = [c for s in sentences for w in s.words for c in w]
         tags = sorted({t for s in sentences for t in s.tags})
-        return cls(Vocab.build(words, min_freq), Vocab.build(chars), tags, lowercase)
+        return cls(Vocab.build(words, min_freq), Vocab.build(chars), tags, lowercase,
+                   zero_digits)
+
+    def key(self, word: str) -> str:
+        """The form a word is looked up by in the word vocabulary (its characters stay as is)."""
+        return _key(word, self.lowercase, self.zero_digits)
 
     def singletons(self, sentences: list[Sentence]) -> set[int]:
         """Ids of words seen once in `sentences` (candidates for <unk> replacement)."""
-        counts = Counter(_key(w, self.lowercase) for s in sentences for w in s.words)
+        counts = Counter(self.key(w) for s in sentences for w in s.words)
         return {self.words.stoi[w] for w, n in counts.items() if n == 1 and w in self.words}
 
     def encode(self, sentence: Sentence, source: str = "") -> Encoded:
-        words = self.words.encode(_key(w, self.lowercase) for w in sentence.words)
+        words = self.words.encode(self.key(w) for w in sentence.words)
         chars = [self.chars.encode(w) for w in sentence.words]
         tags = []
         for tag in sentence.tags:
@@ -87,12 +96,12 @@ class TagVocab:
         (run_dir / TAGS_FILE).write_text(json_dumps(self.tags), "utf-8")
 
     @classmethod
-    def load(cls, run_dir: Path, lowercase: bool) -> TagVocab:
+    def load(cls, run_dir: Path, lowercase: bool, zero_digits: bool = False) -> TagVocab:
         import json
 
         tags = json.loads((run_dir / TAGS_FILE).read_text("utf-8"))
         return cls(Vocab.load(run_dir / WORDS_FILE), Vocab.load(run_dir / CHARS_FILE), tags,
-                   lowercase)
+                   lowercase, zero_digits)
 
 
 def json_dumps(value: object) -> str:
@@ -101,8 +110,14 @@ def json_dumps(value: object) -> str:
     return json.dumps(value, ensure_ascii=False) + "\n"
 
 
-def _key(word: str, lowercase: bool) -> str:
-    return word.lower() if lowercase else word
+_DIGIT = re.compile(r"\d")
+
+
+def _key(word: str, lowercase: bool, zero_digits: bool) -> str:
+    """Lample et al. (2016) map every digit to 0, so 1987 and 2003 share one vector."""
+    if lowercase:
+        word = word.lower()
+    return _DIGIT.sub("0", word) if zero_digits else word
 
 
 def collate(examples: list[Encoded]) -> Batch:

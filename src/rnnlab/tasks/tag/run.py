@@ -29,7 +29,8 @@ class TagRun:
                               "not a tagger")
         self.config = TagConfig(**self.info["config"])
         self.scheme: str = self.info["scheme"]  # the tags the model predicts: none, bio, bioes
-        self.vocab = TagVocab.load(self.run_dir, self.config.lowercase)
+        self.vocab = TagVocab.load(self.run_dir, self.config.lowercase,
+                                   self.config.zero_digits)
         self.device = resolve_device(device)
         self.model = build_model(self.config, self.vocab, self.scheme).to(self.device)
         load_weights(self.model, self.run_dir / MODEL_FILE)

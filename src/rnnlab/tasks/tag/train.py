@@ -84,9 +84,10 @@ def train_tag(config: TagConfig, train_config: TrainConfig, run_dir: Path, *,
     data = load_tag_data(config, data_dir, scheme)
     notes = list(data.notes)
     if resume:
-        vocab = TagVocab.load(run_dir, config.lowercase)
+        vocab = TagVocab.load(run_dir, config.lowercase, config.zero_digits)
     else:
-        vocab = TagVocab.build(data.train, config.min_freq, config.lowercase)
+        vocab = TagVocab.build(data.train, config.min_freq, config.lowercase,
+                               config.zero_digits)
     pretrained = None
     if config.embeddings and not resume:
         from rnnlab.data.embeddings import load_pretrained

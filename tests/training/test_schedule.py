@@ -1,0 +1,70 @@
+"""Learning-rate schedules: the factor each epoch / step gets, as the docstrings promise."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from rnnlab.training.config import TrainConfig
+from rnnlab.training.optim import Schedule
+
+
+def _optimizer(lr: float) -> torch.optim.Optimizer:
+    return torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=lr)
+
+
+def _lr(optimizer: torch.optim.Optimizer) -> float:
+    return optimizer.param_groups[0]["lr"]
+
+
+def test_zaremba_keeps_lr_until_decay_start_then_halves_each_epoch():
+    config = TrainConfig(optimizer="sgd", lr=1.0, schedule="zaremba", lr_decay=0.5,
+                         decay_start=5, epochs=13)
+    schedule, optimizer = Schedule(config), _optimizer(1.0)
+    seen = []
+    for epoch in range(8):
+        schedule.start_epoch(optimizer, epoch)
+        seen.append(_lr(optimizer))
+    assert seen == [1.0, 1.0, 1.0, 1.0, 0.5, 0.25, 0.125, 0.0625]
+
+
+def test_plateau_decays_only_when_dev_does_not_improve():
+    config = TrainConfig(lr=0.4, schedule="plateau", lr_decay=0.25)
+    schedule, optimizer = Schedule(config), _optimizer(0.4)
+    schedule.start_epoch(optimizer, 0)
+    schedule.observe(optimizer, 1.0, better=True)
+    assert _lr(optimizer) == pytest.approx(0.4)
+    schedule.observe(optimizer, 1.1, better=False)
+    assert _lr(optimizer) == pytest.approx(0.1)
+    schedule.start_epoch(optimizer, 1)  # a new epoch keeps the decayed rate
+    assert _lr(optimizer) == pytest.approx(0.1)
+
+
+def test_cosine_over_epochs_without_max_steps():
+    config = TrainConfig(lr=2.0, schedule="cosine", epochs=4)
+    schedule, optimizer = Schedule(config), _optimizer(2.0)
+    seen = []
+    for epoch in range(4):
+        schedule.start_epoch(optimizer, epoch)
+        schedule.start_step(optimizer, 100 * epoch)  # no step budget: steps change nothing
+        seen.append(_lr(optimizer))
+    assert seen == pytest.approx([2.0, 1 + math.cos(math.pi / 4), 1.0, 1 - math.cos(math.pi / 4)])
+
+
+def test_cosine_over_max_steps_goes_step_by_step_to_zero_and_stays_there():
+    config = TrainConfig(lr=1.0, schedule="cosine", epochs=100, max_steps=10)
+    schedule, optimizer = Schedule(config), _optimizer(1.0)
+    schedule.start_epoch(optimizer, 3)  # epochs do not drive it when steps are budgeted
+    schedule.start_step(optimizer, 0)
+    assert _lr(optimizer) == pytest.approx(1.0)
+    schedule.start_step(optimizer, 5)
+    assert _lr(optimizer) == pytest.approx(0.5)
+    schedule.start_epoch(optimizer, 4)  # an epoch boundary keeps the step's rate
+    assert _lr(optimizer) == pytest.approx(0.5)
+    schedule.start_step(optimizer, 10)
+    assert _lr(optimizer) == pytest.approx(0.0, abs=1e-12)
+    restored = Schedule(config)
+    restored.load_state_dict(schedule.state_dict())
+    assert restored.factor == schedule.factor
