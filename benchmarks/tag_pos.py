@@ -101,11 +101,27 @@ def parser(description: str) -> argparse.ArgumentParser:
 
 
 def main() -> None:
-    args = parser(__doc__.split("\n")[0]).parse_args()
+    p = parser(__doc__.split("\n")[0])
+    p.add_argument("--word-embedding", type=int, default=100, help="word embedding size")
+    p.add_argument("--char-embedding", type=int, default=25, help="char embedding size")
+    p.add_argument("--char-hidden", type=int, default=25, help="char BiLSTM units each way")
+    p.add_argument("--hidden", type=int, default=100, help="word BiLSTM units each way")
+    p.add_argument("--layers", type=int, default=1, help="stacked word BiLSTM layers")
+    p.add_argument("--crf", action="store_true", help="a CRF output layer instead of softmax")
+    p.add_argument("--name", default="",
+                   help="suffix of the results files and run folder (a variant's own name)")
+    args = p.parse_args()
     torch.set_num_threads(args.threads)
-    config = TagConfig(corpus="ud-english-ewt", field="upos", char_features="lstm", crf=False)
-    results = {"BiLSTM char+word, softmax (rnnlab)": train_one("pos", config, args)}
-    write_results("pos", "UD English-EWT UPOS tagging", results,
+    config = TagConfig(corpus="ud-english-ewt", field="upos", char_features="lstm",
+                       crf=args.crf, word_embedding_size=args.word_embedding,
+                       char_embedding_size=args.char_embedding, char_hidden=args.char_hidden,
+                       hidden=args.hidden, layers=args.layers)
+    label = (f"BiLSTM {args.layers}x{args.hidden} char {args.char_hidden}+word "
+             f"{args.word_embedding}, {'CRF' if args.crf else 'softmax'} (rnnlab)")
+    if not args.name:  # the recorded run's own label
+        label = "BiLSTM char+word, softmax (rnnlab)"
+    results = {label: train_one(f"pos{args.name}", config, args)}
+    write_results(f"pos{args.name}", "UD English-EWT UPOS tagging", results,
                   "Plank et al. 2016 bi-LSTM char+word: 94.6 without, 95.04 with pretrained "
                   "embeddings (UD English v1.2; target >= 95.0)", args)
 
