@@ -23,6 +23,8 @@ class TrainConfig:
     lr_decay: float = field(0.5, "decay factor of the zaremba/plateau schedules")
     decay_start: int = field(5, "first epoch (1-based) with a decayed lr (zaremba schedule)")
     clip: float = field(5.0, "clip gradients to this global L2 norm (0: no clipping)")
+    ema: float = field(0.0, "evaluate and keep an exponential moving average of the weights "
+                       "with this decay, e.g. 0.999 (0: the weights as trained)")
     epochs: int = field(10, "number of passes over the training data")
     max_steps: int = field(0, "stop after this many optimizer steps in total (0: no limit)")
     minutes: float = field(0.0, "stop after this many minutes of this invocation (0: no limit)")

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -67,6 +68,7 @@ class Trainer:
         self.optimizer = build_optimizer(self.model, config)
         self.schedule = Schedule(config)
         self.progress = Progress()
+        self.average = WeightAverage(self.model, config.ema) if config.ema else None
         self.log = RunLog(self.run_dir)
         self.show_progress = show_progress
         if resume:
@@ -82,6 +84,7 @@ class Trainer:
             "rng_cpu": torch.get_rng_state(),
             "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
             "task": self.task.state_dict(),
+            "ema": self.average.state_dict() if self.average else [],
         }
 
     def save(self) -> Path:
@@ -99,6 +102,11 @@ class Trainer:
         if state["rng_cuda"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng_cuda"])
         self.task.load_state_dict(state["task"])
+        if self.average:
+            if not state.get("ema"):
+                raise RnnlabError(f"--ema: the checkpoint {path} was trained without --ema; "
+                                  "resume it without --ema")
+            self.average.load_state_dict(state["ema"])
         self.log.truncate_after(self.progress.step)
 
     # -- the loop ------------------------------------------------------------------------------
@@ -165,6 +173,8 @@ class Trainer:
         self.last_grad_norm = clip_grad_norm(self.model.parameters(), self.config.clip)
         self.optimizer.step()
         self.progress.step += 1
+        if self.average:
+            self.average.update(self.progress.step)
         return value, items
 
     def _log_train(self, bar: Any, loss: float, items_per_second: float) -> None:
@@ -179,15 +189,15 @@ class Trainer:
     def _evaluate(self) -> tuple[dict[str, float], bool]:
         """Dev metrics, and whether they beat the best so far (then the weights are kept)."""
         self.model.eval()
-        with torch.no_grad():
+        with torch.no_grad(), averaged_weights(self.average):
             metrics = self.task.evaluate()
-        value, best = metrics[self.task.metric], self.progress.best
-        sign = 1 if self.task.higher_is_better else -1
-        better = best is None or sign * (value - best) > 0
-        if better:
-            save_weights(self.model, self.run_dir / MODEL_FILE)
-            write_json(self.run_dir / "best.json",
-                       {"step": self.progress.step, "epoch": self.progress.epoch, **metrics})
+            value, best = metrics[self.task.metric], self.progress.best
+            sign = 1 if self.task.higher_is_better else -1
+            better = best is None or sign * (value - best) > 0
+            if better:  # with --ema the averaged weights are the ones evaluated and kept
+                save_weights(self.model, self.run_dir / MODEL_FILE)
+                write_json(self.run_dir / "best.json",
+                           {"step": self.progress.step, "epoch": self.progress.epoch, **metrics})
         self.log.write("eval", step=self.progress.step, epoch=self.progress.epoch, best=better,
                        **metrics)
         return metrics, better
@@ -229,3 +239,57 @@ class Trainer:
                    "seconds": round(time.monotonic() - started, 1)}
         self.log.write("end", step=p.step, **summary)
         return summary
+
+
+class WeightAverage:
+    """An exponential moving average of a model's parameters (Polyak averaging).
+
+    The average of the last few hundred steps' weights generalises a little better and varies
+    less from seed to seed than the last step's weights. Its decay warms up as
+    min(decay, (1 + t) / (10 + t)) after t updates, so the random initial weights fade fast.
+    """
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        if not 0.0 < decay < 1.0:
+            raise RnnlabError(f"--ema must be between 0 and 1 (e.g. 0.999), got {decay}")
+        self.decay = decay
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.averaged = [p.detach().clone() for p in self.params]
+
+    @torch.no_grad()
+    def update(self, step: int) -> None:
+        """Fold in the weights after optimizer step `step` (1-based)."""
+        decay = min(self.decay, (1 + step) / (10 + step))
+        for average, param in zip(self.averaged, self.params, strict=True):
+            average.lerp_(param.detach(), 1.0 - decay)
+
+    @torch.no_grad()
+    def swap(self) -> None:
+        """Exchange the model's weights and the averaged ones (twice restores the model)."""
+        for average, param in zip(self.averaged, self.params, strict=True):
+            kept = param.detach().clone()
+            param.copy_(average)
+            average.copy_(kept)
+
+    def state_dict(self) -> list[Tensor]:
+        return [a.detach().cpu() for a in self.averaged]
+
+    def load_state_dict(self, state: list[Tensor]) -> None:
+        if len(state) != len(self.averaged):
+            raise RnnlabError(f"the checkpoint's weight average has {len(state)} tensors, "
+                              f"the model {len(self.averaged)}")
+        for average, saved in zip(self.averaged, state, strict=True):
+            average.copy_(saved)
+
+
+@contextmanager
+def averaged_weights(average: WeightAverage | None) -> Iterator[None]:
+    """Inside, the model holds the averaged weights (when there is an average)."""
+    if average is None:
+        yield
+        return
+    average.swap()
+    try:
+        yield
+    finally:
+        average.swap()
