@@ -56,6 +56,21 @@ def test_sample_streams_text(run_dir, capsys):
     assert capsys.readouterr().out == first  # seeded: reproducible
 
 
+def test_word_level_sample_separates_the_prime_from_the_first_word(tmp_path, corpus, capsys):
+    run = tmp_path / "word"
+    assert main(["train", "lm", "--train", str(corpus), "--level", "word", "--hidden", "8",
+                 "--layers", "1", "--batch-size", "4", "--bptt", "8", "--max-steps", "2",
+                 "--run-dir", str(run), "--quiet"]) == 0
+    capsys.readouterr()
+    for prime in ("line", "line 3 says"):
+        assert main(["sample", str(run), "--prime", prime, "--length", "12", "--seed", "2"]) == 0
+        out = capsys.readouterr().out
+        words = out.split()
+        vocabulary = set(TEXT.split()) | {"<unk>"}
+        assert words[: len(prime.split())] == prime.split()
+        assert all(word in vocabulary for word in words), out  # no two words glued together
+
+
 def test_score_and_eval(run_dir, capsys):
     assert main(["score", str(run_dir), "--text", "hello world", "--format", "json",
                  "--verbose"]) == 0

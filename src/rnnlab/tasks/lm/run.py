@@ -152,9 +152,16 @@ class LMRun:
             prime_ids = prime_ids[:-1]  # the word tokenizer closes every line; a prime goes on
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
         banned = (self.vocab.pad_id, self.vocab.bos_id)
+        # Words are written "word " (space after): the first one needs a space before it when
+        # the prime ends inside a word, or the prime "the" and "market" print as "themarket".
+        separate = self.tokenizer.name == "word" and bool(prime) and not prime[-1].isspace()
         for tokens in sample(self.step, prime_ids, length, banned=banned, generator=generator,
                              device=self.device, **options):
-            yield self.token_text(int(tokens[0]))
+            text = self.token_text(int(tokens[0]))
+            if separate and not text.startswith(("\n", " ")):
+                text = " " + text
+            separate = False
+            yield text
 
     def token_text(self, token_id: int) -> str:
         token = self.vocab.itos[token_id]
