@@ -16,7 +16,6 @@ import json
 import os
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -27,11 +26,10 @@ from rnnlab.decoding.sampling import sample
 from rnnlab.tasks.lm.config import LMConfig
 from rnnlab.tasks.lm.model import LanguageModel
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timing import CLOCKS, Clock, add_clock_argument, clock_from_args, paired_block  # noqa: E402
+
 RESULTS = Path(__file__).resolve().parent / "results"
-# Wall-clock time by default; `--clock cpu` times the process's CPU time, which with one thread
-# leaves out the moments another process held the core.
-CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
-clock = CLOCKS["wall"]
 
 
 class PlainLM(nn.Module):
@@ -46,7 +44,7 @@ class PlainLM(nn.Module):
         return self.decoder(out), state
 
 
-def _median_time(fn, repeats: int) -> float:
+def _median_time(fn, repeats: int, clock: Clock) -> float:
     fn()  # warm-up
     times = []
     for _ in range(repeats):
@@ -56,7 +54,7 @@ def _median_time(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-def training_speed(vocab, embed, hidden, layers, batch, bptt, repeats):
+def training_speed(vocab, embed, hidden, layers, batch, bptt, repeats, clock=CLOCKS["wall"]):
     torch.manual_seed(0)
     ours = LanguageModel(vocab, LMConfig(cell="lstm", embedding_size=embed, hidden=hidden,
                                          layers=layers, dropout=0.0, dropout_output=0.0))
@@ -81,11 +79,10 @@ def training_speed(vocab, embed, hidden, layers, batch, bptt, repeats):
     for fn in steps.values():
         fn()  # warm-up
     seconds: dict[str, list[float]] = {k: [] for k in steps}
-    for i in range(4 * repeats):  # paired step by step in ABBA order: both see the same load
-        for name in (("rnnlab", "torch") if i % 2 == 0 else ("torch", "rnnlab")):
-            start = clock()
-            steps[name]()
-            seconds[name].append(clock() - start)
+    for _ in range(2 * repeats):  # two steps each, ABBA: both see the same load
+        torch_time, ours_time = paired_block(steps["torch"], steps["rnnlab"], 2, clock)
+        seconds["torch"].append(torch_time)
+        seconds["rnnlab"].append(ours_time)
     tokens = batch * bptt
     rates = {k: tokens / statistics.median(v) for k, v in seconds.items()}
     rates["ratio"] = statistics.median(t / o for o, t in zip(seconds["rnnlab"],
@@ -93,7 +90,7 @@ def training_speed(vocab, embed, hidden, layers, batch, bptt, repeats):
     return rates
 
 
-def sampling_speed(vocab, embed, hidden, layers, length):
+def sampling_speed(vocab, embed, hidden, layers, length, clock=CLOCKS["wall"]):
     torch.manual_seed(0)
     ours = LanguageModel(vocab, LMConfig(cell="lstm", embedding_size=embed, hidden=hidden,
                                          layers=layers, dropout=0.0, dropout_output=0.0)).eval()
@@ -116,7 +113,7 @@ def sampling_speed(vocab, embed, hidden, layers, length):
     seconds: dict[str, list[float]] = {"rnnlab": [], "torch": []}
     for _ in range(5):  # interleaved, so both see the same machine load
         for name, fn in (("rnnlab", run_ours), ("torch", run_plain)):
-            seconds[name].append(_median_time(fn, 1))
+            seconds[name].append(_median_time(fn, 1, clock))
     rates = {name: length / statistics.median(times) for name, times in seconds.items()}
     rates["round_ratios"] = [t / o for o, t in zip(seconds["rnnlab"], seconds["torch"],
                                                    strict=True)]
@@ -131,13 +128,9 @@ def main() -> int:
                         help="which measurements to run (comma-separated)")
     parser.add_argument("--output", default="lm_speed",
                         help="results file stem in benchmarks/results")
-    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
-                        help="wall-clock time, or the process's CPU time (needs --threads 1)")
+    add_clock_argument(parser)
     args = parser.parse_args()
-    global clock
-    clock = CLOCKS[args.clock]
-    if args.clock == "cpu" and args.threads != 1:
-        parser.error("--clock cpu needs --threads 1 (CPU time of N threads is not N times faster)")
+    clock = clock_from_args(parser, args)
     if args.threads:
         torch.set_num_threads(args.threads)
     load_before = os.getloadavg()
@@ -153,7 +146,7 @@ def main() -> int:
                "sampling": []}
     for name, vocab, embed, hidden, layers, batch, bptt in (
             configs if "training" in args.parts else []):
-        rates = training_speed(vocab, embed, hidden, layers, batch, bptt, repeats)
+        rates = training_speed(vocab, embed, hidden, layers, batch, bptt, repeats, clock)
         ratio = rates["ratio"]
         results["training"].append({"config": name, **rates})
         print(f"train  {name:32s} rnnlab {rates['rnnlab']:9.0f} tok/s  torch "
@@ -161,7 +154,8 @@ def main() -> int:
     sampling_configs = (("char 1x512", 65, 64, 512, 1), ("char 2x256", 65, 64, 256, 2))
     for name, vocab, embed, hidden, layers in (
             sampling_configs if "sampling" in args.parts else ()):
-        rates = sampling_speed(vocab, embed, hidden, layers, 300 if args.quick else 1000)
+        rates = sampling_speed(vocab, embed, hidden, layers, 300 if args.quick else 1000,
+                               clock)
         ratio = statistics.median(rates.pop("round_ratios"))
         results["sampling"].append({"config": name, **rates, "ratio": ratio})
         print(f"sample {name:32s} rnnlab {rates['rnnlab']:9.0f} ch/s   torch "
@@ -174,7 +168,8 @@ def main() -> int:
         f"Command: `{results['command']}`; torch {results['torch']}, "
         f"{results['threads']} threads, {args.clock} clock, load average "
         f"{load_before[0]:.2f} before, {results['loadavg_after'][0]:.2f} after. Training: the "
-        "two models alternate step by step (ABBA), ratio = median of per-pair time ratios; "
+        "two models alternate step by step (ABBA, two steps each per pair), ratio = median of "
+        "per-pair time ratios; "
         "sampling: interleaved runs of 1,000 characters.", "",
         "| what | config | rnnlab | torch | ratio | target |", "|---|---|---:|---:|---:|---:|",
     ]

@@ -37,12 +37,11 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 import rnnlab
 from rnnlab.nn import GRU, LSTM, RNN
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timing import CLOCKS, Clock, add_clock_argument, clock_from_args, paired_block, timed_block  # noqa: E402,E501
+
 RESULTS = Path(__file__).resolve().parent / "results"
 BLOCK_SECONDS = 0.5  # each timed block repeats a call until the reference takes about this long
-# Wall-clock time by default; `--clock cpu` times the process's CPU time instead, which with one
-# thread leaves out the moments another process held the core (a shared machine's main noise).
-CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
-clock = CLOCKS["wall"]
 
 
 @dataclass(frozen=True)
@@ -118,29 +117,8 @@ def make_runner(label: str, cls: type, kwargs: dict, cfg: Config, x: Tensor,
     return run, [*model.parameters(), x]
 
 
-def timed_block(fn: Callable[[], None], calls: int) -> float:
-    start = clock()
-    for _ in range(calls):
-        fn()
-    return (clock() - start) / calls
-
-
-def paired_block(reference: Callable[[], None], fn: Callable[[], None],
-                 calls: int) -> tuple[float, float]:
-    """Seconds per call of the reference and the model, alternating call by call in ABBA order:
-    a burst of load from another process lands on both, not on whichever block it hit."""
-    spent = [0.0, 0.0]
-    pair = (reference, fn)
-    for i in range(calls):
-        for which in ((0, 1) if i % 2 == 0 else (1, 0)):
-            start = clock()
-            pair[which]()
-            spent[which] += clock() - start
-    return spent[0] / calls, spent[1] / calls
-
-
 def bench_config(cfg: Config, repeats: int, quick: bool, budget: float,
-                 block_seconds: float = BLOCK_SECONDS) -> list[dict]:
+                 block_seconds: float = BLOCK_SECONDS, clock: Clock = CLOCKS["wall"]) -> list[dict]:
     """Rows for one configuration; stops after `budget` seconds (at least one round)."""
     started = time.perf_counter()
     torch.manual_seed(0)
@@ -171,7 +149,7 @@ def bench_config(cfg: Config, repeats: int, quick: bool, budget: float,
     per_call = {}
     for label, fns in calls.items():
         for mode, fn in fns.items():
-            per_call[label, mode] = timed_block(fn, 1)
+            per_call[label, mode] = timed_block(fn, 1, clock)
     block = {}
     for mode in ("fwd", "fwd+bwd"):
         slowest_ref = max(per_call[v[1], mode] for v in VARIANTS)
@@ -184,10 +162,10 @@ def bench_config(cfg: Config, repeats: int, quick: bool, budget: float,
         for label, reference, *_ in VARIANTS:
             for mode in ("fwd", "fwd+bwd"):
                 if label == reference:
-                    ref_time = mine_time = timed_block(calls[label][mode], block[mode])
+                    ref_time = mine_time = timed_block(calls[label][mode], block[mode], clock)
                 else:
                     ref_time, mine_time = paired_block(calls[reference][mode],
-                                                       calls[label][mode], block[mode])
+                                                       calls[label][mode], block[mode], clock)
                 seconds[label, mode].append(mine_time)
                 ratios[label, mode].append(ref_time / mine_time)
         rounds += 1
@@ -265,16 +243,11 @@ def main() -> int:
     parser.add_argument("--block-seconds", type=float, default=BLOCK_SECONDS,
                         help="length of each timed block; longer blocks average out a busy "
                              "machine's interruptions")
-    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
-                        help="wall-clock time, or the process's CPU time (with --threads 1, "
-                             "immune to other processes taking turns on the core)")
+    add_clock_argument(parser)
     parser.add_argument("--output", help="path without suffix for the .json and .md "
                                          "(default benchmarks/results/recurrent_speed)")
     args = parser.parse_args()
-    global clock
-    clock = CLOCKS[args.clock]
-    if args.clock == "cpu" and args.threads != 1:
-        parser.error("--clock cpu needs --threads 1 (CPU time of N threads is not N times faster)")
+    clock = clock_from_args(parser, args)
     if args.threads:
         torch.set_num_threads(args.threads)
     repeats = 1 if args.quick else args.repeats
@@ -296,7 +269,7 @@ def main() -> int:
     results["configs"] = [asdict(c) for c in configs]
     for cfg in configs:
         for row in bench_config(cfg, repeats, args.quick, args.budget / len(configs),
-                                args.block_seconds):
+                                args.block_seconds, clock):
             results["rows"].append(row)
             print(f"{row['config']:34s} {row['model']:20s} fwd {row['fwd ratio']:5.2f}x  "
                   f"fwd+bwd {row['fwd+bwd ratio']:5.2f}x {row['fwd+bwd tok/s']:9.0f} tok/s  "
