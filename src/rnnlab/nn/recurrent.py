@@ -239,10 +239,35 @@ class _Recurrent(nn.Module):
         self, x: Tensor, states: tuple[Tensor, ...], lengths: Tensor | None
     ) -> tuple[Tensor, tuple[Tensor, ...]]:
         """torch's own fused kernel over all layers and directions (the speed reference)."""
+        weights = self._flat_weights()
+        # cuDNN keeps a dropout state of its own, seeded by one draw from torch's CUDA generator
+        # the first time a process trains with dropout > 0 (even on one layer, where it drops
+        # nothing). A checkpoint cannot restore that state, and the extra draw shifts every
+        # later mask, so a resumed run would drift from an uninterrupted one. Hence the kernel
+        # never gets a dropout on CUDA: the layers run one by one, dropped out by torch.
+        if not (x.is_cuda and self.training and self.dropout and self.num_layers > 1):
+            dropout = self.dropout if self.num_layers > 1 else 0.0
+            return self._run_kernel(x, states, lengths, weights, self.num_layers, dropout)
+        per_layer, directions = len(weights) // self.num_layers, self.num_directions
+        finals: list[tuple[Tensor, ...]] = []
+        layer_input = x
+        for layer in range(self.num_layers):
+            if layer > 0:
+                layer_input = F.dropout(layer_input, self.dropout, training=True)
+            start = tuple(s[layer * directions:(layer + 1) * directions] for s in states)
+            layer_weights = weights[layer * per_layer:(layer + 1) * per_layer]
+            layer_input, final = self._run_kernel(layer_input, start, lengths, layer_weights, 1,
+                                                  0.0)
+            finals.append(final)
+        return layer_input, tuple(torch.cat(parts) for parts in zip(*finals, strict=True))
+
+    def _run_kernel(
+        self, x: Tensor, states: tuple[Tensor, ...], lengths: Tensor | None,
+        weights: list[Tensor], num_layers: int, dropout: float,
+    ) -> tuple[Tensor, tuple[Tensor, ...]]:
         kernel = self._torch_kernel()
         hx: Any = states if self.num_states == 2 else states[0]
-        args = (self._flat_weights(), self.bias, self.num_layers, self.dropout, self.training,
-                self.bidirectional)
+        args = (weights, self.bias, num_layers, dropout, self.training, self.bidirectional)
         if lengths is None:
             result = kernel(x, hx, *args, False)
             return result[0], tuple(result[1:])
