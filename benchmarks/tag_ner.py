@@ -40,15 +40,27 @@ def main() -> None:
     p.add_argument("--zero-digits", action="store_true",
                    help="look words up with every digit replaced by 0 (Lample et al. 2016)")
     p.add_argument("--hidden", type=int, default=100, help="word BiLSTM units per direction")
+    p.add_argument("--layers", type=int, default=1, help="stacked word BiLSTM layers")
+    p.add_argument("--word-embedding", type=int, default=100, help="word embedding size")
+    p.add_argument("--char-features", default="lstm", choices=("lstm", "cnn"))
+    p.add_argument("--char-embedding", type=int, default=25, help="char embedding size")
+    p.add_argument("--char-hidden", type=int, default=25,
+                   help="char BiLSTM units each way, or CNN filters")
+    p.add_argument("--dropout", type=float, default=0.5)
+    p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--name", default="",
                    help="suffix of the results files and run folders (a variant's own name)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     results = {}
     for name in args.models:
-        config = TagConfig(corpus="conll2003", scheme=args.scheme, char_features="lstm",
-                           crf=name == "crf", lowercase=args.lowercase,
-                           zero_digits=args.zero_digits, hidden=args.hidden)
+        config = TagConfig(corpus="conll2003", scheme=args.scheme,
+                           char_features=args.char_features, crf=name == "crf",
+                           lowercase=args.lowercase, zero_digits=args.zero_digits,
+                           hidden=args.hidden, layers=args.layers,
+                           word_embedding_size=args.word_embedding,
+                           char_embedding_size=args.char_embedding, char_hidden=args.char_hidden,
+                           dropout=args.dropout, batch_size=args.batch_size)
         results[LABELS[name]] = train_one(f"ner-{name}{args.name}", config, args)
         write_results(f"ner{args.name}", "CoNLL-2003 English NER (test = testb)", results,
                       REFERENCE, args)

@@ -45,7 +45,8 @@ def train_one(name: str, config: TagConfig, args: argparse.Namespace) -> dict[st
     train = TrainConfig(optimizer="adamw", lr=args.lr, weight_decay=0.0, clip=args.clip,
                         schedule="plateau", lr_decay=0.5, epochs=args.epochs,
                         minutes=args.minutes, patience=args.patience, seed=args.seed,
-                        threads=args.threads, device="cpu", log_every=50)
+                        threads=args.threads, device=args.device, log_every=50,
+                        ema=args.ema)
     started = time.monotonic()
     summary = train_tag(config, train, run_dir, show_progress=not args.quiet)
     summary["wall_seconds"] = round(time.monotonic() - started, 1)
@@ -96,6 +97,9 @@ def parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--clip", type=float, default=5.0)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--device", default="cpu", help="cpu (the timed figures) or cuda (tuning)")
+    p.add_argument("--ema", type=float, default=0.0,
+                   help="evaluate an exponential moving average of the weights (e.g. 0.999)")
     p.add_argument("--quiet", action="store_true")
     return p
 

@@ -16,6 +16,7 @@ Writes benchmarks/results/warpeace.{json,md}; the LSTM run is kept in runs/bench
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -61,11 +62,14 @@ def ngram_rows(orders: list[int], data_dir: str | None) -> list[dict]:
 
 
 def train_lstm(minutes: float, steps: int, run_dir: Path, reuse: bool,
-               data_dir: str | None) -> dict:
+               data_dir: str | None, overrides: dict, dropout: float | None) -> dict:
     # A cosine decay over a step budget sized to the minutes (whichever ends first stops it):
     # a budgeted run should end with a low learning rate, not in the middle of a constant one.
     config, train_config = preset_configs("warpeace-char", minutes=minutes, threads=1,
-                                          schedule="cosine", max_steps=steps, eval_every=1000)
+                                          schedule="cosine", max_steps=steps, eval_every=1000,
+                                          **overrides)
+    if dropout is not None:  # 0 is a value here, which preset_configs would read as "unset"
+        config = dataclasses.replace(config, dropout=dropout, dropout_output=dropout)
     if not (reuse and (run_dir / "config.json").exists()):
         shutil.rmtree(run_dir, ignore_errors=True)
         train_lm(config, train_config, run_dir, data_dir=data_dir, show_progress=False)
@@ -78,7 +82,9 @@ def train_lstm(minutes: float, steps: int, run_dir: Path, reuse: bool,
     scores = {split: run.evaluate(split, data_dir) for split in ("valid", "test")}
     print(f"LSTM: valid {scores['valid']['loss']:.4f} test {scores['test']['loss']:.4f} "
           f"nats/char after {end['seconds'] / 60:.1f} min", flush=True)
-    return {"model": "LSTM 2x384 (warpeace-char)", "valid_nats": scores["valid"]["loss"],
+    tuned = " + overrides" if overrides or dropout is not None else ""
+    return {"model": f"LSTM {config.layers}x{config.hidden} (warpeace-char{tuned})",
+            "valid_nats": scores["valid"]["loss"],
             "test_nats": scores["test"]["loss"], "train_minutes": end["seconds"] / 60,
             "steps": end["steps"], "parameters": run.model.num_parameters(),
             "config": {**to_dict(config), **to_dict(train_config)}, "dev_curve": curve}
@@ -116,7 +122,17 @@ def main() -> int:
     parser.add_argument("--reuse", action="store_true",
                         help="score the LSTM already in --run-dir instead of training one")
     parser.add_argument("--data-dir", default=None)
+    # The preset's values unless given (0: keep the preset's).
+    parser.add_argument("--layers", type=int, default=0)
+    parser.add_argument("--hidden", type=int, default=0)
+    parser.add_argument("--batch-size", type=int, default=0)
+    parser.add_argument("--bptt", type=int, default=0)
+    parser.add_argument("--lr", type=float, default=0.0)
+    parser.add_argument("--dropout", type=float, default=None,
+                        help="dropout between layers and on outputs")
     args = parser.parse_args()
+    overrides = {k: getattr(args, k) for k in ("layers", "hidden", "batch_size", "bptt", "lr")
+                 if getattr(args, k)}
     torch.set_num_threads(1)
     path = RESULTS / "warpeace.json"
     earlier = json.loads(path.read_text())["rows"] if path.exists() else []
@@ -124,7 +140,7 @@ def main() -> int:
         r for r in earlier if "order" in r]
     if args.minutes:
         rows.append(train_lstm(args.minutes, args.steps, Path(args.run_dir), args.reuse,
-                               args.data_dir))
+                               args.data_dir, overrides, args.dropout))
     else:
         rows += [r for r in earlier if "order" not in r]
     record = {"command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
