@@ -36,7 +36,7 @@ def train_point(pooling: str, seed: int, args: argparse.Namespace) -> dict[str, 
     run_dir = RUNS / f"{pooling}-seed{seed}{args.name}"
     shutil.rmtree(run_dir, ignore_errors=True)
     config = ClassifyConfig(corpus="sst2", model="rnn", cell="lstm", bidirectional=True,
-                            pooling=pooling)
+                            pooling=pooling, word_dropout=args.word_dropout)
     train = TrainConfig(optimizer="adamw", lr=1e-3, weight_decay=0.0, clip=5.0, ema=args.ema,
                         epochs=args.epochs, patience=args.patience, seed=seed,
                         threads=args.threads, device="cpu", log_every=20)
@@ -63,7 +63,9 @@ def markdown(record: dict[str, Any]) -> str:
         "(BiLSTM 150 each way, embeddings 300 U(-0.25, 0.25), min-freq 2, dropout 0.5, AdamW "
         "1e-3, batch 50, early stopping on dev accuracy)"
         + (f"; weights averaged (EMA, decay {record['ema']}) for evaluation and the kept "
-           "checkpoint." if record.get("ema") else "."), "",
+           "checkpoint" if record.get("ema") else "")
+        + (f"; word dropout {record['word_dropout']} while training"
+           if record.get("word_dropout") else "") + ".", "",
         f"**Selected on dev: {chosen['pooling']} pooling, seed {chosen['seed']}: test accuracy "
         f"{100 * chosen['test_accuracy']:.2f}** (dev {100 * chosen['dev_accuracy']:.2f}). "
         f"All {len(points)} grid points: test {statistics.fmean(tests):.2f} ± "
@@ -92,6 +94,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--ema", type=float, default=0.0,
                         help="evaluate and keep an exponential moving average of the weights")
+    parser.add_argument("--word-dropout", type=float, default=0.0,
+                        help="drop whole words while training with this probability")
     parser.add_argument("--name", default="",
                         help="suffix of the results files and run folders (a variant's own name)")
     args = parser.parse_args()
@@ -101,7 +105,8 @@ def main() -> int:
     chosen = max(points, key=lambda p: p["dev_accuracy"])  # max keeps the first of equals
     record = {"command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
               "torch": torch.__version__, "threads": torch.get_num_threads(),
-              "ema": args.ema, "selected": chosen, "points": points}
+              "ema": args.ema, "word_dropout": args.word_dropout, "selected": chosen,
+              "points": points}
     RESULTS.mkdir(exist_ok=True)
     stem = RESULTS / f"classify_sst2_select{args.name}"
     stem.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnnlab.data.buckets import pad_batch
+from rnnlab.errors import RnnlabError
 from rnnlab.tasks.classify.config import ClassifyConfig
 from rnnlab.tasks.classify.model import (
     AttentionPooling,
@@ -156,3 +157,19 @@ def test_embedding_init_range_keeps_pad_zero():
     weight = Classifier(40, 2, config).embedding.weight
     assert weight.abs().max() <= 0.25 and weight[1:].std() > 0.1
     assert torch.all(weight[0] == 0)
+
+
+@pytest.mark.parametrize("model_class", [Classifier, TextCNN])
+def test_word_dropout_drops_whole_words_only_while_training(model_class):
+    config = ClassifyConfig(corpus=None, word_dropout=0.3, embedding_size=8, hidden=4,
+                            filter_maps=2)
+    model = model_class(50, 2, config)
+    tokens = torch.randint(1, 50, (40, 60))
+    torch.manual_seed(0)
+    model.train()
+    dropped = (model.embed(tokens) == 0).all(-1).float().mean().item()
+    assert 0.25 < dropped < 0.35
+    model.eval()
+    assert torch.equal(model.embed(tokens), model.embedding(tokens))
+    with pytest.raises(RnnlabError, match="word_dropout"):
+        ClassifyConfig(corpus=None, word_dropout=1.0)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rnnlab.config import field
+from rnnlab.errors import RnnlabError
 from rnnlab.nn.factory import CELLS
 
 POOLINGS = ("last", "mean", "max", "attention")
@@ -59,6 +60,8 @@ class ClassifyConfig(ClassifyDataConfig):
     layers: int = field(1, "stacked recurrent layers")
     bidirectional: bool = field(True, "read each sentence in both directions")
     dropout: float = field(0.5, "dropout on embeddings, between layers and before the head")
+    word_dropout: float = field(0.0, "training: drop whole words (zero vectors) with this "
+                                     "probability")
     pooling: str = field("attention", "how the states become one vector", choices=POOLINGS)
     attention_size: int = field(0, "hidden size of the attention scorer (0: the state size)")
     mlp_hidden: int = field(0, "hidden units of the MLP head (0: a single linear layer)")
@@ -67,6 +70,10 @@ class ClassifyConfig(ClassifyDataConfig):
     impl: str = field("auto", "recurrent implementation", choices=("auto", "fused", "loop"))
     batch_size: int = field(50, "sentences per training batch")
     eval_batch_size: int = field(200, "sentences per evaluation batch")
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.word_dropout < 1.0:
+            raise RnnlabError(f"word_dropout must be in [0, 1), got {self.word_dropout}")
 
     @property
     def widths(self) -> tuple[int, ...]:

@@ -97,6 +97,16 @@ class _SentenceModel(nn.Module):
     def forward(self, tokens: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor | None]:
         raise NotImplementedError
 
+    def embed(self, tokens: Tensor) -> Tensor:
+        """(B, T) -> (B, T, E). While training, whole words are dropped (zero vectors) with
+        probability `word_dropout`: the model cannot lean on a few sentiment words alone
+        (Iyyer et al. 2015's word dropout)."""
+        x = self.embedding(tokens)
+        if self.training and self.config.word_dropout:
+            kept = torch.rand(tokens.shape, device=tokens.device) >= self.config.word_dropout
+            x = x * kept.unsqueeze(-1).to(x.dtype)
+        return x
+
     def loss(self, tokens: Tensor, lengths: Tensor, labels: Tensor) -> Tensor:
         """Mean cross-entropy (nats per sentence) of the gold labels (B,)."""
         logits, _ = self(tokens, lengths)
@@ -126,7 +136,7 @@ class Classifier(_SentenceModel):
 
     def forward(self, tokens: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor | None]:
         """tokens (B, T), lengths (B,) on the CPU or the tokens' device -> logits (B, C)."""
-        x = self.dropout(self.embedding(tokens))  # (B, T, E)
+        x = self.dropout(self.embed(tokens))  # (B, T, E)
         out, _ = self.rnn(x, lengths=lengths.cpu())  # (B, T, S), zero past each length
         lengths = lengths.to(out.device)
         weights = None
@@ -156,7 +166,7 @@ class TextCNN(_SentenceModel):
 
     def forward(self, tokens: Tensor, lengths: Tensor) -> tuple[Tensor, None]:
         """tokens (B, T) with T >= the widest filter -> logits (B, C)."""
-        x = self.embedding(tokens).transpose(1, 2)  # (B, E, T)
+        x = self.embed(tokens).transpose(1, 2)  # (B, E, T)
         lengths = lengths.to(tokens.device)
         features = []
         for width, conv in zip(self.widths, self.convs, strict=True):
