@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 import rnnlab.nn as rn
+from rnnlab.nn import recurrent
 from rnnlab.nn.factory import make_recurrent
 
 KINDS = ("LSTM", "GRU", "RNN")
@@ -229,3 +230,29 @@ def test_property_shapes_and_padding(kind, steps, batch, hidden, bidirectional, 
         assert s.shape == (2 * directions, batch, hidden)
     for b, length in enumerate(lengths):
         assert torch.all(out[length:, b] == 0)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_layer_by_layer_dropout_path_equals_the_kernels_own(monkeypatch, cell, bidirectional):
+    """The path CUDA takes (layers one by one, torch's dropout between them) against torch's
+    multi-layer kernel on the CPU, whose dropout is the same torch dropout: same seed, same
+    numbers (outputs, final states and input gradients)."""
+    torch.manual_seed(0)
+    layer = make_recurrent(cell, 5, 7, num_layers=3, dropout=0.4, bidirectional=bidirectional)
+    x = torch.randn(6, 3, 5, requires_grad=True)
+
+    def run():
+        torch.manual_seed(1)
+        out, state = layer(x)
+        states = state if isinstance(state, tuple) else (state,)
+        (grad,) = torch.autograd.grad(out.sum() + sum(s.sum() for s in states), x)
+        return out, states, grad
+
+    kernel = run()
+    monkeypatch.setattr(recurrent, "_dropout_outside_kernel", lambda x: True)
+    layerwise = run()
+    torch.testing.assert_close(layerwise[0], kernel[0], rtol=0, atol=1e-6)
+    for a, b in zip(layerwise[1], kernel[1], strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+    torch.testing.assert_close(layerwise[2], kernel[2], rtol=0, atol=1e-6)

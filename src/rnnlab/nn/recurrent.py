@@ -32,6 +32,19 @@ State = Tensor | tuple[Tensor, Tensor]
 IMPLS = ("auto", "fused", "loop")
 
 
+def _dropout_outside_kernel(x: Tensor) -> bool:
+    """Whether between-layer dropout must be applied by torch rather than by the fused kernel.
+
+    cuDNN keeps a dropout state of its own, seeded by one draw from torch's CUDA generator the
+    first time a process trains with dropout > 0 (even on one layer, where it drops nothing). A
+    checkpoint cannot restore that state, and the extra draw shifts every later mask, so a
+    resumed run would drift from an uninterrupted one. On CUDA the kernel therefore never gets a
+    dropout: several layers run one by one with torch's dropout between them. (On the CPU the
+    kernel's dropout is torch's own, drawn from the generator a checkpoint saves.)
+    """
+    return x.is_cuda
+
+
 class _Recurrent(nn.Module):
     """Parameters, validation, stacking and direction handling shared by RNN, LSTM and GRU.
 
@@ -240,12 +253,8 @@ class _Recurrent(nn.Module):
     ) -> tuple[Tensor, tuple[Tensor, ...]]:
         """torch's own fused kernel over all layers and directions (the speed reference)."""
         weights = self._flat_weights()
-        # cuDNN keeps a dropout state of its own, seeded by one draw from torch's CUDA generator
-        # the first time a process trains with dropout > 0 (even on one layer, where it drops
-        # nothing). A checkpoint cannot restore that state, and the extra draw shifts every
-        # later mask, so a resumed run would drift from an uninterrupted one. Hence the kernel
-        # never gets a dropout on CUDA: the layers run one by one, dropped out by torch.
-        if not (x.is_cuda and self.training and self.dropout and self.num_layers > 1):
+        if not (_dropout_outside_kernel(x) and self.training and self.dropout
+                and self.num_layers > 1):
             dropout = self.dropout if self.num_layers > 1 else 0.0
             return self._run_kernel(x, states, lengths, weights, self.num_layers, dropout)
         per_layer, directions = len(weights) // self.num_layers, self.num_directions
@@ -265,6 +274,7 @@ class _Recurrent(nn.Module):
         self, x: Tensor, states: tuple[Tensor, ...], lengths: Tensor | None,
         weights: list[Tensor], num_layers: int, dropout: float,
     ) -> tuple[Tensor, tuple[Tensor, ...]]:
+        """One call of torch's kernel over `num_layers` layers with their flat `weights`."""
         kernel = self._torch_kernel()
         hx: Any = states if self.num_states == 2 else states[0]
         args = (weights, self.bias, num_layers, dropout, self.training, self.bidirectional)
