@@ -29,7 +29,8 @@ def plot_training_curves(run_dir: Path, out: Path | None = None) -> Path | None:
     ax.set_xlabel("step")
     ax.set_ylabel("cross-entropy (nats)")
     ax.grid(alpha=0.3)
-    ax.legend()
+    if ax.get_lines():  # a run evaluated but never logged a training step has nothing here
+        ax.legend()
     extra = [k for k in ("accuracy", "f1", "bleu") if evals and k in evals[0]]
     if extra:
         twin = ax.twinx()
