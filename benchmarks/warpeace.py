@@ -10,6 +10,8 @@ scored on test. Its learning rate decays (cosine) over a step budget (--steps) s
 the minutes end about when the rate reaches zero.
 
 Usage: python benchmarks/warpeace.py [--orders 5 6 7 8 9 10] [--minutes 60] [--reuse]
+       [--steps 7200] [--lr 0.004 --hidden H --layers L --batch-size B --bptt T --dropout P]
+(model flags override the preset; unset ones keep it).
 Writes benchmarks/results/warpeace.{json,md}; the LSTM run is kept in runs/bench-warpeace.
 """
 

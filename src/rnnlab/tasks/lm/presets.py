@@ -23,8 +23,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     # A regularised, tied model for PTB within 2 CPU-hours (one thread): 2x400 LSTM whose
     # decoder shares the embedding (Press & Wolf 2017), dropout 0.4 on embeddings, between
     # layers and on outputs (Zaremba et al.), SGD lr 20 on the mean loss with clip 0.25 (as
-    # PyTorch's word_language_model), annealed to 0 by a cosine over 16000 steps (~12 epochs,
-    # ~1h50 at ~1700 tokens/s on one core of this machine).
+    # PyTorch's word_language_model), annealed to 0 by a cosine over 16000 steps (~12 epochs;
+    # 105 minutes on one core of this machine, test ppl 85.35: benchmarks/results/lm_ptb-tied.md).
     "ptb-tied": dict(
         corpus="ptb", level="word", cell="lstm", layers=2, hidden=400, embedding_size=400,
         tie_weights=True, dropout=0.4, dropout_embedding=0.4, dropout_output=0.4,
