@@ -35,9 +35,12 @@ RUNS = Path("runs") / "bench-sst2-select"
 def train_point(pooling: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
     run_dir = RUNS / f"{pooling}-seed{seed}{args.name}"
     shutil.rmtree(run_dir, ignore_errors=True)
-    config = ClassifyConfig(corpus="sst2", model="rnn", cell="lstm", bidirectional=True,
-                            pooling=pooling, word_dropout=args.word_dropout)
-    train = TrainConfig(optimizer="adamw", lr=1e-3, weight_decay=0.0, clip=5.0, ema=args.ema,
+    config = ClassifyConfig(corpus="sst2", model="rnn", cell=args.cell, bidirectional=True,
+                            pooling=pooling, word_dropout=args.word_dropout, hidden=args.hidden,
+                            embedding_size=args.embedding_size, dropout=args.dropout,
+                            batch_size=args.batch_size)
+    train = TrainConfig(optimizer="adamw", lr=args.lr, weight_decay=args.weight_decay, clip=5.0,
+                        ema=args.ema,
                         epochs=args.epochs, patience=args.patience, seed=seed,
                         threads=args.threads, device="cpu", log_every=20)
     started = time.monotonic()
@@ -52,6 +55,18 @@ def train_point(pooling: str, seed: int, args: argparse.Namespace) -> dict[str, 
     return point
 
 
+DEFAULT_MODEL = {"cell": "lstm", "hidden": 150, "embedding_size": 300, "dropout": 0.5,
+                 "batch_size": 50, "lr": 1e-3, "weight_decay": 0.0}
+
+
+def describe(model: dict[str, Any]) -> str:
+    text = (f"Bi{model['cell'].upper()} {model['hidden']} each way, embeddings "
+            f"{model['embedding_size']}, dropout {model['dropout']}, AdamW {model['lr']:g}")
+    if model["weight_decay"]:
+        text += f" (weight decay {model['weight_decay']:g})"
+    return text + f", batch {model['batch_size']}"
+
+
 def markdown(record: dict[str, Any]) -> str:
     chosen, points = record["selected"], record["points"]
     tests = [100 * p["test_accuracy"] for p in points]
@@ -59,9 +74,9 @@ def markdown(record: dict[str, Any]) -> str:
         "# SST-2: BiLSTM chosen on dev", "",
         f"Command: `{record['command']}`  ",
         f"torch {record['torch']}, {record['threads']} thread(s) on a shared 2-core CPU; "
-        "embeddings from scratch (no pretrained vectors); ClassifyConfig defaults otherwise "
-        "(BiLSTM 150 each way, embeddings 300 U(-0.25, 0.25), min-freq 2, dropout 0.5, AdamW "
-        "1e-3, batch 50, early stopping on dev accuracy)"
+        "embeddings from scratch (no pretrained vectors); "
+        f"{describe(record.get('model', DEFAULT_MODEL))}, embeddings U(-0.25, 0.25), "
+        "min-freq 2, early stopping on dev accuracy"
         + (f"; weights averaged (EMA, decay {record['ema']}) for evaluation and the kept "
            "checkpoint" if record.get("ema") else "")
         + (f"; word dropout {record['word_dropout']} while training"
@@ -96,6 +111,13 @@ def main() -> int:
                         help="evaluate and keep an exponential moving average of the weights")
     parser.add_argument("--word-dropout", type=float, default=0.0,
                         help="drop whole words while training with this probability")
+    parser.add_argument("--cell", default="lstm", choices=("lstm", "gru", "rnn"))
+    parser.add_argument("--hidden", type=int, default=150, help="units per direction")
+    parser.add_argument("--embedding-size", type=int, default=300)
+    parser.add_argument("--dropout", type=float, default=0.5)
+    parser.add_argument("--batch-size", type=int, default=50)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--weight-decay", type=float, default=0.0)
     parser.add_argument("--name", default="",
                         help="suffix of the results files and run folders (a variant's own name)")
     args = parser.parse_args()
@@ -105,7 +127,8 @@ def main() -> int:
     chosen = max(points, key=lambda p: p["dev_accuracy"])  # max keeps the first of equals
     record = {"command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
               "torch": torch.__version__, "threads": torch.get_num_threads(),
-              "ema": args.ema, "word_dropout": args.word_dropout, "selected": chosen,
+              "ema": args.ema, "word_dropout": args.word_dropout,
+              "model": {key: getattr(args, key) for key in DEFAULT_MODEL}, "selected": chosen,
               "points": points}
     RESULTS.mkdir(exist_ok=True)
     stem = RESULTS / f"classify_sst2_select{args.name}"

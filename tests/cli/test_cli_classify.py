@@ -108,3 +108,65 @@ def test_cross_validation_train_and_eval(tmp_path, train_file, capsys):
     assert "test_accuracy_std:" in out and "fold 1: accuracy" in out
     assert main(["predict", str(run), "fine"]) == 2
     assert "use one of its folds" in capsys.readouterr().err
+
+
+def test_ensemble_averages_its_members(tmp_path, train_file, run_dir, capsys):
+    other = tmp_path / "cnn"
+    assert main(["train", "classify", "--train", str(train_file), "--model", "cnn",
+                 "--embedding-size", "8", "--filter-widths", "2,3", "--filter-maps", "4",
+                 "--max-steps", "3", "--seed", "7", "--threads", "1", "--run-dir", str(other),
+                 "--quiet"]) == 0
+    capsys.readouterr()
+    texts = ["a funny film", "so dull"]
+    members = []
+    for run in (run_dir, other):
+        assert main(["predict", str(run), *texts, "--format", "json"]) == 0
+        members.append([json.loads(x) for x in capsys.readouterr().out.strip().split("\n")])
+    assert main(["predict", str(run_dir), *texts, "--ensemble", str(other), "--format",
+                 "json"]) == 0
+    joint = [json.loads(x) for x in capsys.readouterr().out.strip().split("\n")]
+    for k, record in enumerate(joint):
+        for label, p in record["probabilities"].items():
+            mean = (members[0][k]["probabilities"][label] + members[1][k]["probabilities"][label])
+            assert p == pytest.approx(mean / 2, abs=1e-6)
+        assert record["label"] == max(record["probabilities"], key=record["probabilities"].get)
+        assert "attention" not in record
+
+    assert main(["eval", str(run_dir), "--split", "valid", "--ensemble", str(other),
+                 "--format", "json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["members"] == [str(run_dir), str(other)]
+    assert len(result["member_accuracy"]) == 2 and 0 <= result["accuracy"] <= 1
+    assert sum(map(sum, result["confusion"])) == result["sentences"]
+    assert result["confusion_png"].endswith("confusion-valid-ensemble.png")
+    assert "ensemble2" in result["signature"]
+
+
+def test_ensemble_refuses_members_that_do_not_match(tmp_path, train_file, run_dir, capsys):
+    three = tmp_path / "three.tsv"
+    three.write_text("label\ttext\n" + "".join(f"{label}\t{text}\n" for label, text in
+                                               [("a", "x y"), ("b", "y z"), ("c", "z x")] * 6),
+                     encoding="utf-8")
+    other = tmp_path / "abc"
+    assert main(["train", "classify", "--train", str(three), "--model", "cnn",
+                 "--embedding-size", "8", "--filter-widths", "2", "--filter-maps", "3",
+                 "--max-steps", "1", "--threads", "1", "--run-dir", str(other), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["predict", str(run_dir), "fine", "--ensemble", str(other)]) == 2
+    assert "an ensemble needs the same labels" in capsys.readouterr().err
+    assert main(["predict", str(run_dir), "fine", "--ensemble", str(run_dir), "--explain"]) == 2
+    assert "cannot be used with --ensemble" in capsys.readouterr().err
+
+    shifted = tmp_path / "shifted"
+    assert main(["train", "classify", "--train", str(train_file), "--split-seed", "2",
+                 "--model", "cnn", "--embedding-size", "8", "--filter-widths", "2",
+                 "--filter-maps", "3", "--max-steps", "1", "--threads", "1", "--run-dir",
+                 str(shifted), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(run_dir), "--ensemble", str(shifted)]) == 2
+    assert "split_seed" in capsys.readouterr().err
+    translation = tmp_path / "translation"
+    translation.mkdir()
+    (translation / "config.json").write_text('{"task": "translate"}', encoding="utf-8")
+    assert main(["eval", str(translation), "--ensemble", str(run_dir)]) == 2
+    assert "--ensemble is for classifier runs" in capsys.readouterr().err

@@ -17,9 +17,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="print each word with its attention weight")
     parser.add_argument("--explain-html", metavar="FILE", help="write an HTML heat strip")
     parser.add_argument("--explain-png", metavar="FILE", help="write a PNG heat strip")
+    parser.add_argument("--ensemble", nargs="+", metavar="RUN_DIR", default=[],
+                        help="more runs of the same labels: decide by the mean probabilities")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.set_defaults(handler=run_predict)
+
+
+def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--ensemble` for classifier runs."""
+    parser.add_argument("--ensemble", nargs="+", metavar="RUN_DIR", default=[],
+                        help="classification: more runs of the same labels and data, evaluated "
+                             "together by their mean class probabilities")
 
 
 def register_train(tasks: argparse._SubParsersAction) -> None:
@@ -63,11 +72,17 @@ def run_predict(args: argparse.Namespace) -> int:
 
     from rnnlab.errors import RnnlabError
     from rnnlab.tasks.classify.explain import explain_html, explain_terminal
-    from rnnlab.tasks.classify.run import ClassifyRun
+    from rnnlab.tasks.classify.run import ClassifyEnsemble, ClassifyRun
 
-    run = ClassifyRun(args.run_dir, args.device)
-    predictions = run.predict(_texts(args))
     explaining = args.explain or args.explain_html or args.explain_png
+    if args.ensemble:
+        if explaining:
+            raise RnnlabError("--explain shows one model's attention: it cannot be used with "
+                              "--ensemble")
+        run = ClassifyEnsemble([args.run_dir, *args.ensemble], args.device)
+    else:
+        run = ClassifyRun(args.run_dir, args.device)
+    predictions = run.predict(_texts(args))
     if explaining and predictions[0].attention is None:
         raise RnnlabError(f"--explain needs a model with attention pooling; {args.run_dir} "
                           f"uses {run.config.model} / pooling {run.config.pooling}")
@@ -90,16 +105,23 @@ def run_predict(args: argparse.Namespace) -> int:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from rnnlab.tasks.classify.run import evaluate_run
+    from rnnlab.tasks.classify.run import ClassifyEnsemble, evaluate_run
 
-    result = evaluate_run(args.run_dir, args.split, args.data_dir, args.device)
+    if args.ensemble:
+        ensemble = ClassifyEnsemble([args.run_dir, *args.ensemble], args.device)
+        result = ensemble.evaluate(args.split, args.data_dir)
+    else:
+        result = evaluate_run(args.run_dir, args.split, args.data_dir, args.device)
     if args.format == "json":
         print(json.dumps(result, indent=2))
         return 0
     for key, value in result.items():
-        if key in ("confusion", "folds"):
+        if key in ("confusion", "folds", "members", "member_accuracy"):
             continue
         print(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}")
+    for member, member_accuracy in zip(result.get("members", []),
+                                       result.get("member_accuracy", []), strict=True):
+        print(f"member {member}: accuracy {member_accuracy:.4f}")
     for fold in result.get("folds", []):
         print(f"fold {fold['fold']}: accuracy {fold['test_accuracy']:.4f} "
               f"macro-F1 {fold['test_macro_f1']:.4f}")

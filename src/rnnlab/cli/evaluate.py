@@ -45,6 +45,11 @@ def run_eval(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     task = _run_task(args.run_dir)
+    if getattr(args, "ensemble", None) and task != "classify":
+        from rnnlab.errors import RnnlabError
+
+        raise RnnlabError(f"--ensemble is for classifier runs; {args.run_dir} is a "
+                          f"{task or 'language model'} run")
     if task in TASK_MODULES and task in available([task]):
         return int(task_module(task).run_eval(args) or 0)
 

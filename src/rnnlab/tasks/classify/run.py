@@ -6,16 +6,29 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+from torch import Tensor
+
 from rnnlab.data.vocab import Vocab
 from rnnlab.device import resolve_device
 from rnnlab.errors import RnnlabError
+from rnnlab.metrics import signature
 from rnnlab.tasks.classify.config import ClassifyConfig
-from rnnlab.tasks.classify.data import load_classify_data, tokenize
+from rnnlab.tasks.classify.data import ClassifyData, load_classify_data, tokenize
 from rnnlab.tasks.classify.model import build_model, min_length
-from rnnlab.tasks.classify.train import RESULTS_FILE, classify_ids, cv_summary, report_split
+from rnnlab.tasks.classify.train import (
+    RESULTS_FILE,
+    classify_ids,
+    cv_summary,
+    report_split,
+    score_probabilities,
+)
 from rnnlab.training.checkpoint import CONFIG_FILE, MODEL_FILE, load_weights, read_json
 
 SPLITS = ("train", "valid", "test")
+# What decides which sentences are in a split: ensemble members must agree on all of it.
+DATA_FIELDS = ("corpus", "train", "valid", "test", "file_format", "label_column", "text_column",
+               "folds", "fold", "split_seed", "dev_fraction", "test_fraction")
 
 
 @dataclass(frozen=True)
@@ -58,8 +71,9 @@ class ClassifyRun:
         load_weights(self.model, self.run_dir / MODEL_FILE)
         self.model.eval()
 
-    def predict(self, texts: list[str]) -> list[Prediction]:
-        """Label, class probabilities and (with attention pooling) word weights per text."""
+    def read(self, texts: list[str]) -> tuple[list[list[str]], Tensor, list[list[float] | None]]:
+        """Each text's tokens as the model reads them, class probabilities (N, C) and (with
+        attention pooling) word weights."""
         token_lists = []
         for number, text in enumerate(texts, 1):
             tokens = tokenize(text, self.config.lowercase)[: self.config.max_len]
@@ -69,9 +83,23 @@ class ClassifyRun:
         ids = [self.vocab.encode(tokens) for tokens in token_lists]
         probs, weights = classify_ids(self.model, ids, self.config.eval_batch_size,
                                       min_length(self.config))
-        return [Prediction(text, tokens, self.labels[int(p.argmax())],
-                           dict(zip(self.labels, p.tolist(), strict=True)), w)
-                for text, tokens, p, w in zip(texts, token_lists, probs, weights, strict=True)]
+        return token_lists, probs, weights
+
+    def predict(self, texts: list[str]) -> list[Prediction]:
+        """Label, class probabilities and (with attention pooling) word weights per text."""
+        token_lists, probs, weights = self.read(texts)
+        return _predictions(texts, token_lists, probs, weights, self.labels)
+
+    def split_probabilities(self, split: str, data_dir: str | None = None
+                            ) -> tuple[Tensor, list[int], ClassifyData]:
+        """Class probabilities of every sentence of `split`, their gold label ids, the data."""
+        if split not in SPLITS:
+            raise RnnlabError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+        data = load_classify_data(self.config, data_dir, vocab=self.vocab, labels=self.labels)
+        ids, gold = data.encode(data.split(split), self.config.max_len)
+        probs, _ = classify_ids(self.model, ids, self.config.eval_batch_size,
+                                min_length(self.config))
+        return probs, gold, data
 
     def evaluate(self, split: str = "test", data_dir: str | None = None) -> dict[str, Any]:
         """Accuracy, macro-F1, confusion matrix (and its PNG in the run directory)."""
@@ -79,6 +107,65 @@ class ClassifyRun:
             raise RnnlabError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
         data = load_classify_data(self.config, data_dir, vocab=self.vocab, labels=self.labels)
         return report_split(self.run_dir, self.model, data, self.config, split)
+
+
+class ClassifyEnsemble:
+    """Several classifiers of the same labels (typically one setting trained with different
+    seeds) that decide together by their mean class probabilities, as OpenNMT's ensemble
+    decoding averages its models: independent errors partly cancel."""
+
+    def __init__(self, run_dirs: list[str | Path], device: str = "auto") -> None:
+        if len(run_dirs) < 2:
+            raise RnnlabError("an ensemble needs at least two run directories")
+        self.runs = [ClassifyRun(run_dir, device) for run_dir in run_dirs]
+        first = self.runs[0]
+        for run in self.runs[1:]:
+            if run.labels != first.labels:
+                raise RnnlabError(f"{run.run_dir} predicts labels {run.labels} but {first.run_dir} "
+                                  f"predicts {first.labels}: an ensemble needs the same labels")
+        self.labels = first.labels
+
+    def predict(self, texts: list[str]) -> list[Prediction]:
+        """Label and mean class probabilities per text (no attention: the members differ)."""
+        readings = [run.read(texts) for run in self.runs]
+        probs = torch.stack([probs for _, probs, _ in readings]).mean(0)
+        return _predictions(texts, readings[0][0], probs, [None] * len(texts), self.labels)
+
+    def evaluate(self, split: str = "test", data_dir: str | None = None) -> dict[str, Any]:
+        """The ensemble's accuracy, macro-F1 and confusion matrix on `split`, with each
+        member's accuracy beside it; the confusion PNG goes to the first member's directory."""
+        from rnnlab.plots import plot_confusion_matrix
+
+        first = self.runs[0]
+        for run in self.runs[1:]:
+            for name in DATA_FIELDS:
+                if getattr(run.config, name) != getattr(first.config, name):
+                    raise RnnlabError(
+                        f"{run.run_dir} was trained on other data than {first.run_dir} "
+                        f"({name}: {getattr(run.config, name)!r} vs "
+                        f"{getattr(first.config, name)!r}): its {split} split is not the same")
+        members = []
+        for run in self.runs:
+            probs, gold, data = run.split_probabilities(split, data_dir)
+            members.append(probs)
+        result = score_probabilities(torch.stack(members).mean(0), gold)
+        png = plot_confusion_matrix(
+            result["confusion"], self.labels, first.run_dir / f"confusion-{split}-ensemble.png",
+            title=f"{data.name} {split}, ensemble of {len(self.runs)}: accuracy "
+                  f"{result['accuracy']:.4f}")
+        member_accuracy = [score_probabilities(p, gold)["accuracy"] for p in members]
+        return {"split": split, **result, "labels": self.labels, "confusion_png": str(png),
+                "members": [str(run.run_dir) for run in self.runs],
+                "member_accuracy": member_accuracy,
+                "signature": signature(metric="accuracy", corpus=data.name, split=split,
+                                       tok="word", model=f"ensemble{len(self.runs)}")}
+
+
+def _predictions(texts: list[str], token_lists: list[list[str]], probs: Tensor,
+                 weights: list[list[float] | None], labels: list[str]) -> list[Prediction]:
+    return [Prediction(text, tokens, labels[int(p.argmax())],
+                       dict(zip(labels, p.tolist(), strict=True)), w)
+            for text, tokens, p, w in zip(texts, token_lists, probs, weights, strict=True)]
 
 
 def evaluate_run(run_dir: str | Path, split: str = "test", data_dir: str | None = None,

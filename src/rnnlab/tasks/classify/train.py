@@ -55,12 +55,17 @@ def score(model: torch.nn.Module, data: ClassifyData, examples: list[Example],
     """Accuracy, macro-F1, mean loss and the confusion matrix of `examples`."""
     ids, gold = data.encode(examples, config.max_len)
     probs, _ = classify_ids(model, ids, config.eval_batch_size, min_length(config))
+    return score_probabilities(probs, gold)
+
+
+def score_probabilities(probs: Tensor, gold: list[int]) -> dict[str, Any]:
+    """The same metrics from class probabilities (N, C) that are already computed."""
     predicted = probs.argmax(-1).tolist()
+    classes = probs.shape[-1]
     loss = F.nll_loss(probs.clamp_min(1e-12).log(), torch.tensor(gold)).item()
     return {"accuracy": accuracy(gold, predicted),
-            "macro_f1": macro_f1(gold, predicted, len(data.labels)), "loss": loss,
-            "sentences": len(gold),
-            "confusion": confusion_matrix(gold, predicted, len(data.labels))}
+            "macro_f1": macro_f1(gold, predicted, classes), "loss": loss,
+            "sentences": len(gold), "confusion": confusion_matrix(gold, predicted, classes)}
 
 
 class ClassifyTask:
