@@ -169,4 +169,4 @@ def test_ensemble_refuses_members_that_do_not_match(tmp_path, train_file, run_di
     translation.mkdir()
     (translation / "config.json").write_text('{"task": "translate"}', encoding="utf-8")
     assert main(["eval", str(translation), "--ensemble", str(run_dir)]) == 2
-    assert "--ensemble is for classifier runs" in capsys.readouterr().err
+    assert "--ensemble is for classifier and tagger runs" in capsys.readouterr().err

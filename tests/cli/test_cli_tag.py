@@ -121,3 +121,29 @@ def test_errors_are_one_line(ner_run, tmp_path, capsys, monkeypatch):
     assert "nothing to tag" in capsys.readouterr().err
     assert main(["tag", str(tmp_path)]) == 2
     assert "not a run directory" in capsys.readouterr().err
+
+
+def test_ensemble_tags_and_evaluates_together(ner_run, tmp_path, capsys, monkeypatch):
+    train = ner_run.parent / "eng.train"
+    second, softmax = tmp_path / "second", tmp_path / "softmax"
+    for run, extra in ((second, ["--crf", "--seed", "5", "--lowercase"]), (softmax, [])):
+        assert main(["train", "tag", "--train", str(train), "--valid", str(train), "--test",
+                     str(train), "--char-features", "lstm", "--scheme", "bioes", "--hidden",
+                     "8", "--word-embedding-size", "8", "--char-hidden", "4", "--max-steps",
+                     "2", "--threads", "1", "--run-dir", str(run), "--quiet", *extra]) == 0
+    capsys.readouterr()
+    monkeypatch.setattr("sys.stdin", io.StringIO("Peter rejects EU\n"))
+    assert main(["tag", str(ner_run), "--ensemble", str(second), "--format", "json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["words"] == ["Peter", "rejects", "EU"] and len(record["tags"]) == 3
+
+    assert main(["eval", str(ner_run), "--ensemble", str(second), "--format", "json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["members"] == [str(ner_run), str(second)] and len(result["member_f1"]) == 2
+    assert "|ensemble:2|" in result["signature"] and 0 <= result["f1"] <= 1
+    assert main(["eval", str(ner_run), "--ensemble", str(second)]) == 0
+    out = capsys.readouterr().out
+    assert f"member {second}: f1 " in out and "micro avg" in out
+
+    assert main(["eval", str(ner_run), "--ensemble", str(softmax)]) == 2
+    assert "differ in their output layer" in capsys.readouterr().err

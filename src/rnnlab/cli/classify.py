@@ -24,13 +24,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run_predict)
 
 
-def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
-    """`--ensemble` for classifier runs."""
-    parser.add_argument("--ensemble", nargs="+", metavar="RUN_DIR", default=[],
-                        help="classification: more runs of the same labels and data, evaluated "
-                             "together by their mean class probabilities")
-
-
 def register_train(tasks: argparse._SubParsersAction) -> None:
     from rnnlab.cli.train import add_train_parser
     from rnnlab.tasks.classify.config import ClassifyConfig

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from rnnlab.cli.tasks import TASK_MODULES, available, task_module
 
+ENSEMBLE_TASKS = ("classify", "tag")
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     ev = subparsers.add_parser("eval", help="evaluate a run on a split of its corpus")
@@ -19,6 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--format", choices=("text", "json"), default="text")
     ev.add_argument("--threads", type=int, default=0,
                     help="torch CPU threads (default: torch's choice)")
+    ev.add_argument("--ensemble", nargs="+", metavar="RUN_DIR", default=[],
+                    help="classifier and tagger runs: more runs of the same labels and data, "
+                         "evaluated as one model that decides by their mean scores")
     for name in available(TASK_MODULES):
         hook = getattr(task_module(name), "add_eval_arguments", None)
         if hook is not None:
@@ -45,10 +50,10 @@ def run_eval(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     task = _run_task(args.run_dir)
-    if getattr(args, "ensemble", None) and task != "classify":
+    if args.ensemble and task not in ENSEMBLE_TASKS:
         from rnnlab.errors import RnnlabError
 
-        raise RnnlabError(f"--ensemble is for classifier runs; {args.run_dir} is a "
+        raise RnnlabError(f"--ensemble is for classifier and tagger runs; {args.run_dir} is a "
                           f"{task or 'language model'} run")
     if task in TASK_MODULES and task in available([task]):
         return int(task_module(task).run_eval(args) or 0)

@@ -22,6 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="with --conll: the word's column (0-based, -1: last)")
     p.add_argument("--output-scheme", default="bio", choices=("bio", "bioes", "iob1"),
                    help="entity tag scheme of the output (POS tags are unaffected)")
+    p.add_argument("--ensemble", nargs="+", metavar="RUN_DIR", default=[],
+                   help="more runs of the same tags: choose the tags together (mean scores)")
     p.add_argument("--device", default="auto")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(handler=run_tag)
@@ -52,9 +54,10 @@ def run_tag(args: argparse.Namespace) -> int:
     from rnnlab.data.io import read_text
     from rnnlab.errors import RnnlabError
     from rnnlab.tasks.tag.data import read_blocks
-    from rnnlab.tasks.tag.run import TagRun
+    from rnnlab.tasks.tag.run import TagEnsemble, TagRun
 
-    tagger = TagRun(args.run_dir, args.device)
+    tagger = (TagEnsemble([args.run_dir, *args.ensemble], args.device) if args.ensemble
+              else TagRun(args.run_dir, args.device))
     text = sys.stdin.read() if args.file in (None, "-") else read_text(args.file)
     source = args.file or "stdin"
     if args.conll:
@@ -87,15 +90,22 @@ def run_tag(args: argparse.Namespace) -> int:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from rnnlab.tasks.tag.run import TagRun
+    from rnnlab.tasks.tag.run import TagEnsemble, TagRun
 
-    result = TagRun(args.run_dir, args.device).evaluate(args.split, args.data_dir)
+    tagger = (TagEnsemble([args.run_dir, *args.ensemble], args.device) if args.ensemble
+              else TagRun(args.run_dir, args.device))
+    result = tagger.evaluate(args.split, args.data_dir)
     if args.format == "json":
         print(json.dumps(result, indent=2))
         return 0
     report = result.pop("report", None)
+    members = result.pop("members", [])
+    member_key = next((key for key in result if key.startswith("member_")), None)
+    member_scores = result.pop(member_key) if member_key else []
     for key, value in result.items():
         print(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}")
+    for member, value in zip(members, member_scores, strict=True):
+        print(f"member {member}: {member_key.removeprefix('member_')} {value:.4f}")
     if report:
         print(report)
     return 0

@@ -151,26 +151,34 @@ class CRF(nn.Module):
     @torch.no_grad()
     def decode(self, emissions: Tensor, mask: Tensor) -> list[list[int]]:
         """The highest-scoring path of each sentence (Viterbi), as lists of tag ids."""
-        _check(emissions, mask)
-        start, transitions, end = self.scores()
-        score = start + emissions[:, 0]  # (B, K): best score of a path ending in each tag
-        backpointers = []
-        for t in range(1, emissions.shape[1]):
-            best, previous = (score.unsqueeze(2) + transitions).max(dim=1)  # (B, K) each
-            step = best + emissions[:, t]
-            keep = mask[:, t].unsqueeze(1)  # (B, 1)
-            score = torch.where(keep, step, score)
-            # past a sentence's end the pointer is the identity, so the path passes through
-            identity = torch.arange(self.num_tags, device=emissions.device).expand_as(previous)
-            backpointers.append(torch.where(keep, previous, identity))
-        last = (score + end).argmax(dim=1)  # (B,)
-        path = [last]
-        for pointers in reversed(backpointers):
-            last = pointers.gather(1, last.unsqueeze(1)).squeeze(1)
-            path.append(last)
-        best_paths = torch.stack(path[::-1], dim=1).tolist()  # (B, T)
-        lengths = mask.sum(1).tolist()
-        return [p[:n] for p, n in zip(best_paths, lengths, strict=True)]
+        return viterbi(emissions, mask, *self.scores())
+
+
+@torch.no_grad()
+def viterbi(emissions: Tensor, mask: Tensor, start: Tensor, transitions: Tensor,
+            end: Tensor) -> list[list[int]]:
+    """The highest-scoring path of each sentence under these scores (a CRF's own, or an
+    ensemble's mean), as lists of tag ids."""
+    _check(emissions, mask)
+    num_tags = emissions.shape[2]
+    score = start + emissions[:, 0]  # (B, K): best score of a path ending in each tag
+    backpointers = []
+    for t in range(1, emissions.shape[1]):
+        best, previous = (score.unsqueeze(2) + transitions).max(dim=1)  # (B, K) each
+        step = best + emissions[:, t]
+        keep = mask[:, t].unsqueeze(1)  # (B, 1)
+        score = torch.where(keep, step, score)
+        # past a sentence's end the pointer is the identity, so the path passes through
+        identity = torch.arange(num_tags, device=emissions.device).expand_as(previous)
+        backpointers.append(torch.where(keep, previous, identity))
+    last = (score + end).argmax(dim=1)  # (B,)
+    path = [last]
+    for pointers in reversed(backpointers):
+        last = pointers.gather(1, last.unsqueeze(1)).squeeze(1)
+        path.append(last)
+    best_paths = torch.stack(path[::-1], dim=1).tolist()  # (B, T)
+    lengths = mask.sum(1).tolist()
+    return [p[:n] for p, n in zip(best_paths, lengths, strict=True)]
 
 
 def _check(emissions: Tensor, mask: Tensor) -> None:

@@ -10,15 +10,53 @@ from rnnlab.errors import RnnlabError
 from rnnlab.tasks.tag.config import TagConfig
 from rnnlab.tasks.tag.data import Sentence, convert_tags, load_tag_data
 from rnnlab.tasks.tag.encode import TagVocab
-from rnnlab.tasks.tag.predict import predict_tags
-from rnnlab.tasks.tag.train import build_model, evaluate_sentences, tag_signature
+from rnnlab.tasks.tag.predict import ensemble_tags, predict_tags, timed_scores
+from rnnlab.tasks.tag.train import build_model, tag_signature
 from rnnlab.training.checkpoint import CONFIG_FILE, MODEL_FILE, load_weights, read_json
 
 SPLITS = ("train", "valid", "test")
 OUTPUT_SCHEMES = ("bio", "bioes", "iob1")
 
 
-class TagRun:
+# What decides which sentences are in a split: ensemble members must agree on all of it.
+DATA_FIELDS = ("corpus", "train", "valid", "test", "file_format", "token_column", "tag_column",
+               "field")
+
+
+class _Tagging:
+    """Tagging and evaluation in terms of `predict`, shared by one run and an ensemble."""
+
+    config: TagConfig
+    scheme: str  # the tags the model predicts: none, bio, bioes
+
+    def predict(self, sentences: list[Sentence]) -> list[list[str]]:
+        raise NotImplementedError
+
+    def tag(self, sentences: list[list[str]], output_scheme: str = "bio") -> list[list[str]]:
+        """The tags of each tokenized sentence; entity tags converted to `output_scheme`
+        (bio, bioes or iob1; plain labels such as POS tags are left as they are)."""
+        if output_scheme not in OUTPUT_SCHEMES:
+            raise RnnlabError(f"unknown output scheme {output_scheme!r}; choose one of "
+                              f"{', '.join(OUTPUT_SCHEMES)}")
+        for number, words in enumerate(sentences, 1):
+            if not words:
+                raise RnnlabError(f"sentence {number} has no words")
+        tags = self.predict([Sentence(w, []) for w in sentences])
+        if self.scheme == "none":
+            return tags
+        return [convert_tags(t, output_scheme) for t in tags]
+
+    def evaluate(self, split: str = "test", data_dir: str | None = None) -> dict[str, Any]:
+        """Token accuracy (and entity P/R/F1 with seqeval's per-type report) on a split."""
+        if split not in SPLITS:
+            raise RnnlabError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+        data = load_tag_data(self.config, data_dir, self.scheme)
+        scores = timed_scores(self.predict, data.split(split), self.scheme)
+        return {"split": split, "corpus": data.name, **scores,
+                "signature": tag_signature(scores, data.name, split, self.scheme, self.config)}
+
+
+class TagRun(_Tagging):
     def __init__(self, run_dir: str | Path, device: str = "auto") -> None:
         self.run_dir = Path(run_dir)
         if not (self.run_dir / CONFIG_FILE).is_file():
@@ -36,27 +74,47 @@ class TagRun:
         load_weights(self.model, self.run_dir / MODEL_FILE)
         self.model.eval()
 
-    def tag(self, sentences: list[list[str]], output_scheme: str = "bio") -> list[list[str]]:
-        """The tags of each tokenized sentence; entity tags converted to `output_scheme`
-        (bio, bioes or iob1; plain labels such as POS tags are left as they are)."""
-        if output_scheme not in OUTPUT_SCHEMES:
-            raise RnnlabError(f"unknown output scheme {output_scheme!r}; choose one of "
-                              f"{', '.join(OUTPUT_SCHEMES)}")
-        for number, words in enumerate(sentences, 1):
-            if not words:
-                raise RnnlabError(f"sentence {number} has no words")
-        tags = predict_tags(self.model, self.vocab, [Sentence(w, []) for w in sentences],
-                            self.config.eval_batch_size)
-        if self.scheme == "none":
-            return tags
-        return [convert_tags(t, output_scheme) for t in tags]
+    def predict(self, sentences: list[Sentence]) -> list[list[str]]:
+        return predict_tags(self.model, self.vocab, sentences, self.config.eval_batch_size)
+
+
+class TagEnsemble(_Tagging):
+    """Several taggers of the same tags (typically one setting trained with different seeds)
+    that choose each sentence's tags together; see `ensemble_tags`."""
+
+    def __init__(self, run_dirs: list[str | Path], device: str = "auto") -> None:
+        if len(run_dirs) < 2:
+            raise RnnlabError("an ensemble needs at least two run directories")
+        self.runs = [TagRun(run_dir, device) for run_dir in run_dirs]
+        first = self.runs[0]
+        for run in self.runs[1:]:
+            if run.vocab.tags != first.vocab.tags or run.scheme != first.scheme:
+                raise RnnlabError(f"{run.run_dir} predicts other tags than {first.run_dir} "
+                                  f"({run.scheme}: {run.vocab.tags} vs {first.scheme}: "
+                                  f"{first.vocab.tags}): an ensemble needs the same tags")
+            if (run.model.crf is None) != (first.model.crf is None):
+                raise RnnlabError(f"{run.run_dir} and {first.run_dir} differ in their output "
+                                  "layer (CRF and softmax): an ensemble needs one kind")
+        self.config, self.scheme = first.config, first.scheme
+
+    def predict(self, sentences: list[Sentence]) -> list[list[str]]:
+        return ensemble_tags([(run.model, run.vocab) for run in self.runs], sentences,
+                             self.config.eval_batch_size)
 
     def evaluate(self, split: str = "test", data_dir: str | None = None) -> dict[str, Any]:
-        """Token accuracy (and entity P/R/F1 with seqeval's per-type report) on a split."""
-        if split not in SPLITS:
-            raise RnnlabError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
-        data = load_tag_data(self.config, data_dir, self.scheme)
-        scores = evaluate_sentences(self.model, self.vocab, data.split(split), self.scheme,
-                                    self.config.eval_batch_size)
-        return {"split": split, "corpus": data.name, **scores,
-                "signature": tag_signature(scores, data.name, split, self.scheme, self.config)}
+        """The ensemble's scores on a split, with each member's own beside them."""
+        first = self.runs[0]
+        for run in self.runs[1:]:
+            for name in DATA_FIELDS:
+                if getattr(run.config, name) != getattr(first.config, name):
+                    raise RnnlabError(
+                        f"{run.run_dir} was trained on other data than {first.run_dir} "
+                        f"({name}: {getattr(run.config, name)!r} vs "
+                        f"{getattr(first.config, name)!r}): its {split} split is not the same")
+        result = super().evaluate(split, data_dir)
+        metric = "accuracy" if self.scheme == "none" else "f1"
+        result["members"] = [str(run.run_dir) for run in self.runs]
+        result[f"member_{metric}"] = [run.evaluate(split, data_dir)[metric] for run in self.runs]
+        result["signature"] = result["signature"].replace(
+            "|rnnlab:", f"|ensemble:{len(self.runs)}|rnnlab:")
+        return result

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ from rnnlab.tasks.tag.config import TagConfig
 from rnnlab.tasks.tag.data import Sentence, TagData, load_tag_data
 from rnnlab.tasks.tag.encode import TagVocab, collate
 from rnnlab.tasks.tag.model import Tagger
-from rnnlab.tasks.tag.predict import predict_tags, tag_metrics
+from rnnlab.tasks.tag.predict import predict_tags, tag_metrics, timed_scores
 from rnnlab.training.checkpoint import CONFIG_FILE, MODEL_FILE, load_weights, read_json
 from rnnlab.training.config import TrainConfig
 from rnnlab.training.run_dir import fit_and_plot, open_run, write_run_info
@@ -121,13 +120,8 @@ def train_tag(config: TagConfig, train_config: TrainConfig, run_dir: Path, *,
 def evaluate_sentences(model: Tagger, vocab: TagVocab, sentences: list[Sentence], scheme: str,
                        batch_size: int) -> dict[str, Any]:
     """Metrics of the model on gold-tagged sentences, and its tagging speed."""
-    started = time.perf_counter()
-    predicted = predict_tags(model, vocab, sentences, batch_size)
-    seconds = time.perf_counter() - started
-    tokens = sum(len(s.words) for s in sentences)
-    scores = tag_metrics([s.tags for s in sentences], predicted, scheme)
-    return {**scores, "sentences": len(sentences), "tokens": tokens,
-            "tokens_per_second": round(tokens / max(seconds, 1e-9), 1)}
+    return timed_scores(lambda batch: predict_tags(model, vocab, batch, batch_size), sentences,
+                        scheme)
 
 
 def tag_signature(scores: dict[str, Any], corpus: str, split: str, scheme: str,
