@@ -37,7 +37,7 @@ RUNS = Path("runs") / "bench-sst2-select"
 def train_point(pooling: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
     run_dir = RUNS / f"{pooling}-seed{seed}{args.name}"
     shutil.rmtree(run_dir, ignore_errors=True)
-    config = ClassifyConfig(corpus="sst2", model="rnn", cell=args.cell, bidirectional=True,
+    config = ClassifyConfig(corpus="sst2", model=args.model, cell=args.cell, bidirectional=True,
                             pooling=pooling, word_dropout=args.word_dropout, hidden=args.hidden,
                             embedding_size=args.embedding_size, dropout=args.dropout,
                             batch_size=args.batch_size)
@@ -57,13 +57,15 @@ def train_point(pooling: str, seed: int, args: argparse.Namespace) -> dict[str, 
     return point
 
 
-DEFAULT_MODEL = {"cell": "lstm", "hidden": 150, "embedding_size": 300, "dropout": 0.5,
-                 "batch_size": 50, "lr": 1e-3, "weight_decay": 0.0}
+DEFAULT_MODEL = {"model": "rnn", "cell": "lstm", "hidden": 150, "embedding_size": 300,
+                 "dropout": 0.5, "batch_size": 50, "lr": 1e-3, "weight_decay": 0.0}
 
 
 def describe(model: dict[str, Any]) -> str:
-    text = (f"Bi{model['cell'].upper()} {model['hidden']} each way, embeddings "
-            f"{model['embedding_size']}, dropout {model['dropout']}, AdamW {model['lr']:g}")
+    network = (f"Bi{model['cell'].upper()} {model['hidden']} each way"
+               if model.get("model", "rnn") == "rnn" else "TextCNN 3,4,5 x 100 maps")
+    text = (f"{network}, embeddings {model['embedding_size']}, dropout {model['dropout']}, "
+            f"AdamW {model['lr']:g}")
     if model["weight_decay"]:
         text += f" (weight decay {model['weight_decay']:g})"
     return text + f", batch {model['batch_size']}"
@@ -84,12 +86,13 @@ def ensemble_point(points: list[dict[str, Any]]) -> dict[str, Any]:
 def markdown(record: dict[str, Any]) -> str:
     chosen, points = record["selected"], record["points"]
     tests = [100 * p["test_accuracy"] for p in points]
+    model = {**DEFAULT_MODEL, **record.get("model", {})}
     lines = [
-        "# SST-2: BiLSTM chosen on dev", "",
+        f"# SST-2: {'BiLSTM' if model['model'] == 'rnn' else 'TextCNN'} chosen on dev", "",
         f"Command: `{record['command']}`  ",
         f"torch {record['torch']}, {record['threads']} thread(s) on a shared 2-core CPU; "
         "embeddings from scratch (no pretrained vectors); "
-        f"{describe(record.get('model', DEFAULT_MODEL))}, embeddings U(-0.25, 0.25), "
+        f"{describe(model)}, embeddings U(-0.25, 0.25), "
         "min-freq 2, early stopping on dev accuracy"
         + (f"; weights averaged (EMA, decay {record['ema']}) for evaluation and the kept "
            "checkpoint" if record.get("ema") else "")
@@ -130,6 +133,8 @@ def main() -> int:
                         help="evaluate and keep an exponential moving average of the weights")
     parser.add_argument("--word-dropout", type=float, default=0.0,
                         help="drop whole words while training with this probability")
+    parser.add_argument("--model", default="rnn", choices=("rnn", "cnn"),
+                        help="cnn: Kim's TextCNN baseline (--poolings is then only a label)")
     parser.add_argument("--cell", default="lstm", choices=("lstm", "gru", "rnn"))
     parser.add_argument("--hidden", type=int, default=150, help="units per direction")
     parser.add_argument("--embedding-size", type=int, default=300)
