@@ -139,7 +139,7 @@ def test_ensemble_averages_its_members(tmp_path, train_file, run_dir, capsys):
     assert len(result["member_accuracy"]) == 2 and 0 <= result["accuracy"] <= 1
     assert sum(map(sum, result["confusion"])) == result["sentences"]
     assert result["confusion_png"].endswith("confusion-valid-ensemble.png")
-    assert "ensemble2" in result["signature"]
+    assert "|model:cnn+rnn|ensemble:2|" in result["signature"]
 
 
 def test_ensemble_refuses_members_that_do_not_match(tmp_path, train_file, run_dir, capsys):

@@ -23,6 +23,7 @@ from rnnlab.tasks.classify.train import (
     report_split,
     score_probabilities,
 )
+from rnnlab.tasks.ensemble import require_same_data
 from rnnlab.training.checkpoint import CONFIG_FILE, MODEL_FILE, load_weights, read_json
 
 SPLITS = ("train", "valid", "test")
@@ -137,13 +138,7 @@ class ClassifyEnsemble:
         from rnnlab.plots import plot_confusion_matrix
 
         first = self.runs[0]
-        for run in self.runs[1:]:
-            for name in DATA_FIELDS:
-                if getattr(run.config, name) != getattr(first.config, name):
-                    raise RnnlabError(
-                        f"{run.run_dir} was trained on other data than {first.run_dir} "
-                        f"({name}: {getattr(run.config, name)!r} vs "
-                        f"{getattr(first.config, name)!r}): its {split} split is not the same")
+        require_same_data([(run.run_dir, run.config) for run in self.runs], DATA_FIELDS, split)
         members = []
         for run in self.runs:
             probs, gold, data = run.split_probabilities(split, data_dir)
@@ -154,11 +149,12 @@ class ClassifyEnsemble:
             title=f"{data.name} {split}, ensemble of {len(self.runs)}: accuracy "
                   f"{result['accuracy']:.4f}")
         member_accuracy = [score_probabilities(p, gold)["accuracy"] for p in members]
+        models = "+".join(sorted({run.config.model for run in self.runs}))
         return {"split": split, **result, "labels": self.labels, "confusion_png": str(png),
                 "members": [str(run.run_dir) for run in self.runs],
                 "member_accuracy": member_accuracy,
                 "signature": signature(metric="accuracy", corpus=data.name, split=split,
-                                       tok="word", model=f"ensemble{len(self.runs)}")}
+                                       tok="word", model=models, ensemble=len(self.runs))}
 
 
 def _predictions(texts: list[str], token_lists: list[list[str]], probs: Tensor,

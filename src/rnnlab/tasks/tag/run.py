@@ -7,6 +7,7 @@ from typing import Any
 
 from rnnlab.device import resolve_device
 from rnnlab.errors import RnnlabError
+from rnnlab.tasks.ensemble import require_same_data
 from rnnlab.tasks.tag.config import TagConfig
 from rnnlab.tasks.tag.data import Sentence, convert_tags, load_tag_data
 from rnnlab.tasks.tag.encode import TagVocab
@@ -103,14 +104,7 @@ class TagEnsemble(_Tagging):
 
     def evaluate(self, split: str = "test", data_dir: str | None = None) -> dict[str, Any]:
         """The ensemble's scores on a split, with each member's own beside them."""
-        first = self.runs[0]
-        for run in self.runs[1:]:
-            for name in DATA_FIELDS:
-                if getattr(run.config, name) != getattr(first.config, name):
-                    raise RnnlabError(
-                        f"{run.run_dir} was trained on other data than {first.run_dir} "
-                        f"({name}: {getattr(run.config, name)!r} vs "
-                        f"{getattr(first.config, name)!r}): its {split} split is not the same")
+        require_same_data([(run.run_dir, run.config) for run in self.runs], DATA_FIELDS, split)
         result = super().evaluate(split, data_dir)
         metric = "accuracy" if self.scheme == "none" else "f1"
         result["members"] = [str(run.run_dir) for run in self.runs]

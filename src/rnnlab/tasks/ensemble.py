@@ -1,0 +1,23 @@
+"""What every ensemble of trained runs checks: its members read the same sentences."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rnnlab.errors import RnnlabError
+
+
+def require_same_data(members: Sequence[tuple[Path, Any]], fields: Sequence[str],
+                      split: str) -> None:
+    """Raise unless every (run_dir, config) agrees with the first on each data-defining field,
+    so that their `split` holds the same sentences in the same order."""
+    first_dir, first = members[0]
+    for run_dir, config in members[1:]:
+        for name in fields:
+            mine, theirs = getattr(config, name), getattr(first, name)
+            if mine != theirs:
+                raise RnnlabError(f"{run_dir} was trained on other data than {first_dir} "
+                                  f"({name}: {mine!r} vs {theirs!r}): its {split} split is not "
+                                  "the same")
