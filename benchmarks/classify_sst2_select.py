@@ -13,7 +13,6 @@ Also scores all grid points as one ensemble (mean class probabilities), beside t
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shlex
 import shutil
@@ -30,7 +29,9 @@ from rnnlab.tasks.classify.run import ClassifyEnsemble
 from rnnlab.tasks.classify.train import train_classify
 from rnnlab.training.config import TrainConfig
 
-RESULTS = Path(__file__).resolve().parent / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from records import save_record  # noqa: E402
+
 RUNS = Path("runs") / "bench-sst2-select"
 
 
@@ -155,11 +156,7 @@ def main() -> int:
               "ema": args.ema, "word_dropout": args.word_dropout,
               "model": {key: getattr(args, key) for key in DEFAULT_MODEL}, "selected": chosen,
               "ensemble": ensemble, "points": points}
-    RESULTS.mkdir(exist_ok=True)
-    stem = RESULTS / f"classify_sst2_select{args.name}"
-    stem.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
-    stem.with_suffix(".md").write_text(markdown(record))
-    print(markdown(record))
+    save_record(f"classify_sst2_select{args.name}", record, markdown(record))
     return 0
 
 

@@ -11,7 +11,6 @@ Writes benchmarks/results/tag_ensemble_NAME.{json,md}.
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 from pathlib import Path
@@ -22,7 +21,8 @@ import torch
 from rnnlab.tasks.tag.run import TagEnsemble
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tag_pos import RESULTS, machine  # noqa: E402
+from records import save_record  # noqa: E402
+from tag_pos import machine  # noqa: E402
 
 
 def markdown(record: dict[str, Any]) -> str:
@@ -66,11 +66,7 @@ def main() -> int:
                                      if isinstance(v, float)},
                      "signature": results["test"]["signature"]},
     }
-    RESULTS.mkdir(exist_ok=True)
-    stem = RESULTS / f"tag_ensemble_{args.name}"
-    stem.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
-    stem.with_suffix(".md").write_text(markdown(record))
-    print(markdown(record))
+    save_record(f"tag_ensemble_{args.name}", record, markdown(record))
     return 0
 
 
