@@ -147,3 +147,20 @@ def test_ensemble_tags_and_evaluates_together(ner_run, tmp_path, capsys, monkeyp
 
     assert main(["eval", str(ner_run), "--ensemble", str(softmax)]) == 2
     assert "differ in their output layer" in capsys.readouterr().err
+
+
+def test_a_run_finds_relative_files_from_another_directory(tmp_path, capsys, monkeypatch):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "eng.train").write_text(TRAIN, encoding="utf-8")
+    monkeypatch.chdir(data)
+    run = tmp_path / "run"
+    assert main(["train", "tag", "--train", "eng.train", "--valid", "eng.train", "--crf",
+                 "--hidden", "4", "--word-embedding-size", "4", "--char-hidden", "2",
+                 "--max-steps", "1", "--threads", "1", "--run-dir", str(run), "--quiet"]) == 0
+    saved = json.loads((run / "config.json").read_text())["config"]
+    assert saved["train"] == str(data / "eng.train") and saved["test"] is None
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    assert main(["eval", str(run), "--split", "valid", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["tokens"] == 8

@@ -15,6 +15,7 @@ from rnnlab.errors import RnnlabError
 from rnnlab.tasks.lm.config import LMDataConfig
 from rnnlab.tasks.ngram import NGramConfig, NGramModel
 from rnnlab.training.checkpoint import CONFIG_FILE, write_json
+from rnnlab.training.run_dir import absolute_files
 
 
 def train_ngram(data: LMDataConfig, config: NGramConfig, run_dir: Path, *,
@@ -24,6 +25,7 @@ def train_ngram(data: LMDataConfig, config: NGramConfig, run_dir: Path, *,
     run_dir = Path(run_dir)
     if (run_dir / CONFIG_FILE).exists():
         raise RnnlabError(f"{run_dir} already holds a run; choose another --run-dir")
+    data = absolute_files(data)
     corpus = load_lm_corpus(
         corpus=None if data.train else data.corpus, train=data.train, valid=data.valid,
         test=data.test, level=data.level, data_dir=data_dir, min_freq=data.min_freq,

@@ -3,6 +3,7 @@ record how the run was made, train, and plot. Tasks keep only what is theirs: da
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,6 +18,9 @@ from rnnlab.training.config import TrainConfig
 from rnnlab.training.trainer import Trainer, TrainTask
 
 C = TypeVar("C")
+# Config fields that name a user's own file (tasks' data files and pretrained vectors).
+USER_FILE_FIELDS = ("train", "valid", "test", "embeddings", "src_train", "tgt_train",
+                    "src_valid", "tgt_valid", "src_test", "tgt_test")
 
 
 def open_run(run_dir: Path, task: str, config: C, train_config: TrainConfig,
@@ -34,9 +38,19 @@ def open_run(run_dir: Path, task: str, config: C, train_config: TrainConfig,
     elif (run_dir / CONFIG_FILE).exists():
         raise RnnlabError(f"{run_dir} already holds a run: pass --resume to continue it, "
                           "or choose another --run-dir")
+    else:
+        config = absolute_files(config)
     if train_config.threads:
         torch.set_num_threads(train_config.threads)
     return config, resolve_device(train_config.device)
+
+
+def absolute_files(config: C) -> C:
+    """The config with the user's own files as absolute paths, so that `eval`, `--resume` and
+    ensembles find them again from any working directory."""
+    changes = {name: str(Path(value).resolve()) for name in USER_FILE_FIELDS
+               if isinstance(value := getattr(config, name, None), str)}
+    return dataclasses.replace(config, **changes) if changes else config
 
 
 def write_run_info(run_dir: Path, task: str, config: Any, train_config: TrainConfig,
