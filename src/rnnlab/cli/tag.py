@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any
 
 from rnnlab.cli.train import add_train_parser, print_summary, run_configs
 
@@ -50,14 +51,20 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tagger(args: argparse.Namespace) -> Any:
+    """The run of RUN_DIR, or with --ensemble that run and the others together."""
+    from rnnlab.tasks.tag.run import TagEnsemble, TagRun
+
+    if args.ensemble:
+        return TagEnsemble([args.run_dir, *args.ensemble], args.device)
+    return TagRun(args.run_dir, args.device)
+
+
 def run_tag(args: argparse.Namespace) -> int:
     from rnnlab.data.io import read_text
     from rnnlab.errors import RnnlabError
     from rnnlab.tasks.tag.data import read_blocks
-    from rnnlab.tasks.tag.run import TagEnsemble, TagRun
-
-    tagger = (TagEnsemble([args.run_dir, *args.ensemble], args.device) if args.ensemble
-              else TagRun(args.run_dir, args.device))
+    tagger = _tagger(args)
     text = sys.stdin.read() if args.file in (None, "-") else read_text(args.file)
     source = args.file or "stdin"
     if args.conll:
@@ -90,10 +97,7 @@ def run_tag(args: argparse.Namespace) -> int:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from rnnlab.tasks.tag.run import TagEnsemble, TagRun
-
-    tagger = (TagEnsemble([args.run_dir, *args.ensemble], args.device) if args.ensemble
-              else TagRun(args.run_dir, args.device))
+    tagger = _tagger(args)
     result = tagger.evaluate(args.split, args.data_dir)
     if args.format == "json":
         print(json.dumps(result, indent=2))

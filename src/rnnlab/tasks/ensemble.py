@@ -1,12 +1,22 @@
-"""What every ensemble of trained runs checks: its members read the same sentences."""
+"""What every ensemble of trained runs checks: two or more members that read the same
+sentences."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from rnnlab.errors import RnnlabError
+
+Run = TypeVar("Run")
+
+
+def load_members(run_dirs: Sequence[str | Path], load: Callable[[str | Path], Run]) -> list[Run]:
+    """Each run read back by `load`; an ensemble of fewer than two is refused."""
+    if len(run_dirs) < 2:
+        raise RnnlabError("an ensemble needs at least two run directories")
+    return [load(run_dir) for run_dir in run_dirs]
 
 
 def require_same_data(members: Sequence[tuple[Path, Any]], fields: Sequence[str],

@@ -23,7 +23,7 @@ from rnnlab.tasks.classify.train import (
     report_split,
     score_probabilities,
 )
-from rnnlab.tasks.ensemble import require_same_data
+from rnnlab.tasks.ensemble import load_members, require_same_data
 from rnnlab.training.checkpoint import CONFIG_FILE, MODEL_FILE, load_weights, read_json
 
 SPLITS = ("train", "valid", "test")
@@ -94,19 +94,20 @@ class ClassifyRun:
     def split_probabilities(self, split: str, data_dir: str | None = None
                             ) -> tuple[Tensor, list[int], ClassifyData]:
         """Class probabilities of every sentence of `split`, their gold label ids, the data."""
-        if split not in SPLITS:
-            raise RnnlabError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
-        data = load_classify_data(self.config, data_dir, vocab=self.vocab, labels=self.labels)
+        data = self._data(split, data_dir)
         ids, gold = data.encode(data.split(split), self.config.max_len)
         probs, _ = classify_ids(self.model, ids, self.config.eval_batch_size,
                                 min_length(self.config))
         return probs, gold, data
 
-    def evaluate(self, split: str = "test", data_dir: str | None = None) -> dict[str, Any]:
-        """Accuracy, macro-F1, confusion matrix (and its PNG in the run directory)."""
+    def _data(self, split: str, data_dir: str | None) -> ClassifyData:
         if split not in SPLITS:
             raise RnnlabError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
-        data = load_classify_data(self.config, data_dir, vocab=self.vocab, labels=self.labels)
+        return load_classify_data(self.config, data_dir, vocab=self.vocab, labels=self.labels)
+
+    def evaluate(self, split: str = "test", data_dir: str | None = None) -> dict[str, Any]:
+        """Accuracy, macro-F1, confusion matrix (and its PNG in the run directory)."""
+        data = self._data(split, data_dir)
         return report_split(self.run_dir, self.model, data, self.config, split)
 
 
@@ -116,9 +117,7 @@ class ClassifyEnsemble:
     decoding averages its models: independent errors partly cancel."""
 
     def __init__(self, run_dirs: list[str | Path], device: str = "auto") -> None:
-        if len(run_dirs) < 2:
-            raise RnnlabError("an ensemble needs at least two run directories")
-        self.runs = [ClassifyRun(run_dir, device) for run_dir in run_dirs]
+        self.runs = load_members(run_dirs, lambda run_dir: ClassifyRun(run_dir, device))
         first = self.runs[0]
         for run in self.runs[1:]:
             if run.labels != first.labels:

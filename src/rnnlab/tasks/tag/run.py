@@ -7,11 +7,11 @@ from typing import Any
 
 from rnnlab.device import resolve_device
 from rnnlab.errors import RnnlabError
-from rnnlab.tasks.ensemble import require_same_data
+from rnnlab.tasks.ensemble import load_members, require_same_data
 from rnnlab.tasks.tag.config import TagConfig
-from rnnlab.tasks.tag.data import Sentence, convert_tags, load_tag_data
+from rnnlab.tasks.tag.data import Sentence, TagData, convert_tags, load_tag_data
 from rnnlab.tasks.tag.encode import TagVocab
-from rnnlab.tasks.tag.predict import ensemble_tags, predict_tags, timed_scores
+from rnnlab.tasks.tag.predict import ensemble_tags, predict_tags, tag_metrics, timed_scores
 from rnnlab.tasks.tag.train import build_model, tag_signature
 from rnnlab.training.checkpoint import CONFIG_FILE, MODEL_FILE, load_weights, read_json
 
@@ -49,12 +49,20 @@ class _Tagging:
 
     def evaluate(self, split: str = "test", data_dir: str | None = None) -> dict[str, Any]:
         """Token accuracy (and entity P/R/F1 with seqeval's per-type report) on a split."""
+        data = self._data(split, data_dir)
+        return self._report(data, split, timed_scores(self.predict, data.split(split),
+                                                      self.scheme))
+
+    def _data(self, split: str, data_dir: str | None) -> TagData:
         if split not in SPLITS:
             raise RnnlabError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
-        data = load_tag_data(self.config, data_dir, self.scheme)
-        scores = timed_scores(self.predict, data.split(split), self.scheme)
+        return load_tag_data(self.config, data_dir, self.scheme)
+
+    def _report(self, data: TagData, split: str, scores: dict[str, Any],
+                members: int = 1) -> dict[str, Any]:
         return {"split": split, "corpus": data.name, **scores,
-                "signature": tag_signature(scores, data.name, split, self.scheme, self.config)}
+                "signature": tag_signature(scores, data.name, split, self.scheme, self.config,
+                                           members)}
 
 
 class TagRun(_Tagging):
@@ -84,9 +92,7 @@ class TagEnsemble(_Tagging):
     that choose each sentence's tags together; see `ensemble_tags`."""
 
     def __init__(self, run_dirs: list[str | Path], device: str = "auto") -> None:
-        if len(run_dirs) < 2:
-            raise RnnlabError("an ensemble needs at least two run directories")
-        self.runs = [TagRun(run_dir, device) for run_dir in run_dirs]
+        self.runs = load_members(run_dirs, lambda run_dir: TagRun(run_dir, device))
         first = self.runs[0]
         for run in self.runs[1:]:
             if run.vocab.tags != first.vocab.tags or run.scheme != first.scheme:
@@ -105,10 +111,13 @@ class TagEnsemble(_Tagging):
     def evaluate(self, split: str = "test", data_dir: str | None = None) -> dict[str, Any]:
         """The ensemble's scores on a split, with each member's own beside them."""
         require_same_data([(run.run_dir, run.config) for run in self.runs], DATA_FIELDS, split)
-        result = super().evaluate(split, data_dir)
+        data = self._data(split, data_dir)  # read once: the members share it
+        sentences = data.split(split)
+        result = self._report(data, split, timed_scores(self.predict, sentences, self.scheme),
+                              members=len(self.runs))
         metric = "accuracy" if self.scheme == "none" else "f1"
+        gold = [s.tags for s in sentences]
         result["members"] = [str(run.run_dir) for run in self.runs]
-        result[f"member_{metric}"] = [run.evaluate(split, data_dir)[metric] for run in self.runs]
-        result["signature"] = result["signature"].replace(
-            "|rnnlab:", f"|ensemble:{len(self.runs)}|rnnlab:")
+        result[f"member_{metric}"] = [tag_metrics(gold, run.predict(sentences), self.scheme)[metric]
+                                      for run in self.runs]
         return result

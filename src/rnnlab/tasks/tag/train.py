@@ -125,7 +125,7 @@ def evaluate_sentences(model: Tagger, vocab: TagVocab, sentences: list[Sentence]
 
 
 def tag_signature(scores: dict[str, Any], corpus: str, split: str, scheme: str,
-                  config: TagConfig) -> str:
+                  config: TagConfig, members: int = 1) -> str:
     metric = "accuracy" if scheme == "none" else "f1"
     parts: dict[str, Any] = {"metric": metric, "corpus": corpus, "split": split}
     if scheme == "none":
@@ -133,4 +133,6 @@ def tag_signature(scores: dict[str, Any], corpus: str, split: str, scheme: str,
     else:
         parts.update(scheme=f"{scheme}->bio", eval="seqeval-strict-iob2")
     parts["output"] = "crf" if config.crf else "softmax"
+    if members > 1:
+        parts["ensemble"] = members
     return signature(**parts)
