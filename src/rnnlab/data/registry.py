@@ -119,6 +119,12 @@ _M30K = {
     "test.de": "4be6b5b3236b79c25475c6bb829800a7ce559e9ba7a1f6c2394fe4d40be46d16",
     "test.en": "399a4382932c1aadd3ceb9bef1008d388a64c76d4ae4e9d4728c6f4301cac182",
 }
+# IMDB (Maas et al. 2011), labelled part, as one deterministic tarball in the official layout
+# (shared/data/README.md); MANIFEST.sha256 lists each member's checksum.
+_IMDB = {
+    "aclImdb-labelled.tar.gz": "b58628c2dc10e0f41d7599e7596aca02feca35d62f4b931ec826ac0fc0be69c8",
+    "MANIFEST.sha256": "7770aa0458e2a6248afbc953ef232426a8efd8643a2e6734ab7ad2394b017b02",
+}
 _M30K_RAW = {"train": "train", "valid": "val", "test": "test_2016_flickr"}
 # WikiText-2 (v1, tokenised) as Salesforce publishes it (the S3 bucket of the paper moved to
 # wikitext.smerity.com). Archive sha256 as registered by JuliaText's WikiText DataDep for the
@@ -186,6 +192,12 @@ _CORPORA = (
         _plain("yoonkim/CNN_sentence", "23e0e1f7355705bb083043fda05c031b15acb38c",
                {f: f for f in _MR}, _MR),
         encoding="latin-1",
+    ),
+    CorpusInfo(
+        "aclimdb", "classify", None,
+        "IMDB Large Movie Review Dataset v1.0 (Maas et al. 2011), binary, document level",
+        {"train": ("aclImdb-labelled.tar.gz",), "test": ("aclImdb-labelled.tar.gz",)},
+        dict(_IMDB),
     ),
     CorpusInfo(
         "ud-english-ewt", "tag", None,
