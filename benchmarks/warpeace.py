@@ -44,7 +44,7 @@ ANCHOR = "Karpathy et al. 2015: LSTM 1.077 vs n-gram 1.195 nats/char (same corpu
 
 
 def ngram_rows(orders: list[int], data_dir: str | None) -> list[dict]:
-    corpus = load_lm_corpus("warpeace", data_dir=data_dir)
+    corpus = load_lm_corpus("warpeace", data_dir)
     ids = {split: getattr(corpus, split).numpy().astype(np.int64)
            for split in ("train", "valid", "test")}
     rows = []

@@ -86,7 +86,7 @@ def test_wikitext2_zip_over_http(server, tmp_path, monkeypatch):
     assert paths == [data / "wikitext-2" / n for n in WT2]
     assert {p.name: p.read_bytes() for p in paths} == files
     assert sorted(p.name for p in (data / "wikitext-2").iterdir()) == sorted(WT2)  # no temp
-    corpus = load_lm_corpus("wikitext-2", data_dir=data)
+    corpus = load_lm_corpus("wikitext-2", data)
     assert int((corpus.train == corpus.vocab.eos_id).sum()) == 20 * 5
     # present and verified: kept without fetching (the URL is now dead)
     assert download("wikitext-2", data, url="http://127.0.0.1:9") == paths

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from rnnlab.data.io import normalise_newlines
-from rnnlab.data.lm_corpus import load_lm_corpus
+from rnnlab.data.lm_corpus import LMDataConfig, load_lm_corpus
 from rnnlab.data.registry import ENV_VAR, corpus_path
 from rnnlab.data.vocab import EOS, SPECIALS, UNK
 from rnnlab.errors import RnnlabError
@@ -99,7 +99,7 @@ def _wikitext(folder, words):
 
 def test_wikitext2_on_generated_files(tmp_path):
     _wikitext(tmp_path / "wikitext-2", ["the", "<unk>", "cat", "sat", "on", "mat", ","])
-    corpus = load_lm_corpus("wikitext-2", data_dir=tmp_path)
+    corpus = load_lm_corpus("wikitext-2", tmp_path)
     assert corpus.level == "word"
     train_lines = (tmp_path / "wikitext-2" / "wiki.train.tokens").read_text().count("\n")
     assert int((corpus.train == corpus.vocab.eos_id).sum()) == train_lines == 120
@@ -115,13 +115,13 @@ def test_own_file_split_last_10_percent(tmp_path):
     path = tmp_path / "mine.txt"
     text = "".join(f"line {i}\n" for i in range(100))
     path.write_text(text)
-    corpus = load_lm_corpus(train=path)
+    corpus = load_lm_corpus(LMDataConfig(train=path))
     assert corpus.name == "mine.txt" and corpus.level == "char" and corpus.test is None
     cut = int(len(text) * 0.9)
     assert _text(corpus, "train") == text[:cut] and len(corpus.valid) == len(text) - cut
     assert any("last 10% of mine.txt is the valid split" in n for n in corpus.notes)
 
-    words = load_lm_corpus(train=path, level="word", test_fraction=0.1)
+    words = load_lm_corpus(LMDataConfig(train=path, level="word", test_fraction=0.1))
     assert _text(words, "train").endswith("\n")  # word-level cuts move to a line start
     lines = len(words.tokenizer.detokenize(words.vocab.decode(words.valid.tolist())).split("\n"))
     assert lines > 5 and words.test is not None
@@ -130,8 +130,8 @@ def test_own_file_split_last_10_percent(tmp_path):
 def test_own_files_train_valid_test(tmp_path):
     for name, text in (("tr", "a b c\na b\n"), ("va", "a z\n"), ("te", "\ufeffb c\r\n")):
         (tmp_path / name).write_text(text, encoding="utf-8", newline="")
-    corpus = load_lm_corpus(train=tmp_path / "tr", valid=tmp_path / "va", test=tmp_path / "te",
-                            level="word")
+    corpus = load_lm_corpus(LMDataConfig(train=tmp_path / "tr", valid=tmp_path / "va",
+                                         test=tmp_path / "te", level="word"))
     assert corpus.vocab.decode(corpus.valid.tolist()) == ["a", UNK, EOS]
     assert corpus.vocab.decode(corpus.test.tolist()) == ["b", "c", EOS]
     assert "te: removed a BOM and converted 1 CRLF line ends to LF" in corpus.notes
@@ -141,9 +141,9 @@ def test_own_files_train_valid_test(tmp_path):
 def test_vocab_pruning(tmp_path):
     path = tmp_path / "t.txt"
     path.write_text("a a a b b c\n" * 10 + "d\n")
-    kept = load_lm_corpus(train=path, valid=path, level="word", min_freq=2)
+    kept = load_lm_corpus(LMDataConfig(train=path, valid=path, level="word", min_freq=2))
     assert kept.vocab.itos[4:] == ["a", "b", "c"]  # d seen once
-    pruned = load_lm_corpus(train=path, valid=path, level="word", max_vocab=2)
+    pruned = load_lm_corpus(LMDataConfig(train=path, valid=path, level="word", max_vocab=2))
     assert pruned.vocab.itos[4:] == ["a", "b"]
 
 
@@ -153,7 +153,7 @@ def test_subword_level(tmp_path):
     words = ["lowest", "newer", "wider", "low", "new", "wide", "slower", "newest"]
     path.write_text("".join(" ".join(words[(i + j) % 8] for j in range(6)) + "\n"
                             for i in range(300)))
-    corpus = load_lm_corpus(train=path, level="subword", subword_vocab_size=20)
+    corpus = load_lm_corpus(LMDataConfig(train=path, level="subword", subword_vocab=20))
     assert corpus.level == "subword" and corpus.tokenizer.name == "subword"
     assert corpus.valid.dtype == torch.long and len(corpus.vocab) <= 20 + 4
 
@@ -175,14 +175,14 @@ def test_errors(kwargs, message, tmp_path):
     for split in ("train", "valid", "test"):
         (folder / f"ptb.{split}.txt").write_text(" a b \n")
     with pytest.raises(RnnlabError, match=message):
-        load_lm_corpus(data_dir=tmp_path, **kwargs)
+        load_lm_corpus(LMDataConfig(**{"corpus": None, **kwargs}), tmp_path)
 
 
 def test_too_small_to_split(tmp_path):
     path = tmp_path / "tiny.txt"
     path.write_text("a")
     with pytest.raises(RnnlabError, match="tiny.txt is too small to split"):
-        load_lm_corpus(train=path)
+        load_lm_corpus(LMDataConfig(train=path))
 
 
 def test_reuses_a_saved_vocab_and_tokenizer(tmp_path):
@@ -190,9 +190,9 @@ def test_reuses_a_saved_vocab_and_tokenizer(tmp_path):
     first, second = tmp_path / "a.txt", tmp_path / "b.txt"
     first.write_text("a b c\n" * 20)
     second.write_text("c d\n" * 20)
-    made = load_lm_corpus(train=first, level="word")
-    again = load_lm_corpus(train=second, vocab=made.vocab, tokenizer=made.tokenizer)
+    made = load_lm_corpus(LMDataConfig(train=first, level="word"))
+    again = load_lm_corpus(LMDataConfig(train=second), vocab=made.vocab, tokenizer=made.tokenizer)
     assert again.vocab is made.vocab and again.level == "word"
     assert again.vocab.decode(again.train[:3].tolist()) == ["c", UNK, EOS]
     with pytest.raises(RnnlabError, match="level 'char' does not match the word tokenizer"):
-        load_lm_corpus(train=second, level="char", tokenizer=made.tokenizer)
+        load_lm_corpus(LMDataConfig(train=second, level="char"), tokenizer=made.tokenizer)

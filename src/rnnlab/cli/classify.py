@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from rnnlab.cli.common import add_device, add_format
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -19,32 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--explain-png", metavar="FILE", help="write a PNG heat strip")
     parser.add_argument("--ensemble", nargs="+", metavar="RUN_DIR", default=[],
                         help="more runs of the same labels: decide by the mean probabilities")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--format", choices=("text", "json"), default="text")
+    add_device(parser)
+    add_format(parser)
     parser.set_defaults(handler=run_predict)
-
-
-def register_train(tasks: argparse._SubParsersAction) -> None:
-    from rnnlab.cli.train import add_train_parser
-    from rnnlab.tasks.classify.config import ClassifyConfig
-
-    add_train_parser(
-        tasks, "classify", ClassifyConfig, run_train,
-        help="sentence classifier: recurrent + pooling, or TextCNN",
-        description="Named corpora: sst2, sst5, mr (use --folds 10 for cross-validation), "
-                    "or your own --train TSV/CSV/JSONL file.")
-
-
-def run_train(args: argparse.Namespace) -> int:
-    from rnnlab.cli.train import print_summary, run_configs
-    from rnnlab.tasks.classify.config import ClassifyConfig
-    from rnnlab.tasks.classify.train import train_classify
-
-    run_dir, config, train_config = run_configs(args, "classify", ClassifyConfig)
-    summary = train_classify(config, train_config, run_dir, data_dir=args.data_dir,
-                             resume=args.resume, show_progress=not args.quiet)
-    print_summary(summary, args.format)
-    return 0
 
 
 def _texts(args: argparse.Namespace) -> list[str]:

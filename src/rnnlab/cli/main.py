@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 
 from rnnlab import __version__
-from rnnlab.cli.tasks import TASK_MODULES, available
 from rnnlab.errors import RnnlabError
+from rnnlab.tasks.registry import TASKS
 
 # Each module adds its subcommands with `register(subparsers)`; handlers take the parsed args.
-COMMAND_MODULES = ("info", "data", "train", "generate", "evaluate") + TASK_MODULES + ("diagnose",)
+# The tasks' own commands (sample, predict, tag, ...) come from their registry entries.
+TASK_COMMAND_MODULES = tuple(dict.fromkeys(spec.cli for spec in TASKS.values() if spec.cli))
+COMMAND_MODULES = ("rnnlab.cli.info", "rnnlab.cli.data", "rnnlab.cli.train",
+                   "rnnlab.cli.evaluate", *TASK_COMMAND_MODULES, "rnnlab.cli.diagnose")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,9 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"rnnlab {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in available(COMMAND_MODULES):
-        module = __import__(f"rnnlab.cli.{name}", fromlist=["register"])
-        module.register(subparsers)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
     return parser
 
 

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from rnnlab.cli.train import add_train_parser, print_summary, run_configs
+from rnnlab.cli.common import add_device, add_format
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,30 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="entity tag scheme of the output (POS tags are unaffected)")
     p.add_argument("--ensemble", nargs="+", metavar="RUN_DIR", default=[],
                    help="more runs of the same tags: choose the tags together (mean scores)")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--format", choices=("text", "json"), default="text")
+    add_device(p)
+    add_format(p)
     p.set_defaults(handler=run_tag)
-
-
-def register_train(tasks: argparse._SubParsersAction) -> None:
-    from rnnlab.tasks.tag.config import TagConfig
-
-    add_train_parser(
-        tasks, "tag", TagConfig, run_train,
-        help="BiLSTM(-CRF) tagger with character features",
-        description="E.g. --corpus ud-english-ewt --field upos, or --corpus "
-                    "conll2003 --crf --char-features lstm --scheme bio.")
-
-
-def run_train(args: argparse.Namespace) -> int:
-    from rnnlab.tasks.tag.config import TagConfig
-    from rnnlab.tasks.tag.train import train_tag
-
-    run_dir, config, train_config = run_configs(args, "tag", TagConfig)
-    summary = train_tag(config, train_config, run_dir, data_dir=args.data_dir,
-                        resume=args.resume, show_progress=not args.quiet)
-    print_summary(summary, args.format)
-    return 0
 
 
 def _tagger(args: argparse.Namespace) -> Any:

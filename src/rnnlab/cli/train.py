@@ -1,4 +1,5 @@
-"""`rnnlab train {lm,ngram}`: flags come from the task's config dataclasses."""
+"""`rnnlab train <task>` for every task of the registry: flags come from the task's config
+dataclasses, the run is made by the task's `train` function."""
 
 from __future__ import annotations
 
@@ -8,80 +9,61 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rnnlab.cli.tasks import TASK_MODULES, available, task_module
-from rnnlab.config import add_dataclass_arguments, dataclass_from_args
+from rnnlab.cli.common import format_value
+from rnnlab.config import add_dataclass_arguments, dataclass_from_args, to_dict
 from rnnlab.errors import RnnlabError
-from rnnlab.training.config import TrainConfig
+from rnnlab.tasks.registry import TASKS, TaskSpec, get_task, load_run, resolve
 
 
-def common_arguments(parser: argparse.ArgumentParser, task: str) -> None:
+def common_arguments(parser: argparse.ArgumentParser, spec: TaskSpec) -> None:
     group = parser.add_argument_group("run")
-    group.add_argument("--run-dir", help=f"where the run is written (default: runs/{task}-TIME)")
+    group.add_argument("--run-dir",
+                       help=f"where the run is written (default: runs/{spec.name}-TIME)")
     group.add_argument("--data-dir", help="data directory (default: $RNNLAB_DATA, else "
                        "../shared/data beside the checkout)")
     group.add_argument("--resume", action="store_true",
                        help="continue the run in --run-dir from its latest checkpoint")
-    group.add_argument("--preset", help="a named configuration (flags you give override it)")
-    group.add_argument("--config", help="a saved config.json to start from")
+    presets = spec.preset_table()
+    group.add_argument("--preset", metavar="NAME",
+                       help="named settings that flags you give override: "
+                            + (", ".join(presets) if presets else "none for this task"))
+    group.add_argument("--config", metavar="FILE",
+                       help="a saved config.json (of a run of this task) to start from")
     group.add_argument("--quiet", action="store_true", help="no progress bar")
-    group.add_argument("--format", choices=("text", "json"), default="text")
+    group.add_argument("--format", choices=("text", "json"), default="text",
+                       help="print the summary as text lines or as JSON")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from rnnlab.tasks.lm.config import LMConfig, LMDataConfig
-    from rnnlab.tasks.lm.presets import PRESETS
-    from rnnlab.tasks.ngram import NGramConfig
-
     train = subparsers.add_parser("train", help="train a model into a run directory")
     tasks = train.add_subparsers(dest="train_task", metavar="TASK")
-
-    lm = tasks.add_parser("lm", help="recurrent language model (char, word or subword)",
-                          description=f"Presets: {', '.join(PRESETS)}.")
-    common_arguments(lm, "lm")
-    add_dataclass_arguments(lm, LMConfig, "model and data")
-    add_dataclass_arguments(lm, TrainConfig, "training")
-    lm.set_defaults(handler=run_lm)
-
-    ngram = tasks.add_parser("ngram", help="n-gram language model (add-k or Kneser-Ney)")
-    common_arguments(ngram, "ngram")
-    add_dataclass_arguments(ngram, LMDataConfig, "data")
-    add_dataclass_arguments(ngram, NGramConfig, "n-gram")
-    ngram.set_defaults(handler=run_ngram)
-
-    for name in available(TASK_MODULES):
-        task_module(name).register_train(tasks)
+    for spec in TASKS.values():
+        parser = tasks.add_parser(spec.name, help=spec.help, description=spec.description)
+        common_arguments(parser, spec)
+        for section in spec.config_sections():
+            add_dataclass_arguments(parser, resolve(section.config), section.title)
+        parser.set_defaults(handler=run_train)
 
 
-def add_train_parser(tasks: argparse._SubParsersAction, task: str, config_cls: type,
-                     handler: Any, **parser_kwargs: Any) -> argparse.ArgumentParser:
-    """`rnnlab train <task>`: the run flags, then one flag per field of the task's config and of
-    TrainConfig."""
-    parser = tasks.add_parser(task, **parser_kwargs)
-    common_arguments(parser, task)
-    add_dataclass_arguments(parser, config_cls, "model and data")
-    add_dataclass_arguments(parser, TrainConfig, "training")
-    parser.set_defaults(handler=handler)
-    return parser
-
-
-def config_bases(args: argparse.Namespace, presets: dict[str, dict[str, Any]],
-                classes: tuple[type, ...]) -> list[dict[str, Any]]:
-    """Per class, the values of the preset and the --config file (flags are applied later)."""
-    merged: dict[str, Any] = {}
+def section_bases(args: argparse.Namespace, spec: TaskSpec,
+                  classes: dict[str, type]) -> dict[str, dict[str, Any]]:
+    """Per config section, the values of the preset and then of the --config file (flags are
+    applied later)."""
+    bases: dict[str, dict[str, Any]] = {key: {} for key in classes}
     if args.preset:
+        presets = spec.preset_table()
         if args.preset not in presets:
-            raise RnnlabError(f"unknown preset {args.preset!r}; known: {', '.join(presets)}")
-        merged.update(presets[args.preset])
+            raise RnnlabError(f"unknown preset {args.preset!r}; known: "
+                              f"{', '.join(presets) or 'none'}")
+        for key, cls in classes.items():
+            names = {f for f in cls.__dataclass_fields__}
+            bases[key].update({k: v for k, v in presets[args.preset].items() if k in names})
     if args.config:
-        from rnnlab.training.checkpoint import read_json
+        from rnnlab.training.run_dir import read_config_file
 
-        saved = read_json(Path(args.config))
-        for key in ("config", "train"):
-            merged.update(saved.get(key, {}))
-    bases = []
-    for cls in classes:
-        names = set(cls.__dataclass_fields__)
-        bases.append({k: v for k, v in merged.items() if k in names})
+        saved = read_config_file(Path(args.config), classes, task=spec.name)
+        for key, config in saved.sections.items():
+            bases[key].update(to_dict(config))
     return bases
 
 
@@ -100,50 +82,23 @@ def print_summary(summary: dict[str, Any], fmt: str) -> None:
     for note in summary.pop("notes", []):
         print(f"note: {note}")
     for key, value in summary.items():
-        print(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}")
+        print(f"{key}: {format_value(value)}")
 
 
-def run_configs(args: argparse.Namespace, task: str, config_cls: type,
-                presets: dict[str, dict[str, Any]] | None = None,
-                **base_overrides: Any) -> tuple[Path, Any, TrainConfig]:
-    """The run directory and the (task, training) configs of `rnnlab train <task>`: preset, then
-    --config file, then `base_overrides`, then the flags; a resumed run keeps its saved training
-    config (flags still override it)."""
-    run_dir = run_dir_from_args(args, task)
-    model_base, train_base = config_bases(args, presets or {}, (config_cls, TrainConfig))
-    model_base.update(base_overrides)
-    if args.resume:
-        from rnnlab.training.checkpoint import read_json
-
-        train_base = read_json(run_dir / "config.json")["train"]
-    return (run_dir, dataclass_from_args(config_cls, args, model_base),
-            dataclass_from_args(TrainConfig, args, train_base))
-
-
-def run_lm(args: argparse.Namespace) -> int:
-    from rnnlab.tasks.lm.config import LMConfig
-    from rnnlab.tasks.lm.presets import PRESETS
-    from rnnlab.tasks.lm.train import train_lm
-
-    run_dir, config, train_config = run_configs(args, "lm", LMConfig, PRESETS)
-    summary = train_lm(config, train_config, run_dir, data_dir=args.data_dir,
-                       resume=args.resume, show_progress=not args.quiet)
+def run_train(args: argparse.Namespace) -> int:
+    """Preset, then --config file, then the flags; a resumed run keeps its saved training
+    config (flags still override it); giving one of the task's own-file flags switches the
+    default corpus off."""
+    spec = get_task(args.train_task)
+    classes = spec.section_classes()
+    run_dir = run_dir_from_args(args, spec.name)
+    bases = section_bases(args, spec, classes)
+    if any(getattr(args, name, None) for name in spec.own_files):
+        bases["config"]["corpus"] = None
+    if args.resume and "train" in classes:
+        bases["train"] = to_dict(load_run(run_dir, task=spec.name).train)
+    configs = [dataclass_from_args(cls, args, bases[key]) for key, cls in classes.items()]
+    summary = resolve(spec.train)(*configs, run_dir, data_dir=args.data_dir,
+                                  resume=args.resume, show_progress=not args.quiet)
     print_summary(summary, args.format)
     return 0
-
-
-def run_ngram(args: argparse.Namespace) -> int:
-    from rnnlab.tasks.lm.config import LMDataConfig
-    from rnnlab.tasks.ngram import NGramConfig
-    from rnnlab.tasks.ngram_train import train_ngram
-
-    if args.resume:
-        raise RnnlabError("an n-gram model trains in one pass: --resume does not apply")
-    run_dir = run_dir_from_args(args, "ngram")
-    data_base, ngram_base = config_bases(args, {}, (LMDataConfig, NGramConfig))
-    data = dataclass_from_args(LMDataConfig, args, data_base)
-    config = dataclass_from_args(NGramConfig, args, ngram_base)
-    summary = train_ngram(data, config, run_dir, data_dir=args.data_dir)
-    print_summary(summary, args.format)
-    return 0
-

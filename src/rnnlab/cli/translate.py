@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from rnnlab.cli.train import add_train_parser, print_summary, run_configs
+from rnnlab.cli.common import add_device, add_format
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,20 +23,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="GNMT length-penalty exponent (default: the run's config)")
     p.add_argument("--attention-plot", metavar="DIR",
                    help="write an alignment heatmap PNG per sentence into DIR")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--format", choices=("text", "json"), default="text")
+    add_device(p)
+    add_format(p)
     p.set_defaults(handler=run_translate)
-
-
-def register_train(tasks: argparse._SubParsersAction) -> None:
-    from rnnlab.tasks.translate.config import TranslateConfig
-
-    add_train_parser(
-        tasks, "translate", TranslateConfig, run_train,
-        help="encoder-decoder translation with attention (Multi30k de->en)",
-        description="E.g. --corpus multi30k --attention bahdanau, or --attention general "
-                    "--input-feeding, or your own files: --src-train a.de --tgt-train a.en "
-                    "--src-valid b.de --tgt-valid b.en.")
 
 
 def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,18 +36,6 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     if "--alpha" not in parser._option_string_actions:
         parser.add_argument("--alpha", type=float, default=None,
                             help="translation: GNMT length-penalty exponent")
-
-
-def run_train(args: argparse.Namespace) -> int:
-    from rnnlab.tasks.translate.config import TranslateConfig
-    from rnnlab.tasks.translate.train import train_translate
-
-    own_files = {"corpus": None} if args.src_train or args.tgt_train else {}
-    run_dir, config, train_config = run_configs(args, "translate", TranslateConfig, **own_files)
-    summary = train_translate(config, train_config, run_dir, data_dir=args.data_dir,
-                              resume=args.resume, show_progress=not args.quiet)
-    print_summary(summary, args.format)
-    return 0
 
 
 def run_translate(args: argparse.Namespace) -> int:

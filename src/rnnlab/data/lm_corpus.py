@@ -27,6 +27,7 @@ from pathlib import Path
 
 import torch
 
+from rnnlab.config import field as option
 from rnnlab.data.io import normalise_newlines, read_text
 from rnnlab.data.registry import BUNDLED_DIR, CORPORA, corpus_files, get_corpus
 from rnnlab.data.tokenizers import SentencePieceTokenizer, Tokenizer, make_tokenizer
@@ -36,6 +37,29 @@ from rnnlab.errors import RnnlabError
 LEVELS = ("char", "word", "subword")
 SPLITS = ("train", "valid", "test")
 DEFAULT_VALID_FRACTION = 0.1  # of a user's single training file, taken from its end
+
+
+@dataclass(frozen=True)
+class LMDataConfig:
+    """Which text, and how it becomes tokens: shared by the neural and the n-gram models."""
+
+    corpus: str | None = option("tinyshakespeare", "named corpus (see `rnnlab info`)")
+    train: str | None = option(None, "your own training text file (instead of --corpus)")
+    valid: str | None = option(None, "your own validation text file")
+    test: str | None = option(None, "your own test text file")
+    level: str | None = option(None, "char, word or subword (default: the corpus's own level)",
+                              choices=("char", "word", "subword"))
+    min_freq: int = option(1, "drop tokens seen fewer times in train (they become <unk>)")
+    max_vocab: int | None = option(None, "keep at most this many tokens (plus specials)")
+    subword_vocab: int = option(8000, "sentencepiece vocabulary size for --level subword")
+    valid_fraction: float | None = option(
+        None, "cut this fraction from the end of a single-file corpus as valid (default: the "
+        "corpus's rule; 0.1 of your own --train file without --valid)")
+    test_fraction: float | None = option(
+        None, "cut this fraction from the end of a single-file corpus as test (default: the "
+        "corpus's rule; none for your own file)")
+    encoding: str = option("utf-8", "text encoding of your own files")
+
 
 
 @dataclass
@@ -99,23 +123,15 @@ def _pct(fraction: float) -> str:
 
 
 def load_lm_corpus(
-    corpus: str | None = None,
-    *,
-    train: str | Path | None = None,
-    valid: str | Path | None = None,
-    test: str | Path | None = None,
-    level: str | None = None,
+    config: LMDataConfig | str,
     data_dir: str | Path | None = None,
-    min_freq: int = 1,
-    max_vocab: int | None = None,
-    subword_vocab_size: int = 8000,
-    valid_fraction: float | None = None,
-    test_fraction: float | None = None,
-    encoding: str = "utf-8",
+    *,
     vocab: Vocab | None = None,
     tokenizer: Tokenizer | None = None,
 ) -> LMCorpus:
-    """Load a named corpus (`corpus="ptb"`) or your own files (`train="my.txt"`).
+    """Load the text an `LMDataConfig` names: a named corpus (`"ptb"` is short for
+    `LMDataConfig(corpus="ptb")`) or your own files (`LMDataConfig(train="my.txt")`; a train
+    file takes the place of the corpus).
 
     `level` defaults to the corpus's own ("char" for your files); any level may be asked for
     any corpus. `min_freq` / `max_vocab` prune the vocabulary (word level: max_vocab counts
@@ -125,9 +141,14 @@ def load_lm_corpus(
     `vocab` and `tokenizer` (a trained run's own) are used as given instead of being built
     from the training split, so a saved model is evaluated on exactly its ids.
     """
+    c = LMDataConfig(corpus=config) if isinstance(config, str) else config
+    corpus = None if c.train else c.corpus
+    train, valid, test, level = c.train, c.valid, c.test, c.level
+    min_freq, max_vocab, subword_vocab_size = c.min_freq, c.max_vocab, c.subword_vocab
+    valid_fraction, test_fraction, encoding = c.valid_fraction, c.test_fraction, c.encoding
     notes: list[str] = []
-    if (corpus is None) == (train is None):
-        raise RnnlabError("give either a corpus name or a train file (not both, not neither)")
+    if corpus is None and train is None:
+        raise RnnlabError("give either a corpus name or a train file")
     if corpus is not None:
         if valid is not None or test is not None:
             raise RnnlabError("valid/test files go with a train file, not a corpus name")

@@ -16,15 +16,10 @@ from rnnlab.metrics import signature
 from rnnlab.tasks.classify.config import ClassifyConfig
 from rnnlab.tasks.classify.data import ClassifyData, load_classify_data, tokenize
 from rnnlab.tasks.classify.model import build_model, min_length
-from rnnlab.tasks.classify.train import (
-    RESULTS_FILE,
-    classify_ids,
-    cv_summary,
-    report_split,
-    score_probabilities,
-)
+from rnnlab.tasks.classify.predict import classify_ids, report_split, score_probabilities
+from rnnlab.tasks.classify.train import RESULTS_FILE, cv_summary
 from rnnlab.tasks.ensemble import load_members, require_same_data
-from rnnlab.training.checkpoint import CONFIG_FILE, MODEL_FILE, load_weights, read_json
+from rnnlab.training.run_dir import RunInfo
 
 SPLITS = ("train", "valid", "test")
 # What decides which sentences are in a split: ensemble members must agree on all of it.
@@ -48,29 +43,26 @@ class Prediction:
         return record
 
 
-def _read_info(run_dir: Path) -> dict[str, Any]:
-    if not run_dir.is_dir():
-        raise RnnlabError(f"run directory {run_dir} does not exist")
-    info = read_json(run_dir / CONFIG_FILE)
-    if info.get("task") != "classify":
-        raise RnnlabError(f"{run_dir} holds a {info.get('task')!r} run, not a classifier")
-    return info
+def _read_info(run_dir: Path) -> RunInfo:
+    from rnnlab.tasks.registry import load_run
+
+    return load_run(run_dir, task="classify")
 
 
 class ClassifyRun:
     def __init__(self, run_dir: str | Path, device: str = "auto") -> None:
         self.run_dir = Path(run_dir)
-        self.info = _read_info(self.run_dir)
-        if self.info.get("cross_validation"):
+        self.saved = _read_info(self.run_dir)
+        self.info: dict[str, Any] = dict(self.saved.record)
+        if self.saved.extra.get("cross_validation"):
             raise RnnlabError(f"{self.run_dir} is a cross-validation run: use one of its folds "
                               f"({self.run_dir / 'fold-0'}, ...)")
-        self.config = ClassifyConfig(**self.info["config"])
-        self.labels: list[str] = list(self.info["labels"])
-        self.vocab = Vocab.load(self.run_dir / "vocab.json")
+        self.config: ClassifyConfig = self.saved.config
+        self.labels: list[str] = list(self.saved.extra["labels"])
+        self.vocab = Vocab.load(self.saved.file("vocab.json"))
         self.device = resolve_device(device)
-        self.model = build_model(self.config, len(self.vocab), len(self.labels)).to(self.device)
-        load_weights(self.model, self.run_dir / MODEL_FILE)
-        self.model.eval()
+        self.model = self.saved.load_model(
+            build_model(self.config, len(self.vocab), len(self.labels)), self.device)
 
     def read(self, texts: list[str]) -> tuple[list[list[str]], Tensor, list[list[float] | None]]:
         """Each text's tokens as the model reads them, class probabilities (N, C) and (with
@@ -169,10 +161,10 @@ def evaluate_run(run_dir: str | Path, split: str = "test", data_dir: str | None 
     part (`split` names which part of each fold) and the mean and deviation over folds."""
     run_dir = Path(run_dir)
     info = _read_info(run_dir)
-    if not info.get("cross_validation"):
+    if not info.extra.get("cross_validation"):
         return ClassifyRun(run_dir, device).evaluate(split, data_dir)
     folds = []
-    for k in range(info["config"]["folds"]):
+    for k in range(info.config.folds):
         fold_dir = run_dir / f"fold-{k}"
         if not (fold_dir / RESULTS_FILE).exists():
             raise RnnlabError(f"{fold_dir} has not finished training: resume the run first")

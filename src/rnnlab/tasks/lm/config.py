@@ -1,26 +1,13 @@
-"""What a language-model run is: its data and its model (optimisation is in TrainConfig)."""
+"""What a language-model run is: its data (`LMDataConfig`, defined beside the corpus loader that
+reads it) and its model (optimisation is in TrainConfig)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from rnnlab.config import field
+from rnnlab.data.lm_corpus import LMDataConfig
 from rnnlab.nn.factory import CELLS
-
-
-@dataclass(frozen=True)
-class LMDataConfig:
-    """Which text, and how it becomes tokens: shared by the neural and the n-gram models."""
-
-    corpus: str | None = field("tinyshakespeare", "named corpus (see `rnnlab info`)")
-    train: str | None = field(None, "your own training text file (instead of --corpus)")
-    valid: str | None = field(None, "your own validation text file")
-    test: str | None = field(None, "your own test text file")
-    level: str | None = field(None, "char, word or subword (default: the corpus's own level)",
-                              choices=("char", "word", "subword"))
-    min_freq: int = field(1, "drop tokens seen fewer times in train (they become <unk>)")
-    max_vocab: int | None = field(None, "keep at most this many tokens (plus specials)")
-    subword_vocab: int = field(8000, "sentencepiece vocabulary size for --level subword")
 
 
 @dataclass(frozen=True)
@@ -42,3 +29,6 @@ class LMConfig(LMDataConfig):
     bptt: int = field(64, "truncated BPTT window length")
     variable_bptt: bool = field(False, "random window lengths as in AWD-LSTM")
     eval_batch_size: int = field(16, "parallel streams when evaluating")
+
+
+__all__ = ["LMConfig", "LMDataConfig"]

@@ -19,7 +19,6 @@ from rnnlab.data.vocab import EOS, Vocab
 from rnnlab.device import resolve_device
 from rnnlab.errors import RnnlabError
 from rnnlab.metrics import signature
-from rnnlab.training.checkpoint import CONFIG_FILE, MODEL_FILE, load_weights, read_json
 
 SPLITS = ("train", "valid", "test")
 
@@ -41,24 +40,21 @@ class SentenceScore:
 
 class LMRun:
     def __init__(self, run_dir: Path, device: str = "auto") -> None:
+        from rnnlab.tasks.registry import load_run
+
         self.run_dir = Path(run_dir)
-        if not self.run_dir.is_dir():
-            raise RnnlabError(f"run directory {self.run_dir} does not exist")
-        self.info: dict[str, Any] = read_json(self.run_dir / CONFIG_FILE)
-        self.task = self.info.get("task")
-        if self.task not in ("lm", "ngram"):
-            raise RnnlabError(f"{self.run_dir} holds a {self.task!r} run, not a language model")
-        self.vocab = Vocab.load(self.run_dir / "vocab.json")
+        self.saved = load_run(self.run_dir, task=("lm", "ngram"))
+        self.task = self.saved.task
+        self.info: dict[str, Any] = dict(self.saved.record)
+        self.config = self.saved.config  # LMConfig (lm) or LMDataConfig (ngram)
+        self.vocab = Vocab.load(self.saved.file("vocab.json"))
         self.tokenizer = tokenizer_from_json(self.info["tokenizer"])
         self.device = resolve_device(device)
         if self.task == "lm":
-            from rnnlab.tasks.lm.config import LMConfig
             from rnnlab.tasks.lm.model import LanguageModel
 
-            self.model = LanguageModel(len(self.vocab), LMConfig(**self.info["config"]))
-            self.model.to(self.device)
-            load_weights(self.model, self.run_dir / MODEL_FILE)
-            self.model.eval()
+            self.model = self.saved.load_model(LanguageModel(len(self.vocab), self.config),
+                                               self.device)
         else:
             from rnnlab.tasks.ngram import NGramModel
 
@@ -105,13 +101,7 @@ class LMRun:
         """The run's corpus, encoded with the run's own vocabulary and tokenizer."""
         from rnnlab.data.lm_corpus import load_lm_corpus
 
-        c = self.info["config"]
-        return load_lm_corpus(
-            corpus=None if c.get("train") else c.get("corpus"), train=c.get("train"),
-            valid=c.get("valid"), test=c.get("test"), level=c.get("level"), data_dir=data_dir,
-            min_freq=c.get("min_freq", 1), max_vocab=c.get("max_vocab"), vocab=self.vocab,
-            tokenizer=self.tokenizer,
-        )
+        return load_lm_corpus(self.config, data_dir, vocab=self.vocab, tokenizer=self.tokenizer)
 
     def evaluate(self, split: str, data_dir: str | None = None) -> dict[str, Any]:
         """Cross-entropy (nats/token), perplexity and, for characters, bits per character."""

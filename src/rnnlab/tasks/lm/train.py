@@ -10,11 +10,12 @@ from torch import Tensor
 
 from rnnlab.data.batching import batchify, tbptt_windows
 from rnnlab.nn.utils import detach_state
+from rnnlab.tasks.fit import fit_and_plot
 from rnnlab.tasks.lm.config import LMConfig
 from rnnlab.tasks.lm.model import LanguageModel
 from rnnlab.tasks.lm.scoring import score_streams
 from rnnlab.training.config import TrainConfig
-from rnnlab.training.run_dir import fit_and_plot, open_run, write_run_info
+from rnnlab.training.run_dir import open_run, write_run_info
 
 
 class LMTask:
@@ -81,11 +82,7 @@ def train_lm(config: LMConfig, train_config: TrainConfig, run_dir: Path, *,
 
     run_dir = Path(run_dir)
     config, device = open_run(run_dir, "lm", config, train_config, resume)
-    corpus = load_lm_corpus(
-        corpus=None if config.train else config.corpus, train=config.train, valid=config.valid,
-        test=config.test, level=config.level, data_dir=data_dir, min_freq=config.min_freq,
-        max_vocab=config.max_vocab, subword_vocab_size=config.subword_vocab,
-    )
+    corpus = load_lm_corpus(config, data_dir)
     torch.manual_seed(train_config.seed)
     model = LanguageModel(len(corpus.vocab), config).to(device)
     char_level = corpus.tokenizer.name == "char"

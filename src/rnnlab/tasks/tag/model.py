@@ -16,10 +16,10 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from rnnlab.nn.crf import CRF, Constraints
+from rnnlab.nn.crf import CRF, Constraints, scheme_constraints
 from rnnlab.nn.recurrent import LSTM
 from rnnlab.tasks.tag.config import TagConfig
-from rnnlab.tasks.tag.encode import Batch
+from rnnlab.tasks.tag.encode import Batch, TagVocab
 
 
 class CharLSTM(nn.Module):
@@ -109,3 +109,12 @@ class Tagger(nn.Module):
             return self.crf.decode(scores, batch.mask)
         best = scores.argmax(dim=2).tolist()  # (B, T)
         return [row[:n] for row, n in zip(best, batch.lengths.tolist(), strict=True)]
+
+
+def build_model(config: TagConfig, vocab: TagVocab, scheme: str,
+                pretrained: Tensor | None = None) -> Tagger:
+    constraints = None
+    if config.crf and config.constrained and scheme != "none":
+        constraints = scheme_constraints(vocab.tags, scheme)
+    return Tagger(config, len(vocab.words), len(vocab.chars), len(vocab.tags),
+                  constraints=constraints, pretrained=pretrained)

@@ -10,8 +10,9 @@ import torch
 from torch.nn import functional as F
 
 from rnnlab.data.buckets import bucket_batches
-from rnnlab.metrics import accuracy, entity_scores
+from rnnlab.metrics import accuracy, entity_scores, signature
 from rnnlab.nn.crf import viterbi
+from rnnlab.tasks.tag.config import TagConfig
 from rnnlab.tasks.tag.data import Sentence, to_bio
 from rnnlab.tasks.tag.encode import TagVocab, collate
 from rnnlab.tasks.tag.model import Tagger
@@ -103,3 +104,24 @@ def tag_metrics(gold: list[list[str]], predicted: list[list[str]], scheme: str) 
         scores = entity_scores([to_bio(s) for s in gold], [to_bio(s) for s in predicted], "BIO")
         result.update(scores)
     return result
+
+
+def evaluate_sentences(model: Tagger, vocab: TagVocab, sentences: list[Sentence], scheme: str,
+                       batch_size: int) -> dict[str, Any]:
+    """Metrics of the model on gold-tagged sentences, and its tagging speed."""
+    return timed_scores(lambda batch: predict_tags(model, vocab, batch, batch_size), sentences,
+                        scheme)
+
+
+def tag_signature(scores: dict[str, Any], corpus: str, split: str, scheme: str,
+                  config: TagConfig, members: int = 1) -> str:
+    metric = "accuracy" if scheme == "none" else "f1"
+    parts: dict[str, Any] = {"metric": metric, "corpus": corpus, "split": split}
+    if scheme == "none":
+        parts["field"] = config.field if corpus.startswith("ud-") else "tag"
+    else:
+        parts.update(scheme=f"{scheme}->bio", eval="seqeval-strict-iob2")
+    parts["output"] = "crf" if config.crf else "softmax"
+    if members > 1:
+        parts["ensemble"] = members
+    return signature(**parts)

@@ -11,9 +11,14 @@ from rnnlab.tasks.ensemble import load_members, require_same_data
 from rnnlab.tasks.tag.config import TagConfig
 from rnnlab.tasks.tag.data import Sentence, TagData, convert_tags, load_tag_data
 from rnnlab.tasks.tag.encode import TagVocab
-from rnnlab.tasks.tag.predict import ensemble_tags, predict_tags, tag_metrics, timed_scores
-from rnnlab.tasks.tag.train import build_model, tag_signature
-from rnnlab.training.checkpoint import CONFIG_FILE, MODEL_FILE, load_weights, read_json
+from rnnlab.tasks.tag.model import build_model
+from rnnlab.tasks.tag.predict import (
+    ensemble_tags,
+    predict_tags,
+    tag_metrics,
+    tag_signature,
+    timed_scores,
+)
 
 SPLITS = ("train", "valid", "test")
 OUTPUT_SCHEMES = ("bio", "bioes", "iob1")
@@ -67,21 +72,18 @@ class _Tagging:
 
 class TagRun(_Tagging):
     def __init__(self, run_dir: str | Path, device: str = "auto") -> None:
+        from rnnlab.tasks.registry import load_run
+
         self.run_dir = Path(run_dir)
-        if not (self.run_dir / CONFIG_FILE).is_file():
-            raise RnnlabError(f"{self.run_dir} is not a run directory (no {CONFIG_FILE})")
-        self.info: dict[str, Any] = read_json(self.run_dir / CONFIG_FILE)
-        if self.info.get("task") != "tag":
-            raise RnnlabError(f"{self.run_dir} holds a {self.info.get('task')!r} run, "
-                              "not a tagger")
-        self.config = TagConfig(**self.info["config"])
-        self.scheme: str = self.info["scheme"]  # the tags the model predicts: none, bio, bioes
+        self.saved = load_run(self.run_dir, task="tag")
+        self.info: dict[str, Any] = dict(self.saved.record)
+        self.config: TagConfig = self.saved.config
+        self.scheme: str = self.saved.extra["scheme"]  # the tags the model predicts
         self.vocab = TagVocab.load(self.run_dir, self.config.lowercase,
                                    self.config.zero_digits)
         self.device = resolve_device(device)
-        self.model = build_model(self.config, self.vocab, self.scheme).to(self.device)
-        load_weights(self.model, self.run_dir / MODEL_FILE)
-        self.model.eval()
+        self.model = self.saved.load_model(build_model(self.config, self.vocab, self.scheme),
+                                           self.device)
 
     def predict(self, sentences: list[Sentence]) -> list[list[str]]:
         return predict_tags(self.model, self.vocab, sentences, self.config.eval_batch_size)

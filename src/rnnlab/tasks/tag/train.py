@@ -9,16 +9,21 @@ import torch
 from torch import Tensor
 
 from rnnlab.data.buckets import bucket_batches
-from rnnlab.metrics import signature
-from rnnlab.nn.crf import scheme_constraints
+from rnnlab.tasks.fit import fit_and_plot
 from rnnlab.tasks.tag.config import TagConfig
-from rnnlab.tasks.tag.data import Sentence, TagData, load_tag_data
+from rnnlab.tasks.tag.data import TagData, load_tag_data
 from rnnlab.tasks.tag.encode import TagVocab, collate
-from rnnlab.tasks.tag.model import Tagger
-from rnnlab.tasks.tag.predict import predict_tags, tag_metrics, timed_scores
-from rnnlab.training.checkpoint import CONFIG_FILE, MODEL_FILE, load_weights, read_json
+from rnnlab.tasks.tag.model import Tagger, build_model
+from rnnlab.tasks.tag.predict import (  # noqa: F401 - re-exported
+    evaluate_sentences,
+    predict_tags,
+    tag_metrics,
+    tag_signature,
+    timed_scores,
+)
+from rnnlab.training.checkpoint import MODEL_FILE, load_weights
 from rnnlab.training.config import TrainConfig
-from rnnlab.training.run_dir import fit_and_plot, open_run, write_run_info
+from rnnlab.training.run_dir import open_run, read_run_info, write_run_info
 
 
 class TagTask:
@@ -64,22 +69,13 @@ class TagTask:
         """Nothing to restore (see state_dict)."""
 
 
-def build_model(config: TagConfig, vocab: TagVocab, scheme: str,
-                pretrained: Tensor | None = None) -> Tagger:
-    constraints = None
-    if config.crf and config.constrained and scheme != "none":
-        constraints = scheme_constraints(vocab.tags, scheme)
-    return Tagger(config, len(vocab.words), len(vocab.chars), len(vocab.tags),
-                  constraints=constraints, pretrained=pretrained)
-
-
 def train_tag(config: TagConfig, train_config: TrainConfig, run_dir: Path, *,
               data_dir: str | None = None, resume: bool = False,
               show_progress: bool = True) -> dict[str, Any]:
     """Train a tagger into `run_dir` and report dev and test metrics of its best weights."""
     run_dir = Path(run_dir)
     config, device = open_run(run_dir, "tag", config, train_config, resume)
-    scheme = read_json(run_dir / CONFIG_FILE)["scheme"] if resume else None
+    scheme = read_run_info(run_dir, {"config": TagConfig}).extra["scheme"] if resume else None
     data = load_tag_data(config, data_dir, scheme)
     notes = list(data.notes)
     if resume:
@@ -115,24 +111,3 @@ def train_tag(config: TagConfig, train_config: TrainConfig, run_dir: Path, *,
             result[split] = {**scores, "signature": tag_signature(
                 scores, data.name, split, data.scheme, config)}
     return result
-
-
-def evaluate_sentences(model: Tagger, vocab: TagVocab, sentences: list[Sentence], scheme: str,
-                       batch_size: int) -> dict[str, Any]:
-    """Metrics of the model on gold-tagged sentences, and its tagging speed."""
-    return timed_scores(lambda batch: predict_tags(model, vocab, batch, batch_size), sentences,
-                        scheme)
-
-
-def tag_signature(scores: dict[str, Any], corpus: str, split: str, scheme: str,
-                  config: TagConfig, members: int = 1) -> str:
-    metric = "accuracy" if scheme == "none" else "f1"
-    parts: dict[str, Any] = {"metric": metric, "corpus": corpus, "split": split}
-    if scheme == "none":
-        parts["field"] = config.field if corpus.startswith("ud-") else "tag"
-    else:
-        parts.update(scheme=f"{scheme}->bio", eval="seqeval-strict-iob2")
-    parts["output"] = "crf" if config.crf else "softmax"
-    if members > 1:
-        parts["ensemble"] = members
-    return signature(**parts)

@@ -18,8 +18,7 @@ from rnnlab.metrics import signature
 from rnnlab.tasks.translate.config import TranslateConfig
 from rnnlab.tasks.translate.data import ParallelData, SentenceTokenizer, load_parallel
 from rnnlab.tasks.translate.model import Seq2Seq
-from rnnlab.tasks.translate.train import corpus_nll, detokenize, translate_ids
-from rnnlab.training.checkpoint import CONFIG_FILE, MODEL_FILE, load_weights, read_json
+from rnnlab.tasks.translate.predict import corpus_nll, detokenize, translate_ids
 
 
 @dataclass
@@ -33,23 +32,20 @@ class Translation:
 
 class TranslateRun:
     def __init__(self, run_dir: Path, device: str = "auto") -> None:
+        from rnnlab.tasks.registry import load_run
+
         self.run_dir = Path(run_dir)
-        if not self.run_dir.is_dir():
-            raise RnnlabError(f"run directory {self.run_dir} does not exist")
-        self.info: dict[str, Any] = read_json(self.run_dir / CONFIG_FILE)
-        if self.info.get("task") != "translate":
-            raise RnnlabError(f"{self.run_dir} holds a {self.info.get('task')!r} run, "
-                              "not a translation model")
-        self.config = TranslateConfig(**self.info["config"])
-        self.src_vocab = Vocab.load(self.run_dir / "src_vocab.json")
-        self.tgt_vocab = Vocab.load(self.run_dir / "tgt_vocab.json")
-        self.src_tokenizer = SentenceTokenizer.from_json(self.info["src_tokenizer"])
-        self.tgt_tokenizer = SentenceTokenizer.from_json(self.info["tgt_tokenizer"])
+        self.saved = load_run(self.run_dir, task="translate")
+        self.info: dict[str, Any] = dict(self.saved.record)
+        self.config: TranslateConfig = self.saved.config
+        self.src_vocab = Vocab.load(self.saved.file("src_vocab.json"))
+        self.tgt_vocab = Vocab.load(self.saved.file("tgt_vocab.json"))
+        self.src_tokenizer = SentenceTokenizer.from_json(self.saved.extra["src_tokenizer"])
+        self.tgt_tokenizer = SentenceTokenizer.from_json(self.saved.extra["tgt_tokenizer"])
         self.device = resolve_device(device)
-        self.model = Seq2Seq(len(self.src_vocab), len(self.tgt_vocab), self.config,
-                             pad_id=self.tgt_vocab.pad_id).to(self.device)
-        load_weights(self.model, self.run_dir / MODEL_FILE)
-        self.model.eval()
+        self.model = self.saved.load_model(
+            Seq2Seq(len(self.src_vocab), len(self.tgt_vocab), self.config,
+                    pad_id=self.tgt_vocab.pad_id), self.device)
 
     def _data(self, splits: tuple[str, ...] = (), data_dir: str | None = None) -> ParallelData:
         saved = (self.src_tokenizer, self.tgt_tokenizer, self.src_vocab, self.tgt_vocab)

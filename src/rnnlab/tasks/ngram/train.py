@@ -7,41 +7,36 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from rnnlab import __version__
-from rnnlab.config import to_dict
+from rnnlab.data.lm_corpus import LMDataConfig
 from rnnlab.errors import RnnlabError
-from rnnlab.tasks.lm.config import LMDataConfig
 from rnnlab.tasks.ngram import NGramConfig, NGramModel
-from rnnlab.training.checkpoint import CONFIG_FILE, write_json
-from rnnlab.training.run_dir import absolute_files
+from rnnlab.training.checkpoint import CONFIG_FILE
+from rnnlab.training.run_dir import absolute_files, write_run_info
 
 
 def train_ngram(data: LMDataConfig, config: NGramConfig, run_dir: Path, *,
-                data_dir: str | None = None) -> dict[str, Any]:
+                data_dir: str | None = None, resume: bool = False,
+                show_progress: bool = True) -> dict[str, Any]:
+    """Count the model in one pass (so nothing to resume and no progress to show) and score
+    the valid split."""
     from rnnlab.data.lm_corpus import load_lm_corpus
 
+    if resume:
+        raise RnnlabError("an n-gram model trains in one pass: --resume does not apply")
     run_dir = Path(run_dir)
     if (run_dir / CONFIG_FILE).exists():
         raise RnnlabError(f"{run_dir} already holds a run; choose another --run-dir")
     data = absolute_files(data)
-    corpus = load_lm_corpus(
-        corpus=None if data.train else data.corpus, train=data.train, valid=data.valid,
-        test=data.test, level=data.level, data_dir=data_dir, min_freq=data.min_freq,
-        max_vocab=data.max_vocab, subword_vocab_size=data.subword_vocab,
-    )
+    corpus = load_lm_corpus(data, data_dir)
     started = time.monotonic()
     model = NGramModel.fit(corpus.train, len(corpus.vocab), config)
     fit_seconds = time.monotonic() - started
     run_dir.mkdir(parents=True, exist_ok=True)
     model.save(run_dir)
     corpus.vocab.save(run_dir / "vocab.json")
-    write_json(run_dir / CONFIG_FILE, {
-        "task": "ngram", "config": to_dict(data), "ngram": to_dict(config),
-        "tokenizer": corpus.tokenizer.to_json(), "corpus": corpus.name,
-        "data_notes": corpus.notes, "rnnlab": __version__, "torch": torch.__version__,
-    })
+    write_run_info(run_dir, "ngram", data, None, sections={"ngram": config},
+                   tokenizer=corpus.tokenizer.to_json(), corpus=corpus.name,
+                   data_notes=corpus.notes)
     scores = model.score_stream(corpus.valid)
     loss = -float(scores[1:].sum()) / max(len(scores) - 1, 1)
     summary: dict[str, Any] = {"run_dir": str(run_dir), "notes": corpus.notes,

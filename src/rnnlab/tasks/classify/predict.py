@@ -1,0 +1,69 @@
+"""Inference with a trained classifier: class probabilities of token ids, the metrics of a
+labelled split and its confusion matrix (training's dev and test scores, and `ClassifyRun`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.nn import functional as F
+
+from rnnlab.data.buckets import bucket_batches, pad_batch
+from rnnlab.metrics import accuracy, confusion_matrix, macro_f1, signature
+from rnnlab.tasks.classify.config import ClassifyConfig
+from rnnlab.tasks.classify.data import ClassifyData, Example
+from rnnlab.tasks.classify.model import min_length
+
+
+@torch.no_grad()
+def classify_ids(model: torch.nn.Module, ids: list[list[int]], batch_size: int,
+                 pad_to: int) -> tuple[Tensor, list[list[float] | None]]:
+    """Class probabilities (N, C) for token-id lists, in their order, and each sentence's
+    attention weights over its own tokens (None for models without attention)."""
+    model.eval()
+    device = next(model.parameters()).device
+    probs: list[Tensor | None] = [None] * len(ids)
+    weights: list[list[float] | None] = [None] * len(ids)
+    for batch in bucket_batches([len(s) for s in ids], batch_size, shuffle=False):
+        tokens, lengths = pad_batch([ids[i] for i in batch], min_length=pad_to)
+        logits, attention = model(tokens.to(device), lengths)
+        for row, index in enumerate(batch):
+            probs[index] = torch.softmax(logits[row].float().cpu(), -1)
+            if attention is not None:
+                weights[index] = attention[row, : len(ids[index])].cpu().tolist()
+    return torch.stack(probs), weights
+
+
+def score(model: torch.nn.Module, data: ClassifyData, examples: list[Example],
+          config: ClassifyConfig) -> dict[str, Any]:
+    """Accuracy, macro-F1, mean loss and the confusion matrix of `examples`."""
+    ids, gold = data.encode(examples, config.max_len)
+    probs, _ = classify_ids(model, ids, config.eval_batch_size, min_length(config))
+    return score_probabilities(probs, gold)
+
+
+def score_probabilities(probs: Tensor, gold: list[int]) -> dict[str, Any]:
+    """The same metrics from class probabilities (N, C) that are already computed."""
+    predicted = probs.argmax(-1).tolist()
+    classes = probs.shape[-1]
+    loss = F.nll_loss(probs.clamp_min(1e-12).log(), torch.tensor(gold)).item()
+    return {"accuracy": accuracy(gold, predicted),
+            "macro_f1": macro_f1(gold, predicted, classes), "loss": loss,
+            "sentences": len(gold), "confusion": confusion_matrix(gold, predicted, classes)}
+
+
+def report_split(run_dir: Path, model: torch.nn.Module, data: ClassifyData,
+                config: ClassifyConfig, split: str = "test") -> dict[str, Any]:
+    """Score `split` with the model as loaded, and draw its confusion matrix next to the run."""
+    from rnnlab.plots import plot_confusion_matrix
+
+    result = score(model, data, data.split(split), config)
+    png = plot_confusion_matrix(result["confusion"], data.labels,
+                                run_dir / f"confusion-{split}.png",
+                                title=f"{data.name} {split}: accuracy {result['accuracy']:.4f}")
+    fold = f"{config.fold}/{config.folds}" if config.folds else "none"
+    return {"split": split, **result, "labels": data.labels, "confusion_png": str(png),
+            "signature": signature(metric="accuracy", corpus=data.name, split=split, fold=fold,
+                                   tok="word", vocab=len(data.vocab), model=config.model)}
