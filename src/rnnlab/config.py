@@ -63,15 +63,6 @@ def _base_type(annotation: Any) -> tuple[type, bool]:
     return annotation, False
 
 
-def _parse_bool(text: str) -> bool:
-    lowered = text.lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
-
-
 def add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type, group: str = "") -> None:
     """Add one `--field-name` per dataclass field; defaults stay None so presets can fill them."""
     target = parser.add_argument_group(group or cls.__name__)
@@ -81,21 +72,17 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type, group: s
         flag = "--" + f.name.replace("_", "-")
         kind, optional = _base_type(f.type)
         help_text = f.metadata.get("help", "")
-        default_text = f" (default: {f.default})" if f.default is not dataclasses.MISSING else ""
+        if f.default is not dataclasses.MISSING and "default" not in help_text:
+            shown = "none" if f.default is None else f.default
+            help_text += f" (default: {shown})"  # unless the help says it in words
         choices = f.metadata.get("choices")
-        if kind is bool:
-            target.add_argument(
-                flag, nargs="?", const=True, default=None, type=_parse_bool,
-                help=help_text + default_text,
-            )
-            target.add_argument(
-                "--no-" + f.name.replace("_", "-"), dest=f.name, action="store_false",
-                default=None, help=argparse.SUPPRESS,
-            )
+        if kind is bool:  # --x and --no-x, both listed in --help
+            target.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction,
+                                default=None, help=help_text)
         else:
             target.add_argument(
                 flag, dest=f.name, type=kind, default=None, choices=choices,
-                help=help_text + default_text, metavar=f.name.upper() if not choices else None,
+                help=help_text, metavar=f.name.upper() if not choices else None,
             )
 
 

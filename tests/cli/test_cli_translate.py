@@ -73,7 +73,7 @@ def test_other_attentions_train(tmp_path, files, attention):
     if attention in ("general", "dot"):
         extra += ["--input-feeding"]
     if attention == "dot":
-        extra += ["--bidirectional", "false", "--local"]
+        extra += ["--no-bidirectional", "--local"]
     if attention == "none":
         extra += ["--reverse-source"]
     assert main(_train_args(files, tmp_path / attention, *extra)) == 0

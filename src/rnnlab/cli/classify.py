@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from rnnlab.cli.common import add_device, add_format
+from rnnlab.cli.common import add_device, add_format, note_split, print_result
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -68,11 +68,13 @@ def run_predict(args: argparse.Namespace) -> int:
             print(f"{pred.label}\t{probs}\t{pred.text}")
     if args.explain_html:
         Path(args.explain_html).write_text(explain_html(predictions), encoding="utf-8")
+        print(f"wrote {args.explain_html} (attention heat strips, HTML)", file=sys.stderr)
     if args.explain_png:
         from rnnlab.plots import plot_attention_strip
 
         plot_attention_strip([(p.tokens, p.attention, p.label) for p in predictions],
                              Path(args.explain_png))
+        print(f"wrote {args.explain_png} (attention heat strips, PNG)", file=sys.stderr)
     return 0
 
 
@@ -84,13 +86,10 @@ def run_eval(args: argparse.Namespace) -> int:
         result = ensemble.evaluate(args.split, args.data_dir)
     else:
         result = evaluate_run(args.run_dir, args.split, args.data_dir, args.device)
+    note_split(args, result)
+    print_result(result, args.format, skip=("confusion", "folds", "members", "member_accuracy"))
     if args.format == "json":
-        print(json.dumps(result, indent=2))
         return 0
-    for key, value in result.items():
-        if key in ("confusion", "folds", "members", "member_accuracy"):
-            continue
-        print(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}")
     for member, member_accuracy in zip(result.get("members", []),
                                        result.get("member_accuracy", []), strict=True):
         print(f"member {member}: accuracy {member_accuracy:.4f}")

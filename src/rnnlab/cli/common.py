@@ -55,3 +55,10 @@ def print_result(result: Mapping[str, Any], fmt: str, skip: Iterable[str] = ()) 
     for key, value in result.items():
         if key not in hidden:
             print(f"{key}: {format_value(value)}")
+
+
+def note_split(args: argparse.Namespace, result: Mapping[str, Any]) -> None:
+    """Say which split `eval` chose when the user named none (on stderr: stdout stays data)."""
+    if getattr(args, "split", None) is None and "split" in result:
+        print(f"note: no --split given: evaluated on {result['split']}, the last split the "
+              "corpus has", file=sys.stderr)

@@ -9,7 +9,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     data = subparsers.add_parser("data", help="list, download or verify named corpora")
     actions = data.add_subparsers(dest="data_action", metavar="ACTION")
     listing = actions.add_parser("list", help="the named corpora and whether they are found")
-    listing.add_argument("--data-dir")
+    listing.add_argument("--data-dir", help="look here first (see `rnnlab info`)")
     listing.set_defaults(handler=run_list)
     download = actions.add_parser("download", help="fetch a corpus with checksum verification")
     download.add_argument("name")
@@ -18,7 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     download.set_defaults(handler=run_download)
     verify = actions.add_parser("verify", help="check a corpus's files against their sha256")
     verify.add_argument("name")
-    verify.add_argument("--data-dir")
+    verify.add_argument("--data-dir", help="look here first (see `rnnlab info`)")
     verify.set_defaults(handler=run_verify)
 
 

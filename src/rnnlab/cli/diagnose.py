@@ -32,9 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     grad = commands.add_parser("gradients", help="||dL/dh_t|| for a loss on the last step")
     grad.add_argument("--cells", type=_names, default=["rnn", "lstm", "gru"], help=cell_help)
     grad.add_argument("--length", type=int, default=100, help="time steps T")
-    grad.add_argument("--hidden", type=int, default=64)
-    grad.add_argument("--input-size", type=int, default=32)
-    grad.add_argument("--batch", type=int, default=32)
+    grad.add_argument("--hidden", type=int, default=64, help="hidden units of each cell")
+    grad.add_argument("--input-size", type=int, default=32, help="input features per step")
+    grad.add_argument("--batch", type=int, default=32, help="random sequences averaged")
     grad.add_argument("--explode-gain", type=float, default=2.0,
                       help="singular value of W_hh in the exploding-RNN variant")
     grad.add_argument("--forget-bias", type=float, default=1.0,
@@ -43,20 +43,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     grad.add_argument("--run-dir", action="append", default=[], metavar="RUN",
                       help="also measure a trained language model (repeatable)")
     grad.add_argument("--text", help="text for --run-dir windows (default: the run's valid split)")
-    grad.add_argument("--data-dir")
+    grad.add_argument("--data-dir", help="data directory for the runs' corpora (see `rnnlab info`)")
     grad.set_defaults(handler=run_gradients)
 
     mem = commands.add_parser("memory", help="longest T each cell solves on a synthetic task")
-    mem.add_argument("--task", choices=("adding", "copy"), default="adding")
+    mem.add_argument("--task", choices=("adding", "copy"), default="adding",
+                     help="adding problem (Hochreiter & Schmidhuber) or copy memory")
     mem.add_argument("--cells", type=_names,
                      default=["rnn", "lstm", "gru", "gru-minimal", "lstm-peephole"],
                      help=cell_help)
     mem.add_argument("--lengths", type=_ints, default=[5, 10, 20, 40, 80], help="values of T")
     mem.add_argument("--steps", type=int, default=2000, help="training step budget per run")
     mem.add_argument("--parameters", type=int, default=3000, help="parameters per model")
-    mem.add_argument("--batch", type=int, default=32)
+    mem.add_argument("--batch", type=int, default=32, help="sequences per training step")
     mem.add_argument("--lr", type=float, default=1e-2, help="Adam learning rate")
-    mem.add_argument("--eval-every", type=int, default=100)
+    mem.add_argument("--eval-every", type=int, default=100,
+                     help="check whether the task is solved every N steps")
     mem.add_argument("--forget-bias", type=float, default=0.0,
                      help="LSTM forget-gate bias at initialisation")
     mem.add_argument("--keep-going", action="store_true",
@@ -68,15 +70,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     cells.add_argument("--text", required=True, help="text file to read the model over")
     cells.add_argument("--unit", type=int, help="unit to colour the text by (default: the best)")
     cells.add_argument("--quantity", help="which recorded quantity, e.g. l1.c, l0.f, l1.h")
-    cells.add_argument("--max-chars", type=int, default=20000)
+    cells.add_argument("--max-chars", type=int, default=20000,
+                       help="read at most this many characters of --text")
     cells.set_defaults(handler=run_cells)
 
     for sub in (grad, mem):
-        sub.add_argument("--seed", type=int, default=0)
+        sub.add_argument("--seed", type=int, default=0, help="random seed")
     for sub in (grad, mem, cells):
         sub.add_argument("--out", required=True, type=Path, help="folder for the files")
-        sub.add_argument("--threads", type=int, default=None, help="torch threads")
-        sub.add_argument("--format", choices=("text", "json"), default="text")
+        sub.add_argument("--threads", type=int, default=None,
+                         help="torch CPU threads (default: torch's choice)")
+        sub.add_argument("--format", choices=("text", "json"), default="text",
+                         help="print the summary as text lines or as JSON")
 
 
 def _setup(args: argparse.Namespace) -> None:

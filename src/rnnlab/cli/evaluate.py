@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import argparse
 
-from rnnlab.cli.common import add_device, add_format, add_threads, print_result, set_threads
+from rnnlab.cli.common import (
+    add_device,
+    add_format,
+    add_threads,
+    note_split,
+    print_result,
+    set_threads,
+)
 from rnnlab.tasks.registry import TASKS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     ev = subparsers.add_parser("eval", help="evaluate a run on a split of its corpus")
     ev.add_argument("run_dir", metavar="RUN_DIR")
-    ev.add_argument("--split", default="test", choices=("train", "valid", "test"))
-    ev.add_argument("--data-dir")
+    ev.add_argument("--split", default=None, choices=("train", "valid", "test"),
+                    help="which split (default: the last the corpus has: test, else valid)")
+    ev.add_argument("--data-dir", help="data directory (see `rnnlab info`)")
     add_device(ev)
     add_format(ev)
     add_threads(ev)
@@ -45,5 +53,7 @@ def run_eval(args: argparse.Namespace) -> int:
         model = resolve(spec.ensemble)([args.run_dir, *args.ensemble], args.device)
     else:
         model = resolve(spec.predictor)(args.run_dir, args.device)
-    print_result(model.evaluate(args.split, args.data_dir), args.format)
+    result = model.evaluate(args.split, args.data_dir)
+    note_split(args, result)
+    print_result(result, args.format)
     return 0

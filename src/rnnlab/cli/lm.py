@@ -13,20 +13,27 @@ from rnnlab.cli.common import add_device, add_format, read_input
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("sample", help="generate text from a language-model run")
     parser.add_argument("run_dir", metavar="RUN_DIR")
-    parser.add_argument("--prime", default="", help="text to start from (default: a line start)")
+    parser.add_argument("--prime", default="",
+                        help="text to start from (default: the start of a line, as in "
+                             "training: a newline for character models, the sentence start "
+                             "<eos> for word and subword models)")
     parser.add_argument("--length", type=int, default=500, help="tokens to generate")
     parser.add_argument("--temperature", type=float, default=1.0,
                         help="<1 sharper and safer, >1 more random")
-    parser.add_argument("--top-k", type=int, default=0, help="sample among the k most likely")
+    parser.add_argument("--top-k", type=int, default=0,
+                        help="sample among the k most likely (0: all)")
     parser.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling threshold")
     parser.add_argument("--greedy", action="store_true", help="always take the most likely")
     parser.add_argument("--seed", type=int, default=None, help="seed for reproducible samples")
-    parser.add_argument("--num-samples", type=int, default=1)
+    parser.add_argument("--num-samples", type=int, default=1, help="independent samples to print")
     add_device(parser)
     parser.set_defaults(handler=run_sample)
 
     score = subparsers.add_parser(
         "score", help="log-probability and perplexity of sentences under a language model")
+    score.description = ("Text output: a header line, then per line its log-probability "
+                         "(natural log, the sentence's closing <eos> included at word level), "
+                         "perplexity and text, tab-separated; --verbose adds each token's.")
     score.add_argument("run_dir", metavar="RUN_DIR")
     source = score.add_mutually_exclusive_group()
     source.add_argument("--text", help="one text to score")
@@ -73,6 +80,8 @@ def run_score(args: argparse.Namespace) -> int:
     from rnnlab.tasks.lm.run import LMRun
 
     lm = LMRun(args.run_dir, args.device)
+    if args.format == "text":  # a TSV header: what the columns are
+        print("log_prob\tperplexity\ttext")
     for line in _lines(args):
         result = lm.score(line)
         if args.format == "json":

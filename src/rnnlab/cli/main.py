@@ -18,8 +18,29 @@ COMMAND_MODULES = ("rnnlab.cli.info", "rnnlab.cli.data", "rnnlab.cli.train",
                    "rnnlab.cli.evaluate", *TASK_COMMAND_MODULES, "rnnlab.cli.diagnose")
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """Each flag's help ends with its default, once: help that already names its default in
+    words ("default: the run's config") keeps it, and switches and flags without a default
+    (None) show none."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or action.default is None or action.default is argparse.SUPPRESS \
+                or isinstance(action.default, bool) or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with our help formatter; subcommand parsers inherit the class."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="rnnlab",
         description="Recurrent neural networks for NLP: train, sample, score and evaluate.",
     )

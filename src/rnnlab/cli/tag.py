@@ -7,18 +7,22 @@ import json
 import sys
 from typing import Any
 
-from rnnlab.cli.common import add_device, add_format
+from rnnlab.cli.common import add_device, note_split, print_result
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "tag", help="tag tokenized sentences with a trained tagger (POS, NER)",
         description="Input: one whitespace-tokenized sentence a line, or with --conll a CoNLL "
-                    "file (one word a line in columns, blank lines between sentences). Output: "
-                    "word/TAG, or the CoNLL lines with the predicted tag as a new last column.")
+                    "file (one word a line in columns, blank lines between sentences). Output "
+                    "(--format): text: word/TAG, or for --conll input its own lines with the "
+                    "predicted tag as a new last column; conll: one 'word TAG' line a word, a "
+                    "blank line after each sentence; json: one object a sentence.")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--file", help="input file (default or '-': stdin)")
-    p.add_argument("--conll", action="store_true", help="the input is CoNLL columns")
+    p.add_argument("--conll", action="store_true",
+                   help="input format: CoNLL columns, one word a line, blank lines between "
+                        "sentences (for CoNLL output use --format conll)")
     p.add_argument("--token-column", type=int, default=0,
                    help="with --conll: the word's column (0-based, -1: last)")
     p.add_argument("--output-scheme", default="bio", choices=("bio", "bioes", "iob1"),
@@ -26,7 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--ensemble", nargs="+", metavar="RUN_DIR", default=[],
                    help="more runs of the same tags: choose the tags together (mean scores)")
     add_device(p)
-    add_format(p)
+    p.add_argument("--format", choices=("text", "conll", "json"), default="text",
+                   help="output: word/TAG lines, CoNLL 'word TAG' lines, or JSON")
     p.set_defaults(handler=run_tag)
 
 
@@ -65,6 +70,10 @@ def run_tag(args: argparse.Namespace) -> int:
     for index, (words, sentence_tags) in enumerate(zip(sentences, tags, strict=True)):
         if args.format == "json":
             print(json.dumps({"words": words, "tags": sentence_tags}, ensure_ascii=False))
+        elif args.format == "conll":
+            for word, tag in zip(words, sentence_tags, strict=True):
+                print(f"{word} {tag}")
+            print()
         elif args.conll:
             for (number, _), tag in zip(blocks[index], sentence_tags, strict=True):
                 raw = lines[number - 1].rstrip()
@@ -78,15 +87,15 @@ def run_tag(args: argparse.Namespace) -> int:
 def run_eval(args: argparse.Namespace) -> int:
     tagger = _tagger(args)
     result = tagger.evaluate(args.split, args.data_dir)
+    note_split(args, result)
     if args.format == "json":
-        print(json.dumps(result, indent=2))
+        print_result(result, "json")
         return 0
     report = result.pop("report", None)
     members = result.pop("members", [])
     member_key = next((key for key in result if key.startswith("member_")), None)
     member_scores = result.pop(member_key) if member_key else []
-    for key, value in result.items():
-        print(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}")
+    print_result(result, "text")
     for member, value in zip(members, member_scores, strict=True):
         print(f"member {member}: {member_key.removeprefix('member_')} {value:.4f}")
     if report:

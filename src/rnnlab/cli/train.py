@@ -76,12 +76,22 @@ def run_dir_from_args(args: argparse.Namespace, task: str) -> Path:
 
 
 def print_summary(summary: dict[str, Any], fmt: str) -> None:
+    """The training summary, with the files the run wrote (`files`)."""
+    from rnnlab.training.run_dir import run_files
+
+    if "run_dir" in summary:
+        summary = {**summary, "files": run_files(summary["run_dir"])}
     if fmt == "json":
         print(json.dumps(summary, indent=2))
         return
+    summary = dict(summary)
     for note in summary.pop("notes", []):
         print(f"note: {note}")
     for key, value in summary.items():
+        if isinstance(value, dict):  # final metrics, a split's scores: one line
+            value = ", ".join(f"{k} {format_value(v)}" for k, v in value.items()) or "-"
+        elif isinstance(value, list) and key == "files":
+            value = ", ".join(value)
         print(f"{key}: {format_value(value)}")
 
 

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from rnnlab.cli.common import add_device, add_format
+from rnnlab.cli.common import add_device, add_format, note_split, print_result
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -68,6 +68,9 @@ def run_translate(args: argparse.Namespace) -> int:
     if plots is not None and results[0].weights is None:
         print("note: this model has no attention (--attention none): no plots written",
               file=sys.stderr)
+    elif plots is not None:
+        print(f"wrote {len(results)} attention plots to {plots} (attention-0001.png to "
+              f"attention-{len(results):04d}.png)", file=sys.stderr)
     return 0
 
 
@@ -78,9 +81,6 @@ def run_eval(args: argparse.Namespace) -> int:
     result = run.evaluate(args.split, getattr(args, "beam", None), getattr(args, "alpha", None),
                           data_dir=args.data_dir)
     result.pop("hypotheses")
-    if args.format == "json":
-        print(json.dumps(result, indent=2))
-        return 0
-    for key, value in result.items():
-        print(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}")
+    note_split(args, result)
+    print_result(result, args.format)
     return 0

@@ -37,10 +37,24 @@ STATE_FILE = "trainer_state.pt"
 CONFIG_FILE = "config.json"
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def ordinary_permissions(path: str | Path) -> None:
+    """Give a temp file (mkstemp: 0600) or folder (mkdtemp: 0700) the permissions an ordinary
+    open() or mkdir() would, so every file of a run folder has the same ones."""
+    mode = 0o777 if Path(path).is_dir() else 0o666
+    os.chmod(path, mode & ~_umask())
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        ordinary_permissions(tmp)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -82,6 +96,7 @@ def save_weights(model: nn.Module, path: Path) -> None:
     os.close(fd)
     try:
         save_file(tensors, tmp)
+        ordinary_permissions(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -113,6 +128,7 @@ def save_checkpoint(run_dir: Path, step: int, model: nn.Module, state: dict[str,
     name = f"step-{step:08d}"
     tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{name}."))
     try:
+        ordinary_permissions(tmp)
         save_weights(model, tmp / MODEL_FILE)
         buffer_path = tmp / STATE_FILE
         torch.save(state, buffer_path)

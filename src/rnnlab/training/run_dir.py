@@ -174,6 +174,23 @@ def write_run_info(run_dir: Path, task: str, config: Any, train_config: TrainCon
     write_json(run_dir / CONFIG_FILE, record)
 
 
+def run_files(run_dir: str | Path) -> list[str]:
+    """What a run folder holds, as paths relative to it: its files, and for checkpoints/ the
+    newest checkpoint only (the folder keeps the last few)."""
+    from rnnlab.training.checkpoint import latest_checkpoint
+
+    root = Path(run_dir)
+    if not root.is_dir():
+        return []
+    found = sorted(p.name for p in root.iterdir() if p.is_file() and not p.name.startswith("."))
+    found += sorted(f"{p.name}/" for p in root.iterdir() if p.is_dir() and p.name != "checkpoints"
+                    and not p.name.startswith("."))
+    latest = latest_checkpoint(root) if (root / "checkpoints").is_dir() else None
+    if latest is not None:
+        found.append(f"checkpoints/{latest.name}/ (latest)")
+    return found
+
+
 def fit(task: TrainTask, train_config: TrainConfig, run_dir: Path, *, resume: bool,
         show_progress: bool) -> dict[str, Any]:
     """Train with the shared Trainer; the summary it returns."""

@@ -113,13 +113,15 @@ class Trainer:
 
     def fit(self) -> dict[str, Any]:
         c, p = self.config, self.progress
-        started = time.monotonic()
+        started = self._started = time.monotonic()
+        self._first_step = p.step
         stop_reason = "epochs"
         bar = progress_bar(c.max_steps or None, initial=p.step, enabled=self.show_progress)
         self.log.write("start", step=p.step, epoch=p.epoch, resumed=p.step > 0)
         try:
             while p.epoch < c.epochs:
                 batches = self.task.batches(p.epoch)
+                bar.total = self._expected_steps(len(batches), started)
                 if p.batch_in_epoch == 0:
                     self.task.start_epoch(p.epoch)
                 self.schedule.start_epoch(self.optimizer, p.epoch)
@@ -184,7 +186,26 @@ class Trainer:
                        grad_norm=self.last_grad_norm, items_per_second=items_per_second)
         bar.set_postfix(epoch=p.epoch + 1, loss=f"{loss:.3f}", ppl=f"{math.exp(min(loss, 50)):.1f}",
                         tok_s=f"{items_per_second:.0f}", refresh=False)
+        bar.total = self._expected_steps(None, self._started)
         bar.update(p.step - bar.n)
+
+    def _expected_steps(self, epoch_batches: int | None, started: float) -> int | None:
+        """The step the run will stop at, for the progress bar's percentage and ETA: the
+        smallest of --max-steps, the steps of the remaining epochs and, with --minutes, the
+        steps the measured rate reaches by the deadline (None while nothing bounds it)."""
+        c, p = self.config, self.progress
+        if epoch_batches is not None:
+            self._epoch_batches = epoch_batches
+        bounds = [c.max_steps] if c.max_steps else []
+        per_epoch = getattr(self, "_epoch_batches", None)
+        if per_epoch:
+            bounds.append(p.step - p.batch_in_epoch + per_epoch * (c.epochs - p.epoch))
+        elapsed = time.monotonic() - started
+        done = p.step - self._first_step
+        if c.minutes and done > 0 and elapsed > 0:
+            left = max(c.minutes * 60 - elapsed, 0.0)
+            bounds.append(p.step + int(done / elapsed * left))
+        return max(min(bounds), p.step) if bounds else None
 
     def _evaluate(self) -> tuple[dict[str, float], bool]:
         """Dev metrics, and whether they beat the best so far (then the weights are kept)."""
@@ -228,7 +249,9 @@ class Trainer:
         p = self.progress
         final: dict[str, float] = {}
         evaluated_now = bool(p.history) and p.history[-1]["step"] == p.step
-        if reason in ("max steps", "time budget") and not evaluated_now:
+        if evaluated_now:  # the evaluation of this very step is the final one: report it
+            final = {k: v for k, v in p.history[-1].items() if k != "step"}
+        else:
             # The checkpoint is already written, so this report changes nothing a resumed run
             # sees: it only keeps the final weights if they are the best so far.
             final, better = self._evaluate()

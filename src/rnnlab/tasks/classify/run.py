@@ -19,6 +19,7 @@ from rnnlab.tasks.classify.model import build_model, min_length
 from rnnlab.tasks.classify.predict import classify_ids, report_split, score_probabilities
 from rnnlab.tasks.classify.train import RESULTS_FILE, cv_summary
 from rnnlab.tasks.ensemble import load_members, require_same_data
+from rnnlab.tasks.registry import last_split, load_run
 from rnnlab.training.run_dir import RunInfo
 
 SPLITS = ("train", "valid", "test")
@@ -44,7 +45,6 @@ class Prediction:
 
 
 def _read_info(run_dir: Path) -> RunInfo:
-    from rnnlab.tasks.registry import load_run
 
     return load_run(run_dir, task="classify")
 
@@ -83,24 +83,28 @@ class ClassifyRun:
         token_lists, probs, weights = self.read(texts)
         return _predictions(texts, token_lists, probs, weights, self.labels)
 
-    def split_probabilities(self, split: str, data_dir: str | None = None
+    def split_probabilities(self, split: str | None, data_dir: str | None = None
                             ) -> tuple[Tensor, list[int], ClassifyData]:
-        """Class probabilities of every sentence of `split`, their gold label ids, the data."""
+        """Class probabilities of every sentence of `split` (None: the last the data has),
+        their gold label ids, the data."""
         data = self._data(split, data_dir)
-        ids, gold = data.encode(data.split(split), self.config.max_len)
+        ids, gold = data.encode(data.split(split or last_split(data)), self.config.max_len)
         probs, _ = classify_ids(self.model, ids, self.config.eval_batch_size,
                                 min_length(self.config))
         return probs, gold, data
 
-    def _data(self, split: str, data_dir: str | None) -> ClassifyData:
-        if split not in SPLITS:
+    def _data(self, split: str | None, data_dir: str | None) -> ClassifyData:
+        if split is not None and split not in SPLITS:
             raise RnnlabError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
         return load_classify_data(self.config, data_dir, vocab=self.vocab, labels=self.labels)
 
-    def evaluate(self, split: str = "test", data_dir: str | None = None) -> dict[str, Any]:
-        """Accuracy, macro-F1, confusion matrix (and its PNG in the run directory)."""
+    def evaluate(self, split: str | None = None, data_dir: str | None = None
+                 ) -> dict[str, Any]:
+        """Accuracy, macro-F1, confusion matrix (and its PNG in the run directory) on `split`
+        (default: the last split the data has: test, else valid)."""
         data = self._data(split, data_dir)
-        return report_split(self.run_dir, self.model, data, self.config, split)
+        return report_split(self.run_dir, self.model, data, self.config,
+                            split or last_split(data))
 
 
 class ClassifyEnsemble:
@@ -123,17 +127,21 @@ class ClassifyEnsemble:
         probs = torch.stack([probs for _, probs, _ in readings]).mean(0)
         return _predictions(texts, readings[0][0], probs, [None] * len(texts), self.labels)
 
-    def evaluate(self, split: str = "test", data_dir: str | None = None) -> dict[str, Any]:
-        """The ensemble's accuracy, macro-F1 and confusion matrix on `split`, with each
-        member's accuracy beside it; the confusion PNG goes to the first member's directory."""
+    def evaluate(self, split: str | None = None, data_dir: str | None = None
+                 ) -> dict[str, Any]:
+        """The ensemble's accuracy, macro-F1 and confusion matrix on `split` (default: the
+        last the data has), with each member's accuracy beside it; the confusion PNG goes to
+        the first member's directory."""
         from rnnlab.plots import plot_confusion_matrix
 
         first = self.runs[0]
-        require_same_data([(run.run_dir, run.config) for run in self.runs], DATA_FIELDS, split)
+        require_same_data([(run.run_dir, run.config) for run in self.runs], DATA_FIELDS,
+                          split or "evaluation")
         members = []
         for run in self.runs:
             probs, gold, data = run.split_probabilities(split, data_dir)
             members.append(probs)
+        split = split or last_split(data)
         result = score_probabilities(torch.stack(members).mean(0), gold)
         png = plot_confusion_matrix(
             result["confusion"], self.labels, first.run_dir / f"confusion-{split}-ensemble.png",
@@ -155,7 +163,7 @@ def _predictions(texts: list[str], token_lists: list[list[str]], probs: Tensor,
             for text, tokens, p, w in zip(texts, token_lists, probs, weights, strict=True)]
 
 
-def evaluate_run(run_dir: str | Path, split: str = "test", data_dir: str | None = None,
+def evaluate_run(run_dir: str | Path, split: str | None = None, data_dir: str | None = None,
                  device: str = "auto") -> dict[str, Any]:
     """`evaluate` for a single run; for a cross-validation run, each fold on its own held-out
     part (`split` names which part of each fold) and the mean and deviation over folds."""
@@ -169,6 +177,7 @@ def evaluate_run(run_dir: str | Path, split: str = "test", data_dir: str | None 
         if not (fold_dir / RESULTS_FILE).exists():
             raise RnnlabError(f"{fold_dir} has not finished training: resume the run first")
         result = ClassifyRun(fold_dir, device).evaluate(split, data_dir)
+        split = result["split"]
         folds.append({"fold": k, "test_accuracy": result["accuracy"],
                       "test_macro_f1": result["macro_f1"], "seconds": 0.0})
     summary = cv_summary(folds)

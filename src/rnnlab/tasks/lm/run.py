@@ -103,11 +103,13 @@ class LMRun:
 
         return load_lm_corpus(self.config, data_dir, vocab=self.vocab, tokenizer=self.tokenizer)
 
-    def evaluate(self, split: str, data_dir: str | None = None) -> dict[str, Any]:
-        """Cross-entropy (nats/token), perplexity and, for characters, bits per character."""
-        if split not in SPLITS:
+    def evaluate(self, split: str | None = None, data_dir: str | None = None) -> dict[str, Any]:
+        """Cross-entropy (nats/token), perplexity and, for characters, bits per character, on
+        `split` (default: the last split the corpus has: test, else valid)."""
+        if split is not None and split not in SPLITS:
             raise RnnlabError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
         corpus = self.load_corpus(data_dir)
+        split = split or list(corpus.splits())[-1]
         ids = getattr(corpus, split)
         if ids is None:
             raise RnnlabError(f"corpus {corpus.name} has no {split} split")
@@ -133,11 +135,12 @@ class LMRun:
 
     def generate(self, prime: str, length: int, *, seed: int | None = None,
                  **options: Any) -> Iterator[str]:
-        """Stream the text of one sample, token by token (after the prime, which is not echoed)."""
+        """Stream the text of one sample, token by token (after the prime, which is not echoed).
+        Without a prime the sample starts where training texts start (`context_id`)."""
         from rnnlab.decoding.sampling import sample
 
         prime_ids = self.encode(prime) if prime else [self.context_id()]
-        if self.tokenizer.name == "word" and prime_ids and prime_ids[-1] == self.vocab.eos_id \
+        if self.tokenizer.name == "word" and prime and prime_ids[-1] == self.vocab.eos_id \
                 and not prime.endswith("\n"):
             prime_ids = prime_ids[:-1]  # the word tokenizer closes every line; a prime goes on
         generator = torch.Generator().manual_seed(seed) if seed is not None else None

@@ -8,6 +8,7 @@ from typing import Any
 from rnnlab.device import resolve_device
 from rnnlab.errors import RnnlabError
 from rnnlab.tasks.ensemble import load_members, require_same_data
+from rnnlab.tasks.registry import last_split, load_run
 from rnnlab.tasks.tag.config import TagConfig
 from rnnlab.tasks.tag.data import Sentence, TagData, convert_tags, load_tag_data
 from rnnlab.tasks.tag.encode import TagVocab
@@ -52,14 +53,17 @@ class _Tagging:
             return tags
         return [convert_tags(t, output_scheme) for t in tags]
 
-    def evaluate(self, split: str = "test", data_dir: str | None = None) -> dict[str, Any]:
-        """Token accuracy (and entity P/R/F1 with seqeval's per-type report) on a split."""
+    def evaluate(self, split: str | None = None, data_dir: str | None = None
+                 ) -> dict[str, Any]:
+        """Token accuracy (and entity P/R/F1 with the per-type report) on `split` (default:
+        the last split the data has: test, else valid)."""
         data = self._data(split, data_dir)
+        split = split or last_split(data)
         return self._report(data, split, timed_scores(self.predict, data.split(split),
                                                       self.scheme))
 
-    def _data(self, split: str, data_dir: str | None) -> TagData:
-        if split not in SPLITS:
+    def _data(self, split: str | None, data_dir: str | None) -> TagData:
+        if split is not None and split not in SPLITS:
             raise RnnlabError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
         return load_tag_data(self.config, data_dir, self.scheme)
 
@@ -72,8 +76,6 @@ class _Tagging:
 
 class TagRun(_Tagging):
     def __init__(self, run_dir: str | Path, device: str = "auto") -> None:
-        from rnnlab.tasks.registry import load_run
-
         self.run_dir = Path(run_dir)
         self.saved = load_run(self.run_dir, task="tag")
         self.info: dict[str, Any] = dict(self.saved.record)
@@ -110,10 +112,13 @@ class TagEnsemble(_Tagging):
         return ensemble_tags([(run.model, run.vocab) for run in self.runs], sentences,
                              self.config.eval_batch_size)
 
-    def evaluate(self, split: str = "test", data_dir: str | None = None) -> dict[str, Any]:
+    def evaluate(self, split: str | None = None, data_dir: str | None = None
+                 ) -> dict[str, Any]:
         """The ensemble's scores on a split, with each member's own beside them."""
-        require_same_data([(run.run_dir, run.config) for run in self.runs], DATA_FIELDS, split)
+        require_same_data([(run.run_dir, run.config) for run in self.runs], DATA_FIELDS,
+                          split or "evaluation")
         data = self._data(split, data_dir)  # read once: the members share it
+        split = split or last_split(data)
         sentences = data.split(split)
         result = self._report(data, split, timed_scores(self.predict, sentences, self.scheme),
                               members=len(self.runs))

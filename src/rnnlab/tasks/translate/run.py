@@ -74,14 +74,20 @@ class TranslateRun:
                                        [*self.tgt_vocab.decode(hyp.tokens), "<eos>"], weights))
         return results
 
-    def evaluate(self, split: str = "test", beam: int | None = None, alpha: float | None = None,
-                 data_dir: str | None = None, limit: int = 0) -> dict[str, Any]:
+    def evaluate(self, split: str | None = None, beam: int | None = None,
+                 alpha: float | None = None, data_dir: str | None = None,
+                 limit: int = 0) -> dict[str, Any]:
         """BLEU and chrF (sacrebleu, lower-cased detokenized output against the raw references,
-        lower-cased too) of beam search, the perplexity of the references, and the speed."""
+        lower-cased too) of beam search, the perplexity of the references, and the speed, on
+        `split` (default: the last split the run's data has: test, else valid)."""
         from rnnlab.metrics import bleu_chrf
 
         beam, alpha = self._beam(beam, alpha)
-        data = self._data((split,), data_dir)
+        if split is None:
+            data = self._data(("valid", "test"), data_dir)
+            split = "test" if "test" in data.splits else "valid"
+        else:
+            data = self._data((split,), data_dir)
         if split not in data.splits:
             raise RnnlabError(f"this run has no {split} split (give --src-{split}/--tgt-{split} "
                               "when training)")
