@@ -92,6 +92,20 @@ def test_wikitext2_zip_over_http(server, tmp_path, monkeypatch):
     assert download("wikitext-2", data, url="http://127.0.0.1:9") == paths
 
 
+def test_download_goes_to_the_user_data_folder(server, tmp_path, monkeypatch):
+    """Without --data-dir or $RNNLAB_DATA: the per-user folder, where lookups find it."""
+    www, base = server
+    files = _wikitext_files()
+    archive = _wikitext_zip(files)
+    (www / "wikitext-2-v1.zip").write_bytes(archive)
+    _patch_wikitext(monkeypatch, _sha(archive), files)
+    monkeypatch.delenv(registry.ENV_VAR, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    paths = download("wikitext-2", url=base)
+    assert paths[0].parent == tmp_path / "cache" / "rnnlab" / "data" / "wikitext-2"
+    assert registry.corpus_path("wikitext-2") == paths[0].parent
+
+
 def test_checksum_mismatch_removes_partial_file(server, tmp_path, monkeypatch):
     www, base = server
     files = _wikitext_files()
@@ -103,7 +117,8 @@ def test_checksum_mismatch_removes_partial_file(server, tmp_path, monkeypatch):
     msg = str(err.value)
     assert "checksum mismatch for wikitext-2-v1.zip" in msg and "expected 0000" in msg
     assert "partial file was removed" in msg
-    assert list((data / "wikitext-2").iterdir()) == []
+    assert not data.exists()  # no empty folder left behind (issue 19)
+    assert f"into {data / 'wikitext-2'}" in msg and "wiki.train.tokens" in msg
 
 
 def test_unpacked_file_checksum_mismatch(server, tmp_path, monkeypatch):
@@ -157,7 +172,7 @@ def test_network_failure_is_clear(tmp_path):
         port = s.getsockname()[1]
     with pytest.raises(RnnlabError, match=r"could not download http://127\.0\.0\.1:\d+/"):
         download("ptb", tmp_path, url=f"http://127.0.0.1:{port}", timeout=5)
-    assert list((tmp_path / "ptb").iterdir()) == []
+    assert not (tmp_path / "ptb").exists()  # no empty folder left behind (issue 19)
 
 
 def test_http_404_is_clear(server, tmp_path):

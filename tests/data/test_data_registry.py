@@ -14,6 +14,7 @@ from rnnlab.data.registry import (
     find_corpora,
     get_corpus,
     search_dirs,
+    user_data_dir,
     verify,
 )
 from rnnlab.errors import RnnlabError
@@ -65,8 +66,13 @@ def test_search_dirs_rule(tmp_path, monkeypatch):
     assert search_dirs(tmp_path / "arg") == [(tmp_path / "arg", "--data-dir")]
     assert search_dirs() == [(tmp_path / "env", f"${ENV_VAR}")]
     monkeypatch.setenv(ENV_VAR, "")  # empty means unset
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     dirs = [p for p, _ in search_dirs()]
-    assert dirs[0] == Path(registry.__file__).resolve().parents[3].parent / "shared" / "data"
+    assert dirs[0] == tmp_path / "cache" / "rnnlab" / "data"  # the user data folder first
+    assert dirs[1] == Path(registry.__file__).resolve().parents[3].parent / "shared" / "data"
+    assert registry.download_dir() == (dirs[0], "the user data folder")  # never the checkout
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/is/ignored")  # the XDG rule
+    assert user_data_dir() == Path.home() / ".cache" / "rnnlab" / "data"
 
 
 def test_missing_corpus_says_where_and_how(tmp_path, monkeypatch):

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from rnnlab.data.registry import resolve_data_dir
+from rnnlab.data.registry import corpus_path
 from rnnlab.errors import RnnlabError
 from rnnlab.tasks.classify.config import ClassifyDataConfig
 from rnnlab.tasks.classify.data import (
@@ -137,10 +137,12 @@ def test_sst_line_errors(tmp_path):
 
 
 def _real(name):
-    base = resolve_data_dir()
-    if base is None or not (base / name).is_dir():
-        pytest.skip(f"{name} is not in the shared data directory")
-    return base
+    """The data directory holding all of `name`'s files, or a skip that says which are
+    missing (a folder alone is not enough)."""
+    try:
+        return corpus_path(name).parent
+    except RnnlabError as err:
+        pytest.skip(str(err))
 
 
 def test_real_sst2_counts():

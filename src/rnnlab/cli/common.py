@@ -9,6 +9,10 @@ import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+DATA_DIR_HELP = ("the folder of the named corpora (default: $RNNLAB_DATA, else the user data "
+                 "folder, else ../shared/data beside a source checkout; `rnnlab info` shows "
+                 "where)")
+
 
 def add_device(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto",

@@ -9,6 +9,8 @@ import argparse
 import json
 from pathlib import Path
 
+from rnnlab.cli.common import DATA_DIR_HELP
+
 
 def _names(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
@@ -43,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     grad.add_argument("--run-dir", action="append", default=[], metavar="RUN",
                       help="also measure a trained language model (repeatable)")
     grad.add_argument("--text", help="text for --run-dir windows (default: the run's valid split)")
-    grad.add_argument("--data-dir", help="data directory for the runs' corpora (see `rnnlab info`)")
+    grad.add_argument("--data-dir", help=DATA_DIR_HELP)
     grad.set_defaults(handler=run_gradients)
 
     mem = commands.add_parser("memory", help="longest T each cell solves on a synthetic task")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from rnnlab.cli.common import (
+    DATA_DIR_HELP,
     add_device,
     add_format,
     add_threads,
@@ -20,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("run_dir", metavar="RUN_DIR")
     ev.add_argument("--split", default=None, choices=("train", "valid", "test"),
                     help="which split (default: the last the corpus has: test, else valid)")
-    ev.add_argument("--data-dir", help="data directory (see `rnnlab info`)")
+    ev.add_argument("--data-dir", help=DATA_DIR_HELP)
     add_device(ev)
     add_format(ev)
     add_threads(ev)

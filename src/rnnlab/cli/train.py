@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rnnlab.cli.common import format_value
+from rnnlab.cli.common import DATA_DIR_HELP, format_value
 from rnnlab.config import add_dataclass_arguments, dataclass_from_args, to_dict
 from rnnlab.errors import RnnlabError
 from rnnlab.tasks.registry import TASKS, TaskSpec, get_task, load_run, resolve
@@ -19,8 +19,7 @@ def common_arguments(parser: argparse.ArgumentParser, spec: TaskSpec) -> None:
     group = parser.add_argument_group("run")
     group.add_argument("--run-dir",
                        help=f"where the run is written (default: runs/{spec.name}-TIME)")
-    group.add_argument("--data-dir", help="data directory (default: $RNNLAB_DATA, else "
-                       "../shared/data beside the checkout)")
+    group.add_argument("--data-dir", help=DATA_DIR_HELP)
     group.add_argument("--resume", action="store_true",
                        help="continue the run in --run-dir from its latest checkpoint")
     presets = spec.preset_table()

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from rnnlab.data.registry import ENV_VAR, CorpusInfo, Source, get_corpus, search_dirs, verify
+from rnnlab.data.registry import ENV_VAR, CorpusInfo, Source, download_dir, get_corpus, verify
 from rnnlab.errors import RnnlabError
 
 _CHUNK = 1 << 20
@@ -37,15 +37,20 @@ def download(
 ) -> list[Path]:
     """Download corpus `name` into `<data dir>/<name>/` and return its files' paths.
 
-    The data directory follows the registry's rule (`data_dir`, else $RNNLAB_DATA, else
-    ../shared/data beside the checkout). `url` replaces the base of every source URL (each
-    file is fetched from `url/<its file name>`): for mirrors and tests; `file://` works too.
-    Files already present and matching their checksums are kept unless `force`.
+    The folder is `data_dir`, else $RNNLAB_DATA, else the user data folder
+    (`registry.user_data_dir()`), never beside the checkout. `url` replaces the base of every
+    source URL (each file is fetched from `url/<its file name>`): for mirrors and tests;
+    `file://` works too. Files already present and matching their checksums are kept unless
+    `force`. A download that fails leaves nothing behind: no partial file, none of the files
+    this call wrote, no folder it created.
     """
     info = get_corpus(name)
+    base, why = download_dir(data_dir)
+    target = base / info.folder
+    layout = ", ".join(str(target / f) for f in info.files)
     if not info.sources:
-        raise RnnlabError(f"no download is known for {name}; put its files in place by hand")
-    target = search_dirs(data_dir)[0][0] / info.folder
+        raise RnnlabError(f"no download is known for {name}; put its files in place by hand: "
+                          f"{layout}")
     paths = [target / f for f in info.files]
     if not force and all(p.is_file() for p in paths):
         try:
@@ -53,19 +58,40 @@ def download(
             return paths
         except RnnlabError:
             pass  # a corrupted copy: fetch it again
+    created = [folder for folder in (target, *target.parents) if not folder.exists()]
+    before = {p for p in paths if p.exists()}
     try:
         target.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise RnnlabError(
-            f"cannot create {target}: {err.strerror or err}; pass --data-dir or set {ENV_VAR} "
-            f"to a folder you can write to"
+            f"cannot create {target} ({why}): {err.strerror or err}; pass --data-dir or set "
+            f"{ENV_VAR} to a folder you can write to"
         ) from err
-    for source in info.sources:
-        source_url = source.url
-        if url is not None:
-            source_url = url.rstrip("/") + "/" + PurePosixPath(source.url).name
-        _fetch_source(info, source, source_url, target, timeout)
+    try:
+        for source in info.sources:
+            source_url = source.url
+            if url is not None:
+                source_url = url.rstrip("/") + "/" + PurePosixPath(source.url).name
+            _fetch_source(info, source, source_url, target, timeout)
+    except BaseException as err:
+        _clean_up([p for p in paths if p not in before], created)
+        if isinstance(err, RnnlabError):
+            raise RnnlabError(f"{err} [download of {name} into {target} ({why}) failed and left "
+                              f"nothing there; to place it by hand, put {layout}]") from err
+        raise
     return paths
+
+
+def _clean_up(written: list[Path], created: list[Path]) -> None:
+    """Remove the files a failed download wrote, then the folders it created (deepest first)
+    if they are empty."""
+    for path in written:
+        path.unlink(missing_ok=True)
+    for folder in created:  # target first, then its new parents
+        try:
+            folder.rmdir()
+        except OSError:
+            break  # not empty (or not ours to remove): stop there
 
 
 def _fetch_source(
@@ -106,7 +132,7 @@ def _open_url(url: str, timeout: float):
             reason = f"HTTP {err.code} {reason}"
         raise RnnlabError(
             f"could not download {url}: {reason}; check the network connection, or fetch the "
-            f"file yourself and put it in the data directory"
+            f"file yourself"
         ) from err
 
 

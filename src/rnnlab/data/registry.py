@@ -1,11 +1,18 @@
 """Named corpora and where to find them.
 
-Data directory rule (the first that applies wins; nothing else is searched):
+Data directory rule: a folder you name is the only place searched,
 
-1. the `data_dir` argument (the CLI's `--data-dir`);
+1. the `data_dir` argument (the CLI's `--data-dir`), else
 2. the `RNNLAB_DATA` environment variable (ignored when empty);
-3. `../shared/data` beside the checkout: `<repo root>/../shared/data`, where the repo root is
-   three folders above this file for an editable install, then `<cwd>/../shared/data`.
+
+otherwise a corpus is looked for in, in order,
+
+3. the per-user data folder, where `rnnlab data download` writes (`user_data_dir()`: the
+   platform's user cache folder, `$XDG_CACHE_HOME/rnnlab/data` or `~/.cache/rnnlab/data` on
+   Linux), then
+4. `../shared/data` beside a source checkout: `<repo root>/../shared/data`, where the repo root
+   is three folders above this file for an editable install, then `<cwd>/../shared/data`
+   (this project's development machines).
 
 A corpus `NAME` lives in `<data dir>/NAME/` with the file names of its `CorpusInfo`. Only
 tinyshakespeare has a further fallback: a gzipped copy shipped inside the package, so that the
@@ -20,6 +27,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -240,6 +248,21 @@ def get_corpus(name: str) -> CorpusInfo:
     )
 
 
+def user_data_dir() -> Path:
+    """The per-user folder for downloaded corpora: the platform's user cache folder (as
+    platformdirs' `user_cache_dir("rnnlab")` gives it, plus `data`). Written out by hand: it is
+    three rules, not worth a dependency. A cache, because every corpus can be fetched again."""
+    home = Path.home()
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA") or home / "AppData" / "Local")
+        return base / "rnnlab" / "Cache" / "data"
+    if sys.platform == "darwin":
+        return home / "Library" / "Caches" / "rnnlab" / "data"
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else home / ".cache"  # XDG spec
+    return base / "rnnlab" / "data"
+
+
 def search_dirs(data_dir: str | Path | None = None) -> list[tuple[Path, str]]:
     """The data directories to look in, in order, each with where it came from."""
     if data_dir is not None:
@@ -247,12 +270,18 @@ def search_dirs(data_dir: str | Path | None = None) -> list[tuple[Path, str]]:
     env = os.environ.get(ENV_VAR, "")
     if env:
         return [(Path(env).expanduser(), f"${ENV_VAR}")]
-    found: list[tuple[Path, str]] = []
+    found: list[tuple[Path, str]] = [(user_data_dir(), "the user data folder")]
     for path, why in ((_REPO_ROOT.parent / "shared" / "data", "beside the checkout"),
                       (Path.cwd().parent / "shared" / "data", "beside the working directory")):
         if all(path.resolve() != p.resolve() for p, _ in found):
             found.append((path, why))
     return found
+
+
+def download_dir(data_dir: str | Path | None = None) -> tuple[Path, str]:
+    """Where `rnnlab data download` writes: the folder you name (--data-dir, $RNNLAB_DATA),
+    else the user data folder; never beside the checkout."""
+    return search_dirs(data_dir)[0]
 
 
 def resolve_data_dir(data_dir: str | Path | None = None) -> Path | None:
@@ -272,7 +301,8 @@ def corpus_path(name: str, data_dir: str | Path | None = None) -> Path:
         state = "no such folder" if not folder.is_dir() else "missing " + ", ".join(missing)
         looked.append(f"{folder} ({why}: {state})")
     wanted = ", ".join(f"{info.folder}/{f}" for f in info.files)
-    how = f"get it with `rnnlab data download {name}`, or " if info.sources else ""
+    how = (f"get it with `rnnlab data download {name}` (into {download_dir(data_dir)[0]}), or "
+           if info.sources else "")
     raise RnnlabError(
         f"corpus {name!r} not found; looked in {'; '.join(looked)}. To fix: {how}"
         f"point --data-dir or {ENV_VAR} at a folder holding {wanted}"
