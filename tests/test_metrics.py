@@ -21,15 +21,17 @@ def test_classification_metrics():
     assert perplexity(math.log(10) * 4, 4) == pytest.approx(10)
 
 
-def test_entity_scores_are_strict_conll_style():
+def test_entity_scores_count_chunks_as_conlleval():
     gold = [["B-PER", "I-PER", "O", "B-LOC"]]
     pred = [["B-PER", "I-PER", "O", "B-ORG"]]
     scores = entity_scores(gold, pred, "BIO")
     assert scores["precision"] == pytest.approx(0.5)
     assert scores["recall"] == pytest.approx(0.5)
     assert "PER" in scores["report"]
-    # strict mode: an entity starting with I- is not an entity
-    assert entity_scores([["B-PER"]], [["I-PER"]], "BIO")["f1"] == 0.0
+    # conlleval: an I-X after O starts a chunk (seqeval's strict IOB2 mode scored this 0)
+    assert entity_scores([["B-PER"]], [["I-PER"]], "BIO")["f1"] == 1.0
+    with pytest.raises(ValueError, match="unknown tag scheme"):
+        entity_scores(gold, pred, "BILOU")
 
 
 def test_bleu_chrf_match_sacrebleu_identity():

@@ -57,23 +57,35 @@ def macro_f1(gold: list[int], predicted: list[int], num_classes: int) -> float:
     return sum(scores) / max(len(scores), 1)
 
 
-# -- sequence labelling (seqeval) --------------------------------------------------------------
+# -- sequence labelling (conlleval's chunks, via seqeval) -------------------------------------
+
+ENTITY_SCHEMES = ("BIO", "IOB2", "IOB1", "BIOES", "IOBES")
 
 
 def entity_scores(gold: list[list[str]], predicted: list[list[str]],
                   scheme: str = "BIO") -> dict:
-    """Entity-level precision/recall/F1 (micro) and the per-type report, computed by seqeval in
-    its strict mode for the scheme (`BIO` = IOB2, `BIOES`), as the CoNLL script counts them."""
-    from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
-    from seqeval.scheme import IOB2, IOBES
+    """Entity-level precision/recall/F1 (micro) and the per-type report, with the chunks the
+    CoNLL script (conlleval) reads from the tags: a chunk starts at B-X, at S-X, and at an
+    I-X or E-X that follows O, another type, or an E-/S- that closed a chunk; it ends before a
+    tag that starts one, before O, and after E-/S-. So ill-formed output (a softmax tagger's
+    I-PER after O) is scored as conlleval scores it, and IOB1, BIO and BIOES alike.
 
-    mode = {"BIO": IOB2, "IOB2": IOB2, "BIOES": IOBES, "IOBES": IOBES}[scheme.upper()]
-    kwargs = {"mode": "strict", "scheme": mode, "zero_division": 0}
+    This is seqeval's default mode, its port of conlleval (extended with E-/S- as flair and
+    seqeval read BIOES), not its strict mode, which drops a chunk that opens with I-.
+    `scheme` only names what the tags are in (checked); the chunk rules cover all of them.
+    """
+    from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
+
+    if scheme.upper() not in ENTITY_SCHEMES:
+        raise ValueError(f"unknown tag scheme {scheme!r}; one of {', '.join(ENTITY_SCHEMES)}")
+    any_entity = any(t != "O" for sentence in (*gold, *predicted) for t in sentence)
     return {
-        "precision": float(precision_score(gold, predicted, **kwargs)),
-        "recall": float(recall_score(gold, predicted, **kwargs)),
-        "f1": float(f1_score(gold, predicted, **kwargs)),
-        "report": classification_report(gold, predicted, digits=4, **kwargs),
+        "precision": float(precision_score(gold, predicted, zero_division=0)),
+        "recall": float(recall_score(gold, predicted, zero_division=0)),
+        "f1": float(f1_score(gold, predicted, zero_division=0)),
+        # seqeval's report fails on tags with no entity at all
+        "report": classification_report(gold, predicted, digits=4, zero_division=0)
+        if any_entity else "no entities in the gold or predicted tags",
     }
 
 

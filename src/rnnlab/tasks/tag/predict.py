@@ -95,8 +95,9 @@ def timed_scores(predict: Callable[[list[Sentence]], list[list[str]]],
 
 def tag_metrics(gold: list[list[str]], predicted: list[list[str]], scheme: str) -> dict[str, Any]:
     """Token accuracy; for entity schemes also entity precision/recall/F1 (and the per-type
-    report), computed on both sides converted to BIO, as the CoNLL script reads the tags: an
-    I-X that opens an entity counts as B-X (so softmax and CRF are scored alike)."""
+    report) with conlleval's chunks (`metrics.entity_scores`), on both sides converted to BIO
+    (which by conlleval's rules leaves every chunk as it was: an I-X that opens an entity
+    becomes B-X), so that the report and the signature name one scheme for every run."""
     flat_gold = [t for sentence in gold for t in sentence]
     flat_predicted = [t for sentence in predicted for t in sentence]
     result: dict[str, Any] = {"accuracy": accuracy(flat_gold, flat_predicted)}
@@ -120,7 +121,7 @@ def tag_signature(scores: dict[str, Any], corpus: str, split: str, scheme: str,
     if scheme == "none":
         parts["field"] = config.field if corpus.startswith("ud-") else "tag"
     else:
-        parts.update(scheme=f"{scheme}->bio", eval="seqeval-strict-iob2")
+        parts.update(scheme=f"{scheme}->bio", eval="conlleval")
     parts["output"] = "crf" if config.crf else "softmax"
     if members > 1:
         parts["ensemble"] = members
