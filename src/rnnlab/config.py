@@ -73,10 +73,14 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type, group: s
         kind, optional = _base_type(f.type)
         help_text = f.metadata.get("help", "")
         if f.default is not dataclasses.MISSING and "default" not in help_text:
-            shown = "none" if f.default is None else f.default
+            shown = "none" if f.default is None else f.metadata.get("shown", f.default)
             help_text += f" (default: {shown})"  # unless the help says it in words
         choices = f.metadata.get("choices")
-        if kind is bool:  # --x and --no-x, both listed in --help
+        parse = f.metadata.get("parse")  # a text -> value function for fields such as tuples
+        if parse is not None:
+            target.add_argument(flag, dest=f.name, type=parse, default=None, help=help_text,
+                                metavar=f.metadata.get("metavar", f.name.upper()))
+        elif kind is bool:  # --x and --no-x, both listed in --help
             target.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction,
                                 default=None, help=help_text)
         else:

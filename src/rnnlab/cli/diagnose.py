@@ -12,18 +12,11 @@ from pathlib import Path
 from rnnlab.cli.common import DATA_DIR_HELP
 
 
-def _names(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
-
-
-def _ints(text: str) -> list[int]:
-    try:
-        return [int(part) for part in _names(text)]
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"expected integers like 10,20,50: {text!r}") from err
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from rnnlab.config import add_dataclass_arguments
+    from rnnlab.diagnostics.gradients import GradientConfig
+    from rnnlab.diagnostics.memory import MEMORY_CELLS, MEMORY_LENGTHS, MemoryConfig
+    from rnnlab.diagnostics.options import integers, names
     from rnnlab.nn.factory import CELLS
 
     parser = subparsers.add_parser("diagnose", help="gradient flow, long-range memory, and what "
@@ -32,16 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     cell_help = f"comma-separated cells ({', '.join(CELLS)})"
 
     grad = commands.add_parser("gradients", help="||dL/dh_t|| for a loss on the last step")
-    grad.add_argument("--cells", type=_names, default=["rnn", "lstm", "gru"], help=cell_help)
-    grad.add_argument("--length", type=int, default=100, help="time steps T")
-    grad.add_argument("--hidden", type=int, default=64, help="hidden units of each cell")
-    grad.add_argument("--input-size", type=int, default=32, help="input features per step")
-    grad.add_argument("--batch", type=int, default=32, help="random sequences averaged")
-    grad.add_argument("--explode-gain", type=float, default=2.0,
-                      help="singular value of W_hh in the exploding-RNN variant")
-    grad.add_argument("--forget-bias", type=float, default=1.0,
-                      help="LSTM forget-gate bias of the forget-bias variant")
-    grad.add_argument("--max-norm", type=float, default=1.0, help="clipping threshold shown")
+    add_dataclass_arguments(grad, GradientConfig, "study")
     grad.add_argument("--run-dir", action="append", default=[], metavar="RUN",
                       help="also measure a trained language model (repeatable)")
     grad.add_argument("--text", help="text for --run-dir windows (default: the run's valid split)")
@@ -49,20 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     grad.set_defaults(handler=run_gradients)
 
     mem = commands.add_parser("memory", help="longest T each cell solves on a synthetic task")
-    mem.add_argument("--task", choices=("adding", "copy"), default="adding",
-                     help="adding problem (Hochreiter & Schmidhuber) or copy memory")
-    mem.add_argument("--cells", type=_names,
-                     default=["rnn", "lstm", "gru", "gru-minimal", "lstm-peephole"],
-                     help=cell_help)
-    mem.add_argument("--lengths", type=_ints, default=[5, 10, 20, 40, 80], help="values of T")
-    mem.add_argument("--steps", type=int, default=2000, help="training step budget per run")
-    mem.add_argument("--parameters", type=int, default=3000, help="parameters per model")
-    mem.add_argument("--batch", type=int, default=32, help="sequences per training step")
-    mem.add_argument("--lr", type=float, default=1e-2, help="Adam learning rate")
-    mem.add_argument("--eval-every", type=int, default=100,
-                     help="check whether the task is solved every N steps")
-    mem.add_argument("--forget-bias", type=float, default=0.0,
-                     help="LSTM forget-gate bias at initialisation")
+    mem.add_argument("--cells", type=names, default=MEMORY_CELLS, help=cell_help)
+    mem.add_argument("--lengths", type=integers, default=MEMORY_LENGTHS, help="values of T")
+    add_dataclass_arguments(mem, MemoryConfig, "training")
     mem.add_argument("--keep-going", action="store_true",
                      help="train longer T even after a cell failed a shorter one")
     mem.set_defaults(handler=run_memory)
@@ -76,8 +49,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="read at most this many characters of --text")
     cells.set_defaults(handler=run_cells)
 
-    for sub in (grad, mem):
-        sub.add_argument("--seed", type=int, default=0, help="random seed")
     for sub in (grad, mem, cells):
         sub.add_argument("--out", required=True, type=Path, help="folder for the files")
         sub.add_argument("--threads", type=int, default=None,
@@ -89,32 +60,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _setup(args: argparse.Namespace) -> None:
     import torch
 
-    from rnnlab.errors import RnnlabError
-    from rnnlab.nn.factory import CELLS
-
     if args.threads:
         torch.set_num_threads(args.threads)
-    unknown = [c for c in getattr(args, "cells", []) if c not in CELLS]
-    if unknown:
-        raise RnnlabError(f"unknown cell {unknown[0]!r}; choose from {', '.join(CELLS)}")
-    for name in ("length", "steps", "batch", "max_chars"):
-        if getattr(args, name, 1) < 1:
-            raise RnnlabError(f"--{name.replace('_', '-')} must be at least 1")
 
 
 def run_gradients(args: argparse.Namespace) -> int:
+    from rnnlab.config import dataclass_from_args, to_dict
+    from rnnlab.diagnostics.gradients import GradientConfig
     from rnnlab.diagnostics.report import gradients_report
 
     _setup(args)
-    result = gradients_report(
-        args.cells, args.out, run_dirs=tuple(args.run_dir), text_file=args.text,
-        data_dir=args.data_dir, length=args.length, hidden=args.hidden,
-        input_size=args.input_size, batch=args.batch, seed=args.seed,
-        explode_gain=args.explode_gain, forget_bias=args.forget_bias, max_norm=args.max_norm)
+    config = dataclass_from_args(GradientConfig, args)
+    options = {k: v for k, v in to_dict(config).items() if k != "cells"}
+    result = gradients_report(list(config.cells), args.out, run_dirs=tuple(args.run_dir),
+                              text_file=args.text, data_dir=args.data_dir, **options)
     if args.format == "json":
         print(json.dumps(result, indent=2, ensure_ascii=False))
         return 0
-    print(f"|dL/dh_1| / |dL/dh_T| at T = {args.length}:")
+    print(f"|dL/dh_1| / |dL/dh_T| at T = {config.length}:")
     for curve in result["curves"] + result["variants"]:
         print(f"  {curve['label']:<32} {curve['ratio']:.3g}")
     clip = result["clipping"]
@@ -128,14 +91,12 @@ def run_gradients(args: argparse.Namespace) -> int:
 def run_memory(args: argparse.Namespace) -> int:
     import sys
 
+    from rnnlab.config import dataclass_from_args
     from rnnlab.diagnostics.memory import MemoryConfig
     from rnnlab.diagnostics.report import memory_report
 
     _setup(args)
-    config = MemoryConfig(task=args.task, parameters=args.parameters, steps=args.steps,
-                          batch=args.batch, lr=args.lr, eval_every=args.eval_every,
-                          seed=args.seed, forget_bias=args.forget_bias,
-                          stop_after_failure=not args.keep_going)
+    config = dataclass_from_args(MemoryConfig, args, {"stop_after_failure": not args.keep_going})
 
     def progress(r) -> None:  # noqa: ANN001
         print(f"{r.cell} T={r.length}: {'solved' if r.solved else 'not solved'} "

@@ -19,11 +19,14 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from rnnlab.config import field as cfg_field
+from rnnlab.diagnostics.options import check_cells, check_positive, names
 from rnnlab.nn.factory import make_recurrent
 from rnnlab.nn.init import orthogonal_recurrent_, set_forget_bias_
 from rnnlab.nn.recurrent import _Recurrent
@@ -150,17 +153,38 @@ class GradientStudy:
                 "variants": [c.to_dict() for c in self.variants], "clipping": self.clipping}
 
 
-def gradient_study(
-    cells: list[str], *, length: int = 100, hidden: int = 64, input_size: int = 32,
-    batch: int = 32, seed: int = 0, explode_gain: float = 2.0, forget_bias: float = 1.0,
-    max_norm: float = 1.0,
-) -> GradientStudy:
+@dataclass(frozen=True)
+class GradientConfig:
+    """What `rnnlab diagnose gradients` measures (defaults live here only; the CLI's flags are
+    made from these fields)."""
+
+    cells: tuple[str, ...] = cfg_field(("rnn", "lstm", "gru"), "comma-separated cells",
+                                       parse=names, metavar="CELLS", shown="rnn,lstm,gru")
+    length: int = cfg_field(100, "time steps T")
+    hidden: int = cfg_field(64, "hidden units of each cell")
+    input_size: int = cfg_field(32, "input features per step")
+    batch: int = cfg_field(32, "random sequences averaged")
+    seed: int = cfg_field(0, "random seed")
+    explode_gain: float = cfg_field(2.0, "singular value of W_hh in the exploding-RNN variant")
+    forget_bias: float = cfg_field(1.0, "LSTM forget-gate bias of the forget-bias variant")
+    max_norm: float = cfg_field(1.0, "clipping threshold shown")
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "cells", tuple(self.cells))
+        check_cells(self.cells)
+        check_positive(self, "length", "hidden", "input_size", "batch", "max_norm")
+
+
+def gradient_study(cells: list[str] | tuple[str, ...], **options: Any) -> GradientStudy:
     """Random layers of every cell on the same random inputs and the same kind of readout.
 
     Variants: a tanh RNN with orthogonal W_hh (singular values 1) and with W_hh = `explode_gain`
     × orthogonal (exploding), an LSTM with forget-gate bias `forget_bias`; and the norm of one
-    clipped update of the exploding RNN.
+    clipped update of the exploding RNN. `options` are `GradientConfig`'s other fields.
     """
+    c = GradientConfig(cells=tuple(cells), **options)  # checked here, whoever calls
+    length, hidden, input_size, batch, seed = c.length, c.hidden, c.input_size, c.batch, c.seed
+    explode_gain, forget_bias, max_norm = c.explode_gain, c.forget_bias, c.max_norm
     x = random_inputs(length, batch, input_size, seed)
     loss_fn = linear_readout(hidden, seed)
     curves = [curve(c, c, random_layer(c, input_size, hidden, seed=seed), x, loss_fn)

@@ -25,6 +25,9 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from rnnlab.config import field as cfg_field
+from rnnlab.diagnostics.options import check_cells, check_positive
+from rnnlab.errors import RnnlabError
 from rnnlab.nn.factory import make_recurrent
 from rnnlab.nn.utils import clip_grad_norm
 
@@ -131,20 +134,37 @@ def hidden_for_budget(cell: str, input_size: int, output_size: int, budget: int)
         hidden += 1
 
 
+MEMORY_CELLS = ("rnn", "lstm", "gru", "gru-minimal", "lstm-peephole")
+MEMORY_LENGTHS = (5, 10, 20, 40, 80)
+
+
 @dataclass(frozen=True)
 class MemoryConfig:
-    task: str = "adding"
-    parameters: int = 3000  # every cell's model gets about this many parameters
-    steps: int = 2000  # the step budget per (cell, T)
-    batch: int = 32
-    lr: float = 1e-2  # Adam (1e-2 solved the adding problem at T=40 with an LSTM in 1000 steps)
-    clip: float = 1.0  # global gradient-norm clipping
-    eval_every: int = 100  # steps between checks on the held-out set (training stops when solved)
-    eval_size: int = 1000  # held-out sequences
-    symbols: int = 8  # copy task alphabet size K
-    forget_bias: float = 0.0  # LSTM forget-gate bias at initialisation (0: torch's init)
-    seed: int = 0
-    stop_after_failure: bool = True  # skip longer T once a cell fails one (saves compute)
+    """How each (cell, T) of `rnnlab diagnose memory` is trained (defaults live here only;
+    the CLI's flags are made from these fields)."""
+
+    task: str = cfg_field("adding", "adding problem (Hochreiter & Schmidhuber) or copy memory",
+                          choices=("adding", "copy"))
+    parameters: int = cfg_field(3000, "parameters per model (each cell gets about this many)")
+    steps: int = cfg_field(2000, "training step budget per (cell, T)")
+    batch: int = cfg_field(32, "sequences per training step")
+    # Adam; 1e-2 solved the adding problem at T=40 with an LSTM in 1000 steps
+    lr: float = cfg_field(1e-2, "Adam learning rate")
+    clip: float = cfg_field(1.0, "global gradient-norm clipping")
+    eval_every: int = cfg_field(100, "check whether the task is solved every N steps "
+                                "(training stops when it is)")
+    eval_size: int = cfg_field(1000, "held-out sequences")
+    symbols: int = cfg_field(8, "copy task alphabet size K")
+    forget_bias: float = cfg_field(0.0, "LSTM forget-gate bias at initialisation (0: torch's)")
+    seed: int = cfg_field(0, "random seed")
+    # skip longer T once a cell fails one (saves compute); the CLI's --keep-going turns it off
+    stop_after_failure: bool = cfg_field(True, "skip longer T once a cell fails one", cli=False)
+
+    def __post_init__(self) -> None:
+        if self.task not in ("adding", "copy"):
+            raise RnnlabError(f"unknown memory task {self.task!r}; choose adding or copy")
+        check_positive(self, "parameters", "steps", "batch", "lr", "eval_every", "eval_size",
+                       "symbols")
 
 
 @dataclass(frozen=True)
@@ -216,6 +236,11 @@ class MemoryStudy:
 def memory_study(cells: list[str], lengths: list[int], config: MemoryConfig,
                  progress: Callable[[MemoryResult], None] | None = None) -> MemoryStudy:
     """Every cell at every T (increasing), each from the same seed; see `MemoryConfig`."""
+    check_cells(cells)
+    shortest = 2 if config.task == "adding" else 1  # the adding problem marks two steps
+    if not lengths or min(lengths) < shortest:
+        raise RnnlabError(f"--lengths must be integers >= {shortest} for the {config.task} "
+                          f"task, got {list(lengths)}")
     results = []
     for cell in cells:
         for length in sorted(lengths):

@@ -93,6 +93,8 @@ def cells_report(run_dir: str, text_file: str, out: Path, *, unit: int | None = 
     lm = LMRun(run_dir, "cpu")
     if lm.task != "lm" or not lm.char_level:
         raise RnnlabError(f"{run_dir} is not a character-level neural language model")
+    if max_chars < 1:
+        raise RnnlabError(f"--max-chars must be at least 1, got {max_chars}")
     text = read_text(text_file)[:max_chars]
     if not text:
         raise RnnlabError(f"{text_file} is empty")
