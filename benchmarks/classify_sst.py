@@ -34,6 +34,9 @@ from rnnlab.tasks.classify.config import ClassifyConfig
 from rnnlab.tasks.classify.train import cross_validate, train_classify
 from rnnlab.training.config import TrainConfig
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from records import save_record  # noqa: E402
+
 RESULTS = Path(__file__).resolve().parent / "results"
 MODELS = {
     "rnn": {"model": "rnn", "cell": "lstm", "bidirectional": True, "pooling": "attention"},
@@ -100,8 +103,6 @@ def write_results(corpus: str, results: dict[str, Any], std: bool = False,
             summary.setdefault("machine", earlier.get("machine"))
         results = {**earlier["models"], **results}
     record = {"corpus": corpus, "reference": REFERENCE[corpus], "models": results}
-    RESULTS.mkdir(exist_ok=True)
-    path.write_text(json.dumps(record, indent=2) + "\n")
     lines = [f"# Classification: {corpus}{variant}", "",
              "Trained from random embeddings, one torch thread on a shared 2-core CPU (the load "
              "average, measured when each model finished, counts the other jobs sharing it).",
@@ -124,7 +125,7 @@ def write_results(corpus: str, results: dict[str, Any], std: bool = False,
         lines += ["", "A `--resume` command continued (or re-read) the folds of an earlier "
                       "invocation with the same flags but no `--resume`: runs stay under 30 min."]
     lines.append("")
-    (RESULTS / f"classify_{corpus}{variant}.md").write_text("\n".join(lines))
+    save_record(f"classify_{corpus}{variant}", record, "\n".join(lines))
 
 
 def describe(name: str) -> str:

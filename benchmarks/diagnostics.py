@@ -23,6 +23,7 @@ import os
 import platform
 import shlex
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -30,6 +31,9 @@ import torch
 
 from rnnlab import __version__
 from rnnlab.cli.main import main as rnnlab
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from records import save_record  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -142,14 +146,11 @@ def main() -> int:
     result = json.loads((work / result_file).read_text())
     record = {"command": "rnnlab " + shlex.join(argv), "seconds": round(seconds, 1),
               "conditions_before": before, "conditions_after": conditions(), "result": result}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"diagnostics_{name}.json").write_text(
-        json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     md = [f"# diagnostics: {name}", "", f"Command (one thread, shared machine, load average "
           f"{before['load_average']} before, {record['conditions_after']['load_average']} "
           f"after, {seconds:.0f} s, torch {torch.__version__}):", "",
           "```", record["command"], "```", "", "Output:", "", "```", stdout.rstrip(), "```", ""]
-    (RESULTS / f"diagnostics_{name}.md").write_text("\n".join(md), encoding="utf-8")
+    save_record(f"diagnostics_{name}", record, "\n".join(md))
     IMAGES.mkdir(parents=True, exist_ok=True)
     for image in images:
         target = IMAGES / {"cells": f"diagnostics_cells_{image}",

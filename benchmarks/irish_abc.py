@@ -17,7 +17,6 @@ Writes benchmarks/results/irish_abc.{json,md} and keeps the run in runs/bench-ir
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import shutil
 import sys
@@ -28,6 +27,9 @@ import torch
 from rnnlab.tasks.lm.presets import preset_configs
 from rnnlab.tasks.lm.run import LMRun
 from rnnlab.tasks.lm.train import train_lm
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from records import save_record  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 HEADER = re.compile(r"^([A-Za-z]):(.*)$")
@@ -115,8 +117,6 @@ def main() -> int:
               "threads": torch.get_num_threads(), "train": summary, "valid": valid,
               "tunes": len(tunes), "passed": passed, "share": passed / len(tunes),
               "reasons": [r for _, r in verdicts], "examples": tunes[:3]}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "irish_abc.json").write_text(json.dumps(result, indent=2) + "\n")
     md = [
         "# irish-abc: char LSTM tunes", "",
         f"Command: `{result['command']}`; "
@@ -126,7 +126,7 @@ def main() -> int:
         f"{passed} of {len(tunes)} sampled tunes ({100 * passed / len(tunes):.0f}%) pass the "
         "ABC check (temperature 0.8).", "", "First sampled tune:", "", "```", tunes[0], "```",
     ]
-    (RESULTS / "irish_abc.md").write_text("\n".join(md) + "\n")
+    save_record("irish_abc", result, "\n".join(md) + "\n")
     print("\n".join(md))
     return 0
 

@@ -11,7 +11,6 @@ runs/bench-<preset>) so its samples and plots can be looked at.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -24,6 +23,9 @@ from rnnlab.tasks.lm.presets import PRESETS, preset_configs
 from rnnlab.tasks.lm.run import LMRun
 from rnnlab.tasks.lm.train import train_lm
 from rnnlab.training.log import read_log
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from records import save_record  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CHECKPOINTS_MIN = (5, 10, 20, 30, 45, 60, 90, 120)
@@ -84,8 +86,6 @@ def main() -> int:
         "curve": points, "at_minutes": at_minutes(points, summary["seconds"] / 60),
         "final": final, "sample": sample,
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"lm_{args.preset}.json").write_text(json.dumps(result, indent=2) + "\n")
     lines = [f"# {args.preset}", "", f"Command: `{result['command']}`; torch {torch.__version__}, "
              f"{result['threads']} threads, load average {load_before[0]:.2f} before / "
              f"{result['loadavg_after'][0]:.2f} after; {summary['parameters']:,} parameters; "
@@ -99,7 +99,7 @@ def main() -> int:
         bpc = f"{r['bpc']:.4f}" if "bpc" in r else "-"
         lines.append(f"| {split} | {r['loss']:.4f} | {r['ppl']:.2f} | {bpc} | `{r['signature']}` |")
     lines += ["", "Sample (temperature 0.8, seed 1):", "", "```", sample, "```"]
-    (RESULTS / f"lm_{args.preset}.md").write_text("\n".join(lines) + "\n")
+    save_record(f"lm_{args.preset}", result, "\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
 

@@ -12,7 +12,6 @@ Writes benchmarks/results/lm_speed.{json,md}.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -27,6 +26,7 @@ from rnnlab.tasks.lm.config import LMConfig
 from rnnlab.tasks.lm.model import LanguageModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from records import save_record  # noqa: E402
 from timing import CLOCKS, Clock, add_clock_argument, clock_from_args, paired_block  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -161,8 +161,6 @@ def main() -> int:
         print(f"sample {name:32s} rnnlab {rates['rnnlab']:9.0f} ch/s   torch "
               f"{rates['torch']:9.0f} ch/s   ratio {ratio:.2f} (target >= 5)", flush=True)
     results["loadavg_after"] = os.getloadavg()
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{args.output}.json").write_text(json.dumps(results, indent=2) + "\n")
     lines = [
         "# Language-model speed (ratio to plain torch, same run)", "",
         f"Command: `{results['command']}`; torch {results['torch']}, "
@@ -179,7 +177,7 @@ def main() -> int:
     for row in results["sampling"]:
         lines.append(f"| sample ch/s | {row['config']} | {row['rnnlab']:.0f} | "
                      f"{row['torch']:.0f} | {row['ratio']:.2f} | >= 5 |")
-    (RESULTS / f"{args.output}.md").write_text("\n".join(lines) + "\n")
+    save_record(args.output, results, "\n".join(lines) + "\n")
     return 0
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import math
 import os
 import platform
@@ -33,6 +32,9 @@ import rnnlab
 from rnnlab.data.vocab import Vocab
 from rnnlab.tasks.ngram import NGramConfig, NGramModel
 from rnnlab.tasks.ngram.model import NEVER_PREDICTED
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from records import save_record  # noqa: E402
 
 ANCHOR = {"order": 5, "smoothing": "kneser-ney", "test_ppl": 141.2, "source": "Mikolov et al. 2011"}
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -117,7 +119,6 @@ def main() -> None:
     }
     RESULTS.mkdir(exist_ok=True)
     result = {"benchmark": "ngram_ptb", **env, "anchor": ANCHOR, "rows": rows}
-    (RESULTS / "ngram_ptb.json").write_text(json.dumps(result, indent=2) + "\n")
 
     lines = [
         "# n-gram baseline on PTB (word level)",
@@ -143,7 +144,7 @@ def main() -> None:
         f"Signature: `{rows[-1]['signature']}`" if rows else "",
         "",
     ]
-    (RESULTS / "ngram_ptb.md").write_text("\n".join(lines))
+    save_record("ngram_ptb", result, "\n".join(lines))
     print("\n".join(lines))
 
 

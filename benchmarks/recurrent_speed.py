@@ -20,7 +20,6 @@ Writes benchmarks/results/recurrent_speed.{json,md} (--quick: recurrent_speed_qu
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -38,6 +37,7 @@ import rnnlab
 from rnnlab.nn import GRU, LSTM, RNN
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from records import save_record  # noqa: E402
 from timing import CLOCKS, Clock, add_clock_argument, clock_from_args, paired_block, timed_block  # noqa: E402,E501
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -203,7 +203,7 @@ def verdict(row: dict) -> str:
     return f">= {row['target']:.2f} ({met})"
 
 
-def write_markdown(results: dict, path: Path) -> None:
+def markdown_table(results: dict) -> str:
     before, after = results["loadavg_before"], results["loadavg_after"]
     lines = [
         "# Recurrent layer speed (ratio to torch.nn, same run)", "",
@@ -226,7 +226,7 @@ def write_markdown(results: dict, path: Path) -> None:
             f"{row['fwd ratio']:.2f} | {row['fwd+bwd tok/s']:.0f} | {row['fwd+bwd ratio']:.2f} | "
             f"{verdict(row)} |"
         )
-    path.write_text("\n".join(lines) + "\n")
+    return "\n".join(lines) + "\n"
 
 
 def main() -> int:
@@ -278,9 +278,7 @@ def main() -> int:
     print(f"load average {results['loadavg_after']}", flush=True)
     stem = Path(args.output or RESULTS / ("recurrent_speed_quick" if args.quick
                                             else "recurrent_speed"))  # quick keeps the full table
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    stem.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
-    write_markdown(results, stem.with_suffix(".md"))
+    save_record(stem.resolve(), results, markdown_table(results))
     return 0
 
 

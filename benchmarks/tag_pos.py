@@ -13,7 +13,6 @@ Writes benchmarks/results/tag_pos.{json,md}; the run is kept in runs/bench-tag-p
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shlex
@@ -28,6 +27,9 @@ import torch
 from rnnlab.tasks.tag.config import TagConfig
 from rnnlab.tasks.tag.train import train_tag
 from rnnlab.training.config import TrainConfig
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from records import save_record  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -62,8 +64,6 @@ def write_results(name: str, title: str, results: dict[str, Any], reference: str
     command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
     record = {"command": command, "machine": machine(), "reference": reference,
               "models": results}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"tag_{name}.json").write_text(json.dumps(record, indent=2) + "\n")
     m = record["machine"]
     lines = [f"# {title}", "", f"Command: `{command}`", "",
              f"Machine: {m['threads']} torch thread(s), load average "
@@ -85,7 +85,7 @@ def write_results(name: str, title: str, results: dict[str, Any], reference: str
     for label, s in results.items():
         lines.append(f"Signature ({label}): `{s['test']['signature']}`  ")
     lines.append("")
-    (RESULTS / f"tag_{name}.md").write_text("\n".join(lines))
+    save_record(f"tag_{name}", record, "\n".join(lines))
 
 
 def parser(description: str) -> argparse.ArgumentParser:

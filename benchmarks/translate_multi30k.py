@@ -18,6 +18,7 @@ import json
 import os
 import platform
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -29,6 +30,9 @@ from rnnlab.tasks.translate.run import TranslateRun
 from rnnlab.tasks.translate.train import train_translate
 from rnnlab.training.config import TrainConfig
 from rnnlab.training.log import read_log
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from records import save_record  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -144,10 +148,9 @@ def main() -> int:
         "machine": f"{platform.machine()} {os.cpu_count()} cpus (shared)",
     }
     results = json.loads(path.read_text()) if path.exists() else {}
+    results.pop("environment", None)  # the last invocation's; save_record writes this one's
     results[args.model] = entry
-    path.write_text(json.dumps(results, indent=2) + "\n")
-    (RESULTS / "translate_multi30k.md").write_text(markdown(results))
-    print(markdown(results))
+    save_record("translate_multi30k", results, markdown(results))
     return 0
 
 

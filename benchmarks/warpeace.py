@@ -39,6 +39,9 @@ from rnnlab.tasks.lm.train import train_lm
 from rnnlab.tasks.ngram import NGramConfig, NGramModel
 from rnnlab.training.log import read_log
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from records import save_record  # noqa: E402
+
 RESULTS = Path(__file__).resolve().parent / "results"
 ANCHOR = "Karpathy et al. 2015: LSTM 1.077 vs n-gram 1.195 nats/char (same corpus and split)"
 
@@ -157,10 +160,7 @@ def main() -> int:
                              f"{'beats' if beats else 'does not beat'} the best n-gram, "
                              f"{best['model']} ({best['test_nats']:.4f}), after "
                              f"{lstm[0]['train_minutes']:.0f} CPU-minutes.")
-    RESULTS.mkdir(exist_ok=True)
-    path.write_text(json.dumps(record, indent=2) + "\n")
-    (RESULTS / "warpeace.md").write_text(markdown(record))
-    print(markdown(record))
+    save_record("warpeace", record, markdown(record))
     return 0
 
 
