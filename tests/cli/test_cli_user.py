@@ -130,3 +130,19 @@ def test_tag_writes_conll(tmp_path, capsys, monkeypatch):
     first = [line.split(" ") for line in blocks[0].splitlines()]
     assert [word for word, _ in first] == ["EU", "rejects"]
     assert len(blocks[1].splitlines()) == 2
+
+
+def test_config_file_is_read_strictly(word_run, tmp_path, capsys):
+    """--config takes a saved config.json of the same task; another task's is refused."""
+    ngram = tmp_path / "ngram"
+    corpus = tmp_path / "t.txt"
+    corpus.write_text(TEXT, encoding="utf-8")
+    assert main(["train", "ngram", "--train", str(corpus), "--run-dir", str(ngram)]) == 0
+    capsys.readouterr()
+    assert main(["train", "lm", "--config", str(ngram / "config.json"),
+                 "--run-dir", str(tmp_path / "x")]) == 2
+    assert "holds a 'ngram' run, not a 'lm' run" in capsys.readouterr().err
+    assert main(["train", "lm", "--config", str(word_run / "config.json"), "--max-steps", "1",
+                 "--threads", "1", "--run-dir", str(tmp_path / "again"), "--quiet",
+                 "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["steps"] == 1
