@@ -198,9 +198,9 @@ def test_seeded_runs_are_deterministic():
 @pytest.mark.parametrize(
     "call,message",
     [
-        (lambda m: m(torch.randn(5, 3)), "3-D"),
+        (lambda m: m(torch.randn(5, 2, 3, 1)), "3-D"),
         (lambda m: m(torch.randn(5, 2, 4)), "feature size 3"),
-        (lambda m: m(torch.randn(5, 0, 3)), "batch of size 0"),
+        (lambda m: m(torch.randn(0, 2, 3)), "length 0"),
         (lambda m: m(torch.randn(5, 2, 3), torch.randn(1, 2, 4)), "tuple"),
         (lambda m: m(torch.randn(5, 2, 3), (torch.randn(2, 2, 4),) * 2), "shape"),
         (lambda m: m(torch.randn(5, 2, 3), lengths=torch.tensor([[5, 5]])), "1-D"),
