@@ -28,6 +28,7 @@ from torch.nn import functional as F
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from rnnlab.nn import fused
+from rnnlab.nn import lengths as lengths_path
 from rnnlab.nn.cells import GRUCell, LSTMCell, RNNCell, _uniform_
 from rnnlab.nn.errors import RecurrentShapeError, RecurrentValueError
 
@@ -82,6 +83,10 @@ class _Recurrent(nn.Module):
     num_gates = 1
     num_states = 1  # LSTM: 2 (h and c)
     proj_size = 0  # torch's LSTM projections; rnnlab refuses proj_size > 0 (see LSTM)
+    # How a batch with lengths runs through torch's kernel (standard cells, impl "auto"/"fused"):
+    # "packed" as torch.nn does, "padded" through the faster padded kernel with the same numbers
+    # (lengths.py), "auto" padded where that is oneDNN's (float32 on CPU).
+    lengths_kernel = "auto"
 
     def __init__(
         self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
@@ -287,7 +292,10 @@ class _Recurrent(nn.Module):
         elif self.impl == "loop":
             out, final = self._stack(x, states, lengths, self._run_loop)
         elif self._torch_kernel() is not None:
-            out, final = self._run_torch(x, states, lengths)
+            if lengths is not None and self._padded_lengths(x):
+                out, final = lengths_path.run(self, x, states, lengths)  # same numbers, faster
+            else:
+                out, final = self._run_torch(x, states, lengths)
         else:
             out, final = self._stack(x, states, lengths, self._run_fused)
 
@@ -336,6 +344,14 @@ class _Recurrent(nn.Module):
             if self.dropout and self.training and layer < self.num_layers - 1:
                 layer_input = F.dropout(layer_input, self.dropout, training=True)
         return layer_input, tuple(torch.stack(f) for f in finals)
+
+    def _padded_lengths(self, x: Tensor) -> bool:
+        if self.lengths_kernel not in ("auto", "padded", "packed"):
+            raise RecurrentValueError(
+                f"lengths_kernel must be 'auto', 'padded' or 'packed', got {self.lengths_kernel!r}")
+        if self.lengths_kernel == "auto":
+            return lengths_path.applies(self, x)
+        return self.lengths_kernel == "padded"
 
     def _run_torch(
         self, x: Tensor, states: tuple[Tensor, ...], lengths: Tensor | None
