@@ -39,9 +39,12 @@ PAD_DRIVE = 1e6
 # CALL_COST + steps * (STEP_COST + rows), in units of one row-step. Chosen by timing config (d)
 # of benchmarks/recurrent_speed.py (B64 T50 bi 1x256, one thread) with CALL_COST 1e9 (one
 # group), 250, 100, 40, 10, 3, 0 and STEP_COST 1, 4, 12: fewer, larger calls lost (1.25x
-# torch's packed LSTM with one group, 1.6x with two), 4-5 groups won (1.75-1.9x).
+# torch's packed LSTM with one group, 1.6x with two), 4-5 groups won (1.75-1.9x). A call's
+# fixed cost does not shrink with the layer, a row-step's does: `call_cost` scales CALL_COST by
+# REFERENCE_WORK / (H * (I + H)), the per-row work of that layer relative to (d)'s.
 CALL_COST = 10.0
 STEP_COST = 1.0
+REFERENCE_WORK = 256 * (256 + 256)
 
 
 def applies(layer: _Recurrent, x: Tensor) -> bool:
@@ -51,13 +54,20 @@ def applies(layer: _Recurrent, x: Tensor) -> bool:
         and torch.backends.mkldnn.is_available()
 
 
-def group_bounds(sorted_lengths: list[int]) -> list[int]:
+def call_cost(input_size: int, hidden_size: int) -> float:
+    """CALL_COST for a layer of this size, in its own row-steps."""
+    return CALL_COST * max(1.0, REFERENCE_WORK / (hidden_size * (input_size + hidden_size)))
+
+
+def group_bounds(sorted_lengths: list[int], call: float | None = None) -> list[int]:
     """Cut points [0, ..., B] of a descending length list into groups of least modelled cost.
 
     Dynamic programme over the places where the length changes (a cut inside a run of equal
-    lengths never helps): a group [i, j) costs CALL_COST + sorted_lengths[i] * (STEP_COST + j - i),
-    its first sequence being its longest. O(P^2) for P distinct lengths.
+    lengths never helps): a group [i, j) costs `call` (default CALL_COST) +
+    sorted_lengths[i] * (STEP_COST + j - i), its first sequence being its longest. O(P^2) for P
+    distinct lengths.
     """
+    call = CALL_COST if call is None else call
     n = len(sorted_lengths)
     points = [0] + [i for i in range(1, n) if sorted_lengths[i] != sorted_lengths[i - 1]] + [n]
     best = [0.0] + [float("inf")] * (len(points) - 1)  # least cost of the first points[q]
@@ -66,7 +76,7 @@ def group_bounds(sorted_lengths: list[int]) -> list[int]:
         j = points[q]
         for p in range(q):
             i = points[p]
-            cost = best[p] + CALL_COST + sorted_lengths[i] * (STEP_COST + j - i)
+            cost = best[p] + call + sorted_lengths[i] * (STEP_COST + j - i)
             if cost < best[q]:
                 best[q], cut[q] = cost, p
     bounds, q = [n], len(points) - 1
@@ -81,7 +91,7 @@ def run(layer: _Recurrent, x: Tensor, states: tuple[Tensor, ...],
     """The layer over a padded batch with lengths: out (T, B, D*H), final states (L*D, B, H)."""
     order = torch.argsort(lengths, descending=True, stable=True)
     sorted_lengths = lengths[order].tolist()
-    bounds = group_bounds(sorted_lengths)
+    bounds = group_bounds(sorted_lengths, call_cost(layer.input_size, layer.hidden_size))
     steps = x.shape[0]
     outs, finals = [], []
     for start, stop in zip(bounds[:-1], bounds[1:], strict=True):

@@ -9,7 +9,9 @@ Two paths compute the same numbers (tested against each other and against torch)
   own `recurrence` (the equations in `cells.py`) through time;
 - `impl="fused"` runs torch's fused kernels (oneDNN on CPU, cuDNN on GPU) for the standard cells
   and the hand-written BPTT of `fused.py` for the variants torch lacks (peephole LSTM, minimal
-  GRU); `impl="auto"` (default) takes `fused`.
+  GRU) and, on the CPU, for GRU and RNN from the hidden size where it beats torch's non-oneDNN
+  kernel (`own_bptt_min_hidden`); batches with lengths run torch's padded kernel with the packed
+  path's numbers (`lengths.py`, `lengths_kernel`); `impl="auto"` (default) takes `fused`.
 
 Shapes (legend in cells.py): x (T, B, I), or (B, T, I) with batch_first; out (T, B, D*H);
 h_n (L*D, B, H) with L layers and D = 2 if bidirectional else 1, as torch.
@@ -291,7 +293,7 @@ class _Recurrent(nn.Module):
             final = tuple(s.new_zeros(s.shape) for s in states)
         elif self.impl == "loop":
             out, final = self._stack(x, states, lengths, self._run_loop)
-        elif self._torch_kernel() is not None:
+        elif self._torch_kernel() is not None and not (lengths is None and self._own_bptt(x)):
             if lengths is not None and self._padded_lengths(x):
                 out, final = lengths_path.run(self, x, states, lengths)  # same numbers, faster
             else:
@@ -344,6 +346,15 @@ class _Recurrent(nn.Module):
             if self.dropout and self.training and layer < self.num_layers - 1:
                 layer_input = F.dropout(layer_input, self.dropout, training=True)
         return layer_input, tuple(torch.stack(f) for f in finals)
+
+    # Hidden size from which the hand-written BPTT of fused.py beats torch's kernel on padded CPU
+    # batches (never for LSTM, whose kernel is oneDNN's); None: never.
+    own_bptt_min_hidden: int | None = None
+
+    def _own_bptt(self, x: Tensor) -> bool:
+        """Whether fused.py's BPTT rather than torch's kernel runs this (unpadded) batch."""
+        return self.own_bptt_min_hidden is not None and x.device.type == "cpu" \
+            and self.hidden_size >= self.own_bptt_min_hidden
 
     def _padded_lengths(self, x: Tensor) -> bool:
         if self.lengths_kernel not in ("auto", "padded", "packed"):
@@ -524,6 +535,9 @@ class RNN(_Recurrent):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, impl, device, dtype)
 
+    # as GRU: fused.py measured 1.09-1.22x torch's kernel at H 512-650, 0.87x at H 200
+    own_bptt_min_hidden = 256
+
     @property
     def mode(self) -> str:
         return "RNN_TANH" if self.nonlinearity == "tanh" else "RNN_RELU"
@@ -640,6 +654,10 @@ class GRU(_Recurrent):
         self.num_gates = 3 if variant == "full" else 2
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, impl, device, dtype)
+
+    # torch's GRU kernel is not oneDNN's; fused.py measured 1.32-1.36x it at H 512-650, 0.93x at
+    # H 200 (benchmarks/results/recurrent_speed.md, "GRU fused.py" rows, one thread)
+    own_bptt_min_hidden = 256
 
     @property
     def mode(self) -> str:
