@@ -54,11 +54,12 @@ class Config:
     input: int
     bidirectional: bool = False
     lengths: bool = False  # random lengths in [T/4, T], one of them T
+    corpus: str | None = None  # lengths of a real training batch of this corpus (T: its longest)
 
     @property
     def name(self) -> str:
         layout = ("bi " if self.bidirectional else "") + f"{self.layers}x{self.hidden}"
-        extra = " lengths" if self.lengths else ""
+        extra = f" {self.corpus} batch" if self.corpus else " lengths" if self.lengths else ""
         return f"{self.key}: B{self.batch} T{self.steps} {layout} in{self.input}{extra}"
 
 
@@ -67,7 +68,33 @@ CONFIGS = [
     Config("b", 20, 35, 2, 650, 650),
     Config("c", 32, 128, 1, 512, 64),
     Config("d", 64, 50, 1, 256, 256, bidirectional=True, lengths=True),
+    # The word BiLSTMs of the CoNLL NER tagger (batch 16, 100 units each way over 100-dim words
+    # and a 2x25 char BiLSTM) and the SST-2 classifier (batch 50, 150 each way over 300-dim
+    # words), on a batch of real sentence lengths drawn from the training file (seed 0).
+    Config("e", 16, 0, 1, 100, 150, bidirectional=True, lengths=True, corpus="conll2003"),
+    Config("f", 50, 0, 1, 150, 300, bidirectional=True, lengths=True, corpus="sst2"),
 ]
+
+
+def corpus_lengths(corpus: str) -> list[int]:
+    """Sentence lengths (tokens) of a corpus's training file."""
+    from rnnlab.data.registry import corpus_path
+
+    if corpus == "conll2003":
+        lengths, current = [], 0
+        for line in (corpus_path(corpus) / "eng.train").read_text().splitlines():
+            if line.strip() and not line.startswith("-DOCSTART-"):
+                current += 1
+            elif current:
+                lengths.append(current)
+                current = 0
+        return lengths + ([current] if current else [])
+    if corpus == "sst2":  # "label word word ..."
+        lines = (corpus_path(corpus) / "train.txt").read_text().splitlines()
+        return [len(line.split()) - 1 for line in lines if line.strip()]
+    raise ValueError(f"no lengths for corpus {corpus!r}")
+
+
 
 
 # (label, reference, layer class, keyword arguments, fwd+bwd targets {config letters: ratio}).
@@ -76,20 +103,20 @@ CONFIGS = [
 # >= 2x torch's GRU.
 VARIANTS = [
     ("torch LSTM", "torch LSTM", nn.LSTM, {}, None),
-    ("LSTM fused", "torch LSTM", LSTM, {"impl": "fused"}, {"abc": 0.95, "d": 1.8}),
+    ("LSTM fused", "torch LSTM", LSTM, {"impl": "fused"}, {"abc": 0.95, "def": 1.8}),
     ("LSTM loop", "torch LSTM", LSTM, {"impl": "loop"}, None),
     ("LSTM fused.py", "torch LSTM", LSTM, {"impl": "fused"}, None),
     ("peephole LSTM fused", "torch LSTM", LSTM, {"impl": "fused", "peephole": True}, {"bc": 0.95}),
     ("peephole LSTM loop", "torch LSTM", LSTM, {"impl": "loop", "peephole": True}, None),
     ("torch GRU", "torch GRU", nn.GRU, {}, None),
-    ("GRU fused", "torch GRU", GRU, {"impl": "fused"}, {"abc": 1.5, "d": 1.0}),
+    ("GRU fused", "torch GRU", GRU, {"impl": "fused"}, {"abc": 1.5, "def": 1.0}),
     ("GRU loop", "torch GRU", GRU, {"impl": "loop"}, None),
     ("GRU fused.py", "torch GRU", GRU, {"impl": "fused"}, None),
     ("minimal GRU fused", "torch GRU", GRU, {"impl": "fused", "variant": "minimal"},
-     {"abcd": 2.0}),
+     {"abcdef": 2.0}),
     ("minimal GRU loop", "torch GRU", GRU, {"impl": "loop", "variant": "minimal"}, None),
     ("torch RNN", "torch RNN", nn.RNN, {}, None),
-    ("RNN fused", "torch RNN", RNN, {"impl": "fused"}, {"abcd": 1.3}),
+    ("RNN fused", "torch RNN", RNN, {"impl": "fused"}, {"abcdef": 1.3}),
     ("RNN loop", "torch RNN", RNN, {"impl": "loop"}, None),
     ("RNN fused.py", "torch RNN", RNN, {"impl": "fused"}, None),
 ]
@@ -152,9 +179,14 @@ def bench_config(cfg: Config, repeats: int, quick: bool, budget: float,
     """Rows for one configuration; stops after `budget` seconds (at least one round)."""
     started = time.perf_counter()
     torch.manual_seed(0)
-    x = torch.randn(cfg.steps, cfg.batch, cfg.input, requires_grad=True)  # (T, B, I)
     lengths = None
-    if cfg.lengths:
+    if cfg.corpus:  # a real batch: B sentences drawn at random from the training file
+        pool = torch.tensor(corpus_lengths(cfg.corpus))
+        lengths = pool[torch.randperm(len(pool), generator=torch.Generator().manual_seed(0))
+                       [:cfg.batch]]
+        cfg = replace(cfg, steps=int(lengths.max()))
+    x = torch.randn(cfg.steps, cfg.batch, cfg.input, requires_grad=True)  # (T, B, I)
+    if cfg.lengths and lengths is None:
         lengths = torch.randint(cfg.steps // 4, cfg.steps + 1, (cfg.batch,))
         lengths[0] = cfg.steps
     directions = 2 if cfg.bidirectional else 1
@@ -278,8 +310,9 @@ def main() -> int:
     parser.add_argument("--budget", type=float, default=480.0,
                         help="seconds for the whole run; a configuration stops its rounds when "
                              "its share is spent (a busy machine gets fewer rounds, not hours)")
-    parser.add_argument("--configs", default="abcd",
-                        help="which configurations to run, by letter (default: all)")
+    parser.add_argument("--configs", default="abcdef",
+                        help="which configurations to run, by letter (default: all; e and f "
+                             "need the conll2003 and sst2 data)")
     parser.add_argument("--block-seconds", type=float, default=BLOCK_SECONDS,
                         help="length of each timed block; longer blocks average out a busy "
                              "machine's interruptions")

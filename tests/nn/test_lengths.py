@@ -60,6 +60,7 @@ def test_auto_takes_the_padded_path_for_float32_and_matches_torch(kind, monkeypa
     ref = getattr(torch.nn, kind)(5, 6, num_layers=2, bidirectional=True)
     ours = getattr(rn, kind)(5, 6, num_layers=2, bidirectional=True)
     ours.load_state_dict(ref.state_dict())
+    monkeypatch.setattr(ours, "padded_lengths_min_hidden", 6)  # GRU, RNN: 256 by default
     calls = []
     real_run = lengths_path.run
     monkeypatch.setattr(lengths_path, "run", lambda *a: calls.append(1) or real_run(*a))
@@ -79,6 +80,17 @@ def test_auto_takes_the_padded_path_for_float32_and_matches_torch(kind, monkeypa
                                     [x, *ref.parameters()])
     for a, b in zip(grads, grads_ref, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("kind,hidden,grad,padded", [
+    ("LSTM", 6, True, True), ("LSTM", 6, False, False), ("GRU", 6, True, False),
+    ("GRU", 256, True, True), ("RNN", 255, True, False), ("RNN", 256, True, True),
+])
+def test_auto_choice(kind, hidden, grad, padded):
+    layer = getattr(rn, kind)(3, hidden)
+    with torch.set_grad_enabled(grad):
+        assert lengths_path.applies(layer, torch.randn(2, 2, 3)) == padded
+        assert not lengths_path.applies(layer, torch.randn(2, 2, 3, dtype=torch.float64))
 
 
 def test_packed_sequence_input_takes_it_too():

@@ -48,10 +48,17 @@ REFERENCE_WORK = 256 * (256 + 256)
 
 
 def applies(layer: _Recurrent, x: Tensor) -> bool:
-    """Whether `impl="auto"` sends a batch with lengths here: torch's padded CPU kernel is its
-    oneDNN one only for float32 (elsewhere the packed path is as fast)."""
+    """Whether `lengths_kernel="auto"` sends a batch with lengths here.
+
+    Measured (benchmarks/results/recurrent_speed*.md, one thread): in training (fwd+bwd) the
+    padded path beat torch's packed LSTM 1.7-2.3x on every batch tried, GRU and RNN only at
+    hidden size 256 (1.1-1.4x; 0.94-0.99x at 100-150, where torch's GRU/RNN kernel is not oneDNN
+    padded or packed); under no_grad it was 0.78-1.01x for LSTM, so inference stays packed.
+    Padded is oneDNN's only for float32 on the CPU.
+    """
     return x.device.type == "cpu" and x.dtype == torch.float32 \
-        and torch.backends.mkldnn.is_available()
+        and torch.backends.mkldnn.is_available() and torch.is_grad_enabled() \
+        and layer.hidden_size >= layer.padded_lengths_min_hidden
 
 
 def call_cost(input_size: int, hidden_size: int) -> float:

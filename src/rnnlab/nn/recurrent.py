@@ -87,8 +87,10 @@ class _Recurrent(nn.Module):
     proj_size = 0  # torch's LSTM projections; rnnlab refuses proj_size > 0 (see LSTM)
     # How a batch with lengths runs through torch's kernel (standard cells, impl "auto"/"fused"):
     # "packed" as torch.nn does, "padded" through the faster padded kernel with the same numbers
-    # (lengths.py), "auto" padded where that is oneDNN's (float32 on CPU).
+    # (lengths.py), "auto" padded where measured faster (lengths.applies: training, float32 on
+    # the CPU, from `padded_lengths_min_hidden`).
     lengths_kernel = "auto"
+    padded_lengths_min_hidden = 1  # GRU, RNN: from 256 (see lengths.applies)
 
     def __init__(
         self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
@@ -537,6 +539,7 @@ class RNN(_Recurrent):
 
     # as GRU: fused.py measured 1.09-1.22x torch's kernel at H 512-650, 0.87x at H 200
     own_bptt_min_hidden = 256
+    padded_lengths_min_hidden = 256
 
     @property
     def mode(self) -> str:
@@ -658,6 +661,7 @@ class GRU(_Recurrent):
     # torch's GRU kernel is not oneDNN's; fused.py measured 1.32-1.36x it at H 512-650, 0.93x at
     # H 200 (benchmarks/results/recurrent_speed.md, "GRU fused.py" rows, one thread)
     own_bptt_min_hidden = 256
+    padded_lengths_min_hidden = 256
 
     @property
     def mode(self) -> str:
