@@ -186,8 +186,7 @@ def test_device_and_dtype_factory_arguments(kind):
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("argument", ["bias", "batch_first"])
 def test_non_bool_flags_raise_type_error_like_torch(kind, argument):
-    _same_exception_type = pytest.raises(TypeError)
-    with _same_exception_type:
+    with pytest.raises(TypeError):
         getattr(torch.nn, kind)(3, 4, **{argument: 1})
     with pytest.raises(TypeError, match=argument):
         getattr(rn, kind)(3, 4, **{argument: 1})
