@@ -54,11 +54,12 @@ class Config:
     input: int
     bidirectional: bool = False
     lengths: bool = False  # random lengths in [T/4, T], one of them T
+    corpus: str | None = None  # lengths of a real training batch of this corpus (T: its longest)
 
     @property
     def name(self) -> str:
         layout = ("bi " if self.bidirectional else "") + f"{self.layers}x{self.hidden}"
-        extra = " lengths" if self.lengths else ""
+        extra = f" {self.corpus} batch" if self.corpus else " lengths" if self.lengths else ""
         return f"{self.key}: B{self.batch} T{self.steps} {layout} in{self.input}{extra}"
 
 
@@ -67,28 +68,84 @@ CONFIGS = [
     Config("b", 20, 35, 2, 650, 650),
     Config("c", 32, 128, 1, 512, 64),
     Config("d", 64, 50, 1, 256, 256, bidirectional=True, lengths=True),
+    # The word BiLSTMs of the CoNLL NER tagger (batch 16, 100 units each way over 100-dim words
+    # and a 2x25 char BiLSTM) and the SST-2 classifier (batch 50, 150 each way over 300-dim
+    # words), on a batch of real sentence lengths drawn from the training file (seed 0).
+    Config("e", 16, 0, 1, 100, 150, bidirectional=True, lengths=True, corpus="conll2003"),
+    Config("f", 50, 0, 1, 150, 300, bidirectional=True, lengths=True, corpus="sst2"),
 ]
 
 
-# (label, reference, layer class, keyword arguments, target ratio or None, configs it applies to)
+def corpus_lengths(corpus: str) -> list[int]:
+    """Sentence lengths (tokens) of a corpus's training file."""
+    from rnnlab.data.registry import corpus_path
+
+    if corpus == "conll2003":
+        lengths, current = [], 0
+        for line in (corpus_path(corpus) / "eng.train").read_text().splitlines():
+            if line.strip() and not line.startswith("-DOCSTART-"):
+                current += 1
+            elif current:
+                lengths.append(current)
+                current = 0
+        return lengths + ([current] if current else [])
+    if corpus == "sst2":  # "label word word ..."
+        lines = (corpus_path(corpus) / "train.txt").read_text().splitlines()
+        return [len(line.split()) - 1 for line in lines if line.strip()]
+    raise ValueError(f"no lengths for corpus {corpus!r}")
+
+
+
+
+# (label, reference, layer class, keyword arguments, fwd+bwd targets {config letters: ratio}).
+# Targets of issue 21: with lengths (d) >= 1.8x torch's packed LSTM; GRU >= 1.5x torch's GRU on
+# (a)-(c), >= 1.0x on (d); RNN >= 1.3x; peephole >= 0.95x torch's LSTM on (b), (c); minimal GRU
+# >= 2x torch's GRU.
 VARIANTS = [
-    ("torch LSTM", "torch LSTM", nn.LSTM, {}, None, None),
-    ("LSTM fused", "torch LSTM", LSTM, {"impl": "fused"}, 0.95, None),
-    ("LSTM loop", "torch LSTM", LSTM, {"impl": "loop"}, None, None),
-    ("LSTM fused.py", "torch LSTM", LSTM, {"impl": "fused"}, None, None),
-    ("peephole LSTM fused", "torch LSTM", LSTM, {"impl": "fused", "peephole": True}, 0.6, "bc"),
-    ("peephole LSTM loop", "torch LSTM", LSTM, {"impl": "loop", "peephole": True}, None, None),
-    ("torch GRU", "torch GRU", nn.GRU, {}, None, None),
-    ("GRU fused", "torch GRU", GRU, {"impl": "fused"}, 0.95, None),
-    ("GRU loop", "torch GRU", GRU, {"impl": "loop"}, None, None),
-    ("GRU fused.py", "torch GRU", GRU, {"impl": "fused"}, None, None),
-    ("minimal GRU fused", "torch GRU", GRU, {"impl": "fused", "variant": "minimal"}, 0.6, "bc"),
-    ("minimal GRU loop", "torch GRU", GRU, {"impl": "loop", "variant": "minimal"}, None, None),
-    ("torch RNN", "torch RNN", nn.RNN, {}, None, None),
-    ("RNN fused", "torch RNN", RNN, {"impl": "fused"}, 0.95, None),
-    ("RNN loop", "torch RNN", RNN, {"impl": "loop"}, None, None),
-    ("RNN fused.py", "torch RNN", RNN, {"impl": "fused"}, None, None),
+    ("torch LSTM", "torch LSTM", nn.LSTM, {}, None),
+    ("LSTM fused", "torch LSTM", LSTM, {"impl": "fused"}, {"abc": 0.95, "def": 1.8}),
+    ("LSTM loop", "torch LSTM", LSTM, {"impl": "loop"}, None),
+    ("LSTM fused.py", "torch LSTM", LSTM, {"impl": "fused"}, None),
+    ("peephole LSTM fused", "torch LSTM", LSTM, {"impl": "fused", "peephole": True}, {"bc": 0.95}),
+    ("peephole LSTM loop", "torch LSTM", LSTM, {"impl": "loop", "peephole": True}, None),
+    ("torch GRU", "torch GRU", nn.GRU, {}, None),
+    ("GRU fused", "torch GRU", GRU, {"impl": "fused"}, {"abc": 1.5, "def": 1.0}),
+    ("GRU loop", "torch GRU", GRU, {"impl": "loop"}, None),
+    ("GRU fused.py", "torch GRU", GRU, {"impl": "fused"}, None),
+    ("minimal GRU fused", "torch GRU", GRU, {"impl": "fused", "variant": "minimal"},
+     {"abcdef": 2.0}),
+    ("minimal GRU loop", "torch GRU", GRU, {"impl": "loop", "variant": "minimal"}, None),
+    ("torch RNN", "torch RNN", nn.RNN, {}, None),
+    ("RNN fused", "torch RNN", RNN, {"impl": "fused"}, {"abcdef": 1.3}),
+    ("RNN loop", "torch RNN", RNN, {"impl": "loop"}, None),
+    ("RNN fused.py", "torch RNN", RNN, {"impl": "fused"}, None),
 ]
+
+
+def gate_count(cls: type, kwargs: dict) -> int:
+    if cls in (LSTM, nn.LSTM):
+        return 4
+    if cls in (GRU, nn.GRU):
+        return 2 if kwargs.get("variant") == "minimal" else 3
+    return 1
+
+
+def flops_per_token(cfg: Config, gates: int, backward: bool) -> float:
+    """Matrix-product FLOPs per real token: forward 2*G*H*(I_l + H) per layer and direction;
+    the backward's two products (inputs and weights) double that again."""
+    directions = 2 if cfg.bidirectional else 1
+    total = 0.0
+    for layer in range(cfg.layers):
+        layer_input = cfg.input if layer == 0 else directions * cfg.hidden
+        total += directions * 2 * gates * cfg.hidden * (layer_input + cfg.hidden)
+    return total * (3 if backward else 1)
+
+
+def gemm_rate(clock: Clock, size: int = 512, calls: int = 20) -> float:
+    """The machine's float32 matrix-product rate (FLOP/s) by torch.mm, in this run's conditions."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.mm(a, b)
+    return 2 * size ** 3 / timed_block(lambda: torch.mm(a, b), calls, clock)
 
 
 def make_runner(label: str, cls: type, kwargs: dict, cfg: Config, x: Tensor,
@@ -122,16 +179,21 @@ def bench_config(cfg: Config, repeats: int, quick: bool, budget: float,
     """Rows for one configuration; stops after `budget` seconds (at least one round)."""
     started = time.perf_counter()
     torch.manual_seed(0)
-    x = torch.randn(cfg.steps, cfg.batch, cfg.input, requires_grad=True)  # (T, B, I)
     lengths = None
-    if cfg.lengths:
+    if cfg.corpus:  # a real batch: B sentences drawn at random from the training file
+        pool = torch.tensor(corpus_lengths(cfg.corpus))
+        lengths = pool[torch.randperm(len(pool), generator=torch.Generator().manual_seed(0))
+                       [:cfg.batch]]
+        cfg = replace(cfg, steps=int(lengths.max()))
+    x = torch.randn(cfg.steps, cfg.batch, cfg.input, requires_grad=True)  # (T, B, I)
+    if cfg.lengths and lengths is None:
         lengths = torch.randint(cfg.steps // 4, cfg.steps + 1, (cfg.batch,))
         lengths[0] = cfg.steps
     directions = 2 if cfg.bidirectional else 1
     projection = torch.randn(cfg.steps, cfg.batch, directions * cfg.hidden)  # (T, B, D*H)
 
     calls = {}
-    for label, _, cls, kwargs, _, _ in VARIANTS:
+    for label, _, cls, kwargs, _ in VARIANTS:
         run, grads = make_runner(label, cls, kwargs, cfg, x, lengths)
 
         def forward(run=run) -> None:
@@ -170,14 +232,21 @@ def bench_config(cfg: Config, repeats: int, quick: bool, budget: float,
                 ratios[label, mode].append(ref_time / mine_time)
         rounds += 1
 
+    gemm = statistics.median([gemm_rate(clock) for _ in range(3)])
     tokens = cfg.batch * cfg.steps
+    real_tokens = tokens if lengths is None else int(lengths.sum())
     rows = []
-    for label, reference, _, _, target, only in VARIANTS:
-        row = {"config": cfg.name, "model": label, "reference": reference, "rounds": rounds}
+    for label, reference, cls, kwargs, targets in VARIANTS:
+        row = {"config": cfg.name, "model": label, "reference": reference, "rounds": rounds,
+               "gemm GFLOP/s": gemm / 1e9}
         for mode in ("fwd", "fwd+bwd"):
-            row[f"{mode} tok/s"] = tokens / statistics.median(seconds[label, mode])
+            median = statistics.median(seconds[label, mode])
+            row[f"{mode} tok/s"] = tokens / median
             row[f"{mode} ratio"] = statistics.median(ratios[label, mode])
-        row["target"] = target if only is None or cfg.key in only else None
+            flops = flops_per_token(cfg, gate_count(cls, kwargs), mode == "fwd+bwd")
+            row[f"{mode} gemm share"] = flops * real_tokens / median / gemm
+        row["target"] = next((value for keys, value in (targets or {}).items()
+                              if cfg.key in keys), None)
         rows.append(row)
     return rows
 
@@ -216,15 +285,18 @@ def markdown_table(results: dict) -> str:
         "allowed); in each round every model is timed paired with its reference, the two "
         "alternating call by call; ratio = median over rounds of (reference time / model time); "
         "tok/s = B*T per second (median). Forward under no_grad; fwd+bwd as in training.", "",
-        "| config | model | rounds | fwd tok/s | fwd ratio | fwd+bwd tok/s | fwd+bwd ratio | "
-        "target (fwd+bwd) |",
-        "|---|---|---:|---:|---:|---:|---:|---|",
+        "GEMM share = matrix-product FLOPs of the real (unpadded) tokens per second / the "
+        "float32 `torch.mm` rate (512x512) measured in the same run, per configuration.", "",
+        "| config | model | rounds | fwd tok/s | fwd ratio | fwd GEMM share | fwd+bwd tok/s | "
+        "fwd+bwd ratio | fwd+bwd GEMM share | target (fwd+bwd) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for row in results["rows"]:
         lines.append(
             f"| {row['config']} | {row['model']} | {row['rounds']} | {row['fwd tok/s']:.0f} | "
-            f"{row['fwd ratio']:.2f} | {row['fwd+bwd tok/s']:.0f} | {row['fwd+bwd ratio']:.2f} | "
-            f"{verdict(row)} |"
+            f"{row['fwd ratio']:.2f} | {row['fwd gemm share']:.0%} | "
+            f"{row['fwd+bwd tok/s']:.0f} | {row['fwd+bwd ratio']:.2f} | "
+            f"{row['fwd+bwd gemm share']:.0%} | {verdict(row)} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -238,8 +310,9 @@ def main() -> int:
     parser.add_argument("--budget", type=float, default=480.0,
                         help="seconds for the whole run; a configuration stops its rounds when "
                              "its share is spent (a busy machine gets fewer rounds, not hours)")
-    parser.add_argument("--configs", default="abcd",
-                        help="which configurations to run, by letter (default: all)")
+    parser.add_argument("--configs", default="abcdef",
+                        help="which configurations to run, by letter (default: all; e and f "
+                             "need the conll2003 and sst2 data)")
     parser.add_argument("--block-seconds", type=float, default=BLOCK_SECONDS,
                         help="length of each timed block; longer blocks average out a busy "
                              "machine's interruptions")
@@ -272,8 +345,8 @@ def main() -> int:
                                 args.block_seconds, clock):
             results["rows"].append(row)
             print(f"{row['config']:34s} {row['model']:20s} fwd {row['fwd ratio']:5.2f}x  "
-                  f"fwd+bwd {row['fwd+bwd ratio']:5.2f}x {row['fwd+bwd tok/s']:9.0f} tok/s  "
-                  f"{verdict(row)}", flush=True)
+                  f"fwd+bwd {row['fwd+bwd ratio']:5.2f}x {row['fwd+bwd tok/s']:9.0f} tok/s "
+                  f"{row['fwd+bwd gemm share']:4.0%} of GEMM  {verdict(row)}", flush=True)
     results["loadavg_after"] = os.getloadavg()
     print(f"load average {results['loadavg_after']}", flush=True)
     stem = Path(args.output or RESULTS / ("recurrent_speed_quick" if args.quick

@@ -198,9 +198,9 @@ def test_seeded_runs_are_deterministic():
 @pytest.mark.parametrize(
     "call,message",
     [
-        (lambda m: m(torch.randn(5, 3)), "3-D"),
+        (lambda m: m(torch.randn(5, 2, 3, 1)), "3-D"),
         (lambda m: m(torch.randn(5, 2, 4)), "feature size 3"),
-        (lambda m: m(torch.randn(5, 0, 3)), "batch of size 0"),
+        (lambda m: m(torch.randn(0, 2, 3)), "length 0"),
         (lambda m: m(torch.randn(5, 2, 3), torch.randn(1, 2, 4)), "tuple"),
         (lambda m: m(torch.randn(5, 2, 3), (torch.randn(2, 2, 4),) * 2), "shape"),
         (lambda m: m(torch.randn(5, 2, 3), lengths=torch.tensor([[5, 5]])), "1-D"),
@@ -256,3 +256,26 @@ def test_layer_by_layer_dropout_path_equals_the_kernels_own(monkeypatch, cell, b
     for a, b in zip(layerwise[1], kernel[1], strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
     torch.testing.assert_close(layerwise[2], kernel[2], rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["GRU", "RNN"])
+def test_wide_gru_and_rnn_take_the_own_bptt_and_match_torch(kind, monkeypatch):
+    """From `own_bptt_min_hidden` on, GRU and RNN run fused.py on the CPU: same numbers as torch."""
+    torch.manual_seed(0)
+    hidden = getattr(rn, kind).own_bptt_min_hidden
+    ref = getattr(torch.nn, kind)(3, hidden, num_layers=2, bidirectional=True).double()
+    ours = getattr(rn, kind)(3, hidden, num_layers=2, bidirectional=True).double()
+    ours.load_state_dict(ref.state_dict())
+    calls = []
+    real = ours._run_fused
+    monkeypatch.setattr(ours, "_run_fused", lambda *a: calls.append(1) or real(*a))
+    x = torch.randn(4, 2, 3, dtype=torch.float64, requires_grad=True)
+    h = torch.randn(4, 2, hidden, dtype=torch.float64)
+    (out, h_n), (out_ref, h_ref) = ours(x, h), ref(x, h)
+    assert calls
+    torch.testing.assert_close(out, out_ref, rtol=0, atol=1e-10)
+    torch.testing.assert_close(h_n, h_ref, rtol=0, atol=1e-10)
+    grads = torch.autograd.grad((out ** 2).sum() + h_n.sum(), [x, *ours.parameters()])
+    grads_ref = torch.autograd.grad((out_ref ** 2).sum() + h_ref.sum(), [x, *ref.parameters()])
+    for a, b in zip(grads, grads_ref, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-10)

@@ -20,6 +20,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from rnnlab.nn.errors import RecurrentShapeError, RecurrentValueError
+
 LSTMState = tuple[Tensor, Tensor]
 
 
@@ -30,22 +32,39 @@ def _uniform_(parameters: list[nn.Parameter], hidden_size: int) -> None:
         nn.init.uniform_(p, -bound, bound)
 
 
+def _either(state, hx):  # noqa: ANN001, ANN202
+    """The state passed as rnnlab's keyword or as torch's `hx`, not both."""
+    if state is not None and hx is not None:
+        raise RecurrentValueError("pass the state positionally or as hx=, not both")
+    return hx if state is None else state
+
+
 class _CellBase(nn.Module):
-    """Holds the four torch-named parameters of a cell with `num_gates` gates."""
+    """Holds the four torch-named parameters of a cell with `num_gates` gates.
+
+    `_prepare` gives the cells torch.nn's calling contract: a batch x (B, I) with states (B, H),
+    or one unbatched x (I,) with states (H,); a state of the wrong shape raises (never a silent
+    broadcast of a (1, H) state over the batch).
+    """
 
     num_gates = 1
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True) -> None:
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
+                 device: torch.device | str | None = None,
+                 dtype: torch.dtype | None = None) -> None:
         super().__init__()
+        if not isinstance(bias, bool):
+            raise TypeError(f"bias should be of type bool, got: {type(bias).__name__}")
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.bias = bias
         g = self.num_gates * hidden_size
-        self.weight_ih = nn.Parameter(torch.empty(g, input_size))
-        self.weight_hh = nn.Parameter(torch.empty(g, hidden_size))
+        factory = {"device": device, "dtype": dtype}
+        self.weight_ih = nn.Parameter(torch.empty(g, input_size, **factory))
+        self.weight_hh = nn.Parameter(torch.empty(g, hidden_size, **factory))
         if bias:
-            self.bias_ih = nn.Parameter(torch.empty(g))
-            self.bias_hh = nn.Parameter(torch.empty(g))
+            self.bias_ih = nn.Parameter(torch.empty(g, **factory))
+            self.bias_hh = nn.Parameter(torch.empty(g, **factory))
         else:
             self.register_parameter("bias_ih", None)
             self.register_parameter("bias_hh", None)
@@ -54,15 +73,41 @@ class _CellBase(nn.Module):
     def reset_parameters(self) -> None:
         _uniform_(list(self.parameters()), self.hidden_size)
 
-    def _zeros(self, x: Tensor) -> Tensor:
-        return x.new_zeros(x.shape[0], self.hidden_size)
-
-    def _check_input(self, x: Tensor) -> None:
-        if x.dim() != 2 or x.shape[1] != self.input_size:
-            raise ValueError(
-                f"{type(self).__name__} expects input of shape (B, {self.input_size}), "
-                f"got {tuple(x.shape)}"
+    def _prepare(
+        self, x: Tensor, states: tuple[Tensor | None, ...]
+    ) -> tuple[Tensor, tuple[Tensor, ...], bool]:
+        """(x (B, I), states each (B, H), batched?) from a batched or unbatched call."""
+        name = type(self).__name__
+        if x.dim() not in (1, 2):
+            raise RecurrentValueError(
+                f"{name} expects input (B, {self.input_size}) or unbatched ({self.input_size},), "
+                f"got {x.dim()}-D {tuple(x.shape)}"
             )
+        if x.shape[-1] != self.input_size:
+            raise RecurrentShapeError(
+                f"{name} expects input feature size {self.input_size}, got {x.shape[-1]}"
+            )
+        batched = x.dim() == 2
+        if not batched:
+            x = x.unsqueeze(0)  # (1, I)
+        expected = (x.shape[0], self.hidden_size)
+        prepared = []
+        for s in states:
+            if s is None:
+                prepared.append(x.new_zeros(expected))
+                continue
+            if s.dim() != x.dim() - (0 if batched else 1):
+                raise RecurrentShapeError(
+                    f"{name}: a {'batched' if batched else 'unbatched'} input needs a "
+                    f"{'2-D (B, H)' if batched else '1-D (H,)'} state, got {tuple(s.shape)}"
+                )
+            s = s if batched else s.unsqueeze(0)
+            if tuple(s.shape) != expected:
+                raise RecurrentShapeError(
+                    f"{name} state must have shape (B, H) = {expected}, got {tuple(s.shape)}"
+                )
+            prepared.append(s)
+        return x, tuple(prepared), batched
 
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}, bias={self.bias}"
@@ -74,12 +119,14 @@ class RNNCell(_CellBase):
     num_gates = 1
 
     def __init__(
-        self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh"
+        self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh",
+        device: torch.device | str | None = None, dtype: torch.dtype | None = None,
     ) -> None:
         if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+            raise RecurrentValueError(
+                f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
-        super().__init__(input_size, hidden_size, bias)
+        super().__init__(input_size, hidden_size, bias, device, dtype)
 
     @staticmethod
     def recurrence(
@@ -91,11 +138,13 @@ class RNNCell(_CellBase):
         h = act(x_proj + F.linear(h_prev, weight_hh, bias_hh))
         return h
 
-    def forward(self, x: Tensor, h_prev: Tensor | None = None) -> Tensor:
-        self._check_input(x)
-        h_prev = self._zeros(x) if h_prev is None else h_prev
+    def forward(self, x: Tensor, h_prev: Tensor | None = None, *,
+                hx: Tensor | None = None) -> Tensor:
+        """x (B, I) or (I,); `hx` is torch's name for `h_prev`."""
+        x, (h_prev,), batched = self._prepare(x, (_either(h_prev, hx),))
         x_proj = F.linear(x, self.weight_ih, self.bias_ih)  # (B, H)
-        return self.recurrence(x_proj, h_prev, self.weight_hh, self.bias_hh, self.nonlinearity)
+        h = self.recurrence(x_proj, h_prev, self.weight_hh, self.bias_hh, self.nonlinearity)
+        return h if batched else h.squeeze(0)
 
 
 class LSTMCell(_CellBase):
@@ -119,15 +168,17 @@ class LSTMCell(_CellBase):
 
     def __init__(
         self, input_size: int, hidden_size: int, bias: bool = True, peephole: bool = False,
-        forget_bias: float = 0.0,
+        forget_bias: float = 0.0, device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         self.peephole = peephole
         self.forget_bias = forget_bias
-        super().__init__(input_size, hidden_size, bias)
+        super().__init__(input_size, hidden_size, bias, device, dtype)
         if peephole:
-            self.weight_ci = nn.Parameter(torch.empty(hidden_size))
-            self.weight_cf = nn.Parameter(torch.empty(hidden_size))
-            self.weight_co = nn.Parameter(torch.empty(hidden_size))
+            factory = {"device": device, "dtype": dtype}
+            self.weight_ci = nn.Parameter(torch.empty(hidden_size, **factory))
+            self.weight_cf = nn.Parameter(torch.empty(hidden_size, **factory))
+            self.weight_co = nn.Parameter(torch.empty(hidden_size, **factory))
             _uniform_([self.weight_ci, self.weight_cf, self.weight_co], hidden_size)
 
     def reset_parameters(self) -> None:
@@ -164,12 +215,16 @@ class LSTMCell(_CellBase):
     def peepholes(self) -> tuple[Tensor, Tensor, Tensor] | None:
         return (self.weight_ci, self.weight_cf, self.weight_co) if self.peephole else None
 
-    def forward(self, x: Tensor, state: LSTMState | None = None) -> LSTMState:
-        self._check_input(x)
-        if state is None:
-            state = (self._zeros(x), self._zeros(x))
+    def forward(self, x: Tensor, state: LSTMState | None = None, *,
+                hx: LSTMState | None = None) -> LSTMState:
+        """x (B, I) or (I,); `hx` is torch's name for `state`."""
+        state = _either(state, hx)
+        if state is not None and (isinstance(state, Tensor) or len(state) != 2):
+            raise RecurrentValueError("LSTMCell state must be a tuple (h, c)")
+        x, state, batched = self._prepare(x, (None, None) if state is None else tuple(state))
         x_proj = F.linear(x, self.weight_ih, self.bias_ih)  # (B, 4H)
-        return self.recurrence(x_proj, state, self.weight_hh, self.bias_hh, self.peepholes())
+        h, c = self.recurrence(x_proj, state, self.weight_hh, self.bias_hh, self.peepholes())
+        return (h, c) if batched else (h.squeeze(0), c.squeeze(0))
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", peephole={self.peephole}"
@@ -195,13 +250,15 @@ class GRUCell(_CellBase):
     """
 
     def __init__(
-        self, input_size: int, hidden_size: int, bias: bool = True, variant: str = "full"
+        self, input_size: int, hidden_size: int, bias: bool = True, variant: str = "full",
+        device: torch.device | str | None = None, dtype: torch.dtype | None = None,
     ) -> None:
         if variant not in ("full", "minimal"):
-            raise ValueError(f"GRU variant must be 'full' or 'minimal', got {variant!r}")
+            raise RecurrentValueError(
+                f"GRU variant must be 'full' or 'minimal', got {variant!r}")
         self.variant = variant
         self.num_gates = 3 if variant == "full" else 2
-        super().__init__(input_size, hidden_size, bias)
+        super().__init__(input_size, hidden_size, bias, device, dtype)
 
     @staticmethod
     def recurrence(
@@ -224,11 +281,13 @@ class GRUCell(_CellBase):
         h = (1 - z) * n + z * h_prev
         return h
 
-    def forward(self, x: Tensor, h_prev: Tensor | None = None) -> Tensor:
-        self._check_input(x)
-        h_prev = self._zeros(x) if h_prev is None else h_prev
+    def forward(self, x: Tensor, h_prev: Tensor | None = None, *,
+                hx: Tensor | None = None) -> Tensor:
+        """x (B, I) or (I,); `hx` is torch's name for `h_prev`."""
+        x, (h_prev,), batched = self._prepare(x, (_either(h_prev, hx),))
         x_proj = F.linear(x, self.weight_ih, self.bias_ih)  # (B, G*H)
-        return self.recurrence(x_proj, h_prev, self.weight_hh, self.bias_hh, self.variant)
+        h = self.recurrence(x_proj, h_prev, self.weight_hh, self.bias_hh, self.variant)
+        return h if batched else h.squeeze(0)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", variant={self.variant!r}"

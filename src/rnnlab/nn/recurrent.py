@@ -9,7 +9,9 @@ Two paths compute the same numbers (tested against each other and against torch)
   own `recurrence` (the equations in `cells.py`) through time;
 - `impl="fused"` runs torch's fused kernels (oneDNN on CPU, cuDNN on GPU) for the standard cells
   and the hand-written BPTT of `fused.py` for the variants torch lacks (peephole LSTM, minimal
-  GRU); `impl="auto"` (default) takes `fused`.
+  GRU) and, on the CPU, for GRU and RNN from the hidden size where it beats torch's non-oneDNN
+  kernel (`own_bptt_min_hidden`); batches with lengths run torch's padded kernel with the packed
+  path's numbers (`lengths.py`, `lengths_kernel`); `impl="auto"` (default) takes `fused`.
 
 Shapes (legend in cells.py): x (T, B, I), or (B, T, I) with batch_first; out (T, B, D*H);
 h_n (L*D, B, H) with L layers and D = 2 if bidirectional else 1, as torch.
@@ -17,6 +19,8 @@ h_n (L*D, B, H) with L layers and D = 2 if bidirectional else 1, as torch.
 
 from __future__ import annotations
 
+import numbers
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -26,7 +30,9 @@ from torch.nn import functional as F
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from rnnlab.nn import fused
+from rnnlab.nn import lengths as lengths_path
 from rnnlab.nn.cells import GRUCell, LSTMCell, RNNCell, _uniform_
+from rnnlab.nn.errors import RecurrentShapeError, RecurrentValueError
 
 State = Tensor | tuple[Tensor, Tensor]
 IMPLS = ("auto", "fused", "loop")
@@ -45,6 +51,29 @@ def _dropout_outside_kernel(x: Tensor) -> bool:
     return x.is_cuda
 
 
+def _check_arguments(input_size: Any, hidden_size: Any, num_layers: Any, bias: Any,
+                     batch_first: Any, dropout: Any) -> None:
+    """torch.nn.RNNBase's constructor checks, with its exception classes and its warning."""
+    for name, value in (("bias", bias), ("batch_first", batch_first)):
+        if not isinstance(value, bool):
+            raise TypeError(f"{name} should be of type bool, got: {type(value).__name__}")
+    for name, value in (("input_size", input_size), ("hidden_size", hidden_size),
+                        ("num_layers", num_layers)):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise TypeError(f"{name} should be of type int, got: {type(value).__name__}")
+        if value <= 0:
+            raise RecurrentValueError(f"{name} must be greater than zero, got {value}")
+    if not isinstance(dropout, numbers.Number) or isinstance(dropout, bool) \
+            or not 0 <= dropout <= 1:
+        raise RecurrentValueError(f"dropout must be a number in [0, 1], got {dropout!r}")
+    if dropout > 0 and num_layers == 1:
+        warnings.warn(  # torch's own warning, word for word
+            "dropout option adds dropout after all but last recurrent layer, so non-zero dropout "
+            f"expects num_layers greater than 1, but got dropout={dropout} and "
+            f"num_layers={num_layers}", stacklevel=4,
+        )
+
+
 class _Recurrent(nn.Module):
     """Parameters, validation, stacking and direction handling shared by RNN, LSTM and GRU.
 
@@ -55,19 +84,24 @@ class _Recurrent(nn.Module):
 
     num_gates = 1
     num_states = 1  # LSTM: 2 (h and c)
+    proj_size = 0  # torch's LSTM projections; rnnlab refuses proj_size > 0 (see LSTM)
+    # How a batch with lengths runs through torch's kernel (standard cells, impl "auto"/"fused"):
+    # "packed" as torch.nn does, "padded" through the faster padded kernel with the same numbers
+    # (lengths.py), "auto" padded where measured faster (lengths.applies: training, float32 on
+    # the CPU, from `padded_lengths_min_hidden`).
+    lengths_kernel = "auto"
+    padded_lengths_min_hidden = 1  # GRU, RNN: from 256 (see lengths.applies)
 
     def __init__(
         self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
         batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-        impl: str = "auto",
+        impl: str = "auto", device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         if impl not in IMPLS:
-            raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
-        if num_layers < 1 or hidden_size < 1 or input_size < 1:
-            raise ValueError("input_size, hidden_size and num_layers must be positive")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+            raise RecurrentValueError(f"impl must be one of {IMPLS}, got {impl!r}")
+        _check_arguments(input_size, hidden_size, num_layers, bias, batch_first, dropout)
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.num_layers = num_layers
@@ -78,34 +112,61 @@ class _Recurrent(nn.Module):
         self.impl = impl
         self.num_directions = 2 if bidirectional else 1
         gates = self.num_gates * hidden_size
+        factory = {"device": device, "dtype": dtype}
         for layer in range(num_layers):
             layer_input = input_size if layer == 0 else hidden_size * self.num_directions
             for suffix in self._suffixes(layer):
                 self.register_parameter(
-                    "weight_ih" + suffix, nn.Parameter(torch.empty(gates, layer_input))
+                    "weight_ih" + suffix, nn.Parameter(torch.empty(gates, layer_input, **factory))
                 )
                 self.register_parameter(
-                    "weight_hh" + suffix, nn.Parameter(torch.empty(gates, hidden_size))
+                    "weight_hh" + suffix, nn.Parameter(torch.empty(gates, hidden_size, **factory))
                 )
                 if bias:
-                    self.register_parameter("bias_ih" + suffix, nn.Parameter(torch.empty(gates)))
-                    self.register_parameter("bias_hh" + suffix, nn.Parameter(torch.empty(gates)))
-                self._extra_parameters(suffix)
+                    self.register_parameter("bias_ih" + suffix,
+                                            nn.Parameter(torch.empty(gates, **factory)))
+                    self.register_parameter("bias_hh" + suffix,
+                                            nn.Parameter(torch.empty(gates, **factory)))
+                self._extra_parameters(suffix, factory)
         self.reset_parameters()
+
+    @property
+    def mode(self) -> str:
+        """torch.nn.RNNBase's name of the cell: "LSTM", "GRU", "RNN_TANH" or "RNN_RELU"."""
+        raise NotImplementedError
 
     # -- parameters --------------------------------------------------------------------------
 
     def _suffixes(self, layer: int) -> list[str]:
         return [f"_l{layer}", f"_l{layer}_reverse"][: self.num_directions]
 
-    def _extra_parameters(self, suffix: str) -> None:
+    def _extra_parameters(self, suffix: str, factory: dict[str, Any]) -> None:
         """Hook for parameters torch does not have (peepholes)."""
+
+    def _weight_names(self, suffix: str) -> list[str]:
+        names = ["weight_ih", "weight_hh"] + (["bias_ih", "bias_hh"] if self.bias else [])
+        return [name + suffix for name in names]
+
+    @property
+    def all_weights(self) -> list[list[Tensor]]:
+        """As torch.nn.RNNBase: per layer and direction, [weight_ih, weight_hh, (bias_ih, bias_hh)]
+        (then the peepholes, which torch does not have), read as attributes like in forward."""
+        return [[getattr(self, name) for name in self._weight_names(suffix)]
+                + list(self._peepholes(suffix) or ())
+                for layer in range(self.num_layers) for suffix in self._suffixes(layer)]
+
+    def _peepholes(self, suffix: str) -> tuple[Tensor, Tensor, Tensor] | None:
+        return None
 
     def reset_parameters(self) -> None:
         _uniform_(list(self.parameters()), self.hidden_size)
 
     def _weights(self, suffix: str) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
-        get = self.__getattr__
+        """The weights of one layer and direction, read by plain attribute access at every call,
+        so that parametrizations (orthogonal) and pruning, which replace the attribute, apply."""
+        def get(name: str) -> Tensor:
+            return getattr(self, name)
+
         if self.bias:
             return get("weight_ih" + suffix), get("weight_hh" + suffix), \
                 get("bias_ih" + suffix), get("bias_hh" + suffix)
@@ -125,41 +186,43 @@ class _Recurrent(nn.Module):
     # -- validation ----------------------------------------------------------------------------
 
     def _check_input(self, x: Tensor) -> None:
+        """x is (T, B, I) here; torch's exception classes, rnnlab's messages."""
         name = type(self).__name__
-        if x.dim() != 3:
-            layout = "(B, T, I)" if self.batch_first else "(T, B, I)"
-            raise ValueError(
-                f"{name} expects a 3-D input {layout}, got {x.dim()}-D {tuple(x.shape)}"
-            )
         if x.shape[-1] != self.input_size:
-            raise ValueError(
+            raise RecurrentShapeError(
                 f"{name} expects input feature size {self.input_size}, got {x.shape[-1]}"
             )
-        batch = x.shape[0] if self.batch_first else x.shape[1]
-        steps = x.shape[1] if self.batch_first else x.shape[0]
-        if batch == 0:
-            raise ValueError(f"{name} got a batch of size 0")
-        if steps == 0:
-            raise ValueError(f"{name} got a sequence of length 0")
+        if x.shape[0] == 0:
+            raise RecurrentShapeError(f"{name} got a sequence of length 0")
+        weight = next(self.parameters())  # not an attribute: a parametrization would run here
+        if x.dtype != weight.dtype and not torch.is_autocast_enabled(x.device.type):
+            raise RecurrentValueError(
+                f"{name} input dtype {x.dtype} does not match the weights' dtype {weight.dtype}: "
+                f"convert the input (x.to({weight.dtype})) or the layer (layer.to({x.dtype}))"
+            )
 
     def _check_lengths(self, lengths: Tensor | list[int], batch: int, steps: int) -> Tensor:
         lengths = torch.as_tensor(lengths)
         if lengths.dim() != 1:
-            raise ValueError(f"lengths must be 1-D (B,), got shape {tuple(lengths.shape)}")
+            raise RecurrentValueError(
+                f"lengths must be 1-D (B,), got shape {tuple(lengths.shape)}")
         if lengths.shape[0] != batch:
-            raise ValueError(f"lengths has {lengths.shape[0]} entries for a batch of {batch}")
+            raise RecurrentValueError(
+                f"lengths has {lengths.shape[0]} entries for a batch of {batch}")
         if lengths.dtype.is_floating_point or lengths.dtype == torch.bool:
-            raise ValueError(f"lengths must be integers, got {lengths.dtype}")
+            raise RecurrentValueError(f"lengths must be integers, got {lengths.dtype}")
         lengths = lengths.to("cpu", torch.int64)
         if int(lengths.min()) < 1:
-            raise ValueError("lengths must be >= 1 (a sequence of length 0 has no last state)")
+            raise RecurrentValueError(
+                "lengths must be >= 1 (a sequence of length 0 has no last state)")
         if int(lengths.max()) > steps:
-            raise ValueError(
+            raise RecurrentValueError(
                 f"lengths has {int(lengths.max())} but the input has only {steps} time steps"
             )
         return lengths
 
-    def _check_state(self, state: Any, x: Tensor) -> tuple[Tensor, ...]:
+    def _check_state(self, state: Any, x: Tensor, unbatched: bool = False) -> tuple[Tensor, ...]:
+        """The state as a tuple of (L*D, B, H) tensors; an unbatched state (L*D, H) gets B = 1."""
         expected = (self.num_layers * self.num_directions, x.shape[1], self.hidden_size)
         name = type(self).__name__
         if state is None:
@@ -168,10 +231,19 @@ class _Recurrent(nn.Module):
         parts = (state,) if isinstance(state, Tensor) else tuple(state)
         if len(parts) != self.num_states:
             want = "a tuple (h, c)" if self.num_states == 2 else "one tensor h"
-            raise ValueError(f"{name} state must be {want}, got {len(parts)} tensor(s)")
+            raise RecurrentValueError(f"{name} state must be {want}, got {len(parts)} tensor(s)")
+        want_dim = 2 if unbatched else 3
+        if any(part.dim() != want_dim for part in parts):
+            layout = "unbatched 2-D input" if unbatched else "batched 3-D input"
+            raise RecurrentShapeError(
+                f"{name}: for a {layout} the state must be {want_dim}-D, got "
+                f"{', '.join(f'{part.dim()}-D' for part in parts)}"
+            )
+        if unbatched:
+            parts = tuple(part.unsqueeze(1) for part in parts)  # (L*D, 1, H)
         for part in parts:
             if tuple(part.shape) != expected:
-                raise ValueError(
+                raise RecurrentShapeError(
                     f"{name} state must have shape (num_layers*num_directions, B, H) = "
                     f"{expected}, got {tuple(part.shape)}"
                 )
@@ -181,32 +253,61 @@ class _Recurrent(nn.Module):
 
     def forward(
         self, x: Tensor | PackedSequence, state: State | None = None,
-        lengths: Tensor | list[int] | None = None,
+        lengths: Tensor | list[int] | None = None, *, hx: State | None = None,
     ) -> tuple[Tensor | PackedSequence, State]:
+        """x (T, B, I) or (B, T, I) with batch_first, or unbatched (T, I), or a PackedSequence.
+
+        `hx` is torch's name for `state` (pass one of them).
+        """
+        if hx is not None:
+            if state is not None:
+                raise RecurrentValueError("pass the initial state as state= or hx=, not both")
+            state = hx
         packed = x if isinstance(x, PackedSequence) else None
         if packed is not None:
             if lengths is not None:
-                raise ValueError("pass either a PackedSequence or lengths, not both")
+                raise RecurrentValueError("pass either a PackedSequence or lengths, not both")
             x, lengths = pad_packed_sequence(packed, batch_first=self.batch_first)
-        self._check_input(x)
+        name = type(self).__name__
+        if x.dim() not in (2, 3):
+            layout = "(B, T, I)" if self.batch_first else "(T, B, I)"
+            raise RecurrentValueError(
+                f"{name} expects a 3-D input {layout} or an unbatched 2-D (T, I), "
+                f"got {x.dim()}-D {tuple(x.shape)}"
+            )
+        unbatched = x.dim() == 2
+        if unbatched:
+            if lengths is not None:
+                raise RecurrentValueError(f"{name}: lengths need a batched 3-D input")
+            x = x.unsqueeze(0 if self.batch_first else 1)
         if self.batch_first:
             x = x.transpose(0, 1)  # (T, B, I)
+        self._check_input(x)
         steps, batch = x.shape[0], x.shape[1]
         if lengths is not None:
             lengths = self._check_lengths(lengths, batch, steps)
             if bool((lengths == steps).all()):
                 lengths = None  # nothing is padded: take the faster unmasked path
-        states = self._check_state(state, x)
+        states = self._check_state(state, x, unbatched)
 
-        if self.impl == "loop":
+        if batch == 0:  # torch returns empty outputs for an empty batch
+            out = x.new_zeros(steps, 0, self.num_directions * self.hidden_size)
+            final = tuple(s.new_zeros(s.shape) for s in states)
+        elif self.impl == "loop":
             out, final = self._stack(x, states, lengths, self._run_loop)
-        elif self._torch_kernel() is not None:
-            out, final = self._run_torch(x, states, lengths)
+        elif self._torch_kernel() is not None and not (lengths is None and self._own_bptt(x)):
+            if lengths is not None and self._padded_lengths(x):
+                out, final = lengths_path.run(self, x, states, lengths)  # same numbers, faster
+            else:
+                out, final = self._run_torch(x, states, lengths)
         else:
             out, final = self._stack(x, states, lengths, self._run_fused)
 
         if self.batch_first:
             out = out.transpose(0, 1)  # (B, T, D*H)
+        if unbatched:
+            out = out.squeeze(0 if self.batch_first else 1)  # (T, D*H)
+            final = tuple(s.squeeze(1) for s in final)  # (L*D, H)
         result_state: State = final[0] if self.num_states == 1 else (final[0], final[1])
         if packed is not None:
             return _repack(out, packed, self.batch_first), result_state
@@ -247,6 +348,23 @@ class _Recurrent(nn.Module):
             if self.dropout and self.training and layer < self.num_layers - 1:
                 layer_input = F.dropout(layer_input, self.dropout, training=True)
         return layer_input, tuple(torch.stack(f) for f in finals)
+
+    # Hidden size from which the hand-written BPTT of fused.py beats torch's kernel on padded CPU
+    # batches (never for LSTM, whose kernel is oneDNN's); None: never.
+    own_bptt_min_hidden: int | None = None
+
+    def _own_bptt(self, x: Tensor) -> bool:
+        """Whether fused.py's BPTT rather than torch's kernel runs this (unpadded) batch."""
+        return self.own_bptt_min_hidden is not None and x.device.type == "cpu" \
+            and self.hidden_size >= self.own_bptt_min_hidden
+
+    def _padded_lengths(self, x: Tensor) -> bool:
+        if self.lengths_kernel not in ("auto", "padded", "packed"):
+            raise RecurrentValueError(
+                f"lengths_kernel must be 'auto', 'padded' or 'packed', got {self.lengths_kernel!r}")
+        if self.lengths_kernel == "auto":
+            return lengths_path.applies(self, x)
+        return self.lengths_kernel == "padded"
 
     def _run_torch(
         self, x: Tensor, states: tuple[Tensor, ...], lengths: Tensor | None
@@ -306,10 +424,10 @@ class _Recurrent(nn.Module):
         Unidirectional layers only (a reverse direction needs the whole sequence).
         """
         if self.bidirectional:
-            raise ValueError("step() needs a unidirectional layer")
+            raise RecurrentValueError("step() needs a unidirectional layer")
         if x_proj is None and (x is None or x.dim() != 2 or x.shape[1] != self.input_size):
             shape = None if x is None else tuple(x.shape)
-            raise ValueError(f"step() expects (B, {self.input_size}), got {shape}")
+            raise RecurrentShapeError(f"step() expects (B, {self.input_size}), got {shape}")
         like = x_proj if x_proj is not None else x
         states = self._check_state(state, like.unsqueeze(0))
         finals: list[tuple[Tensor, ...]] = []
@@ -410,12 +528,22 @@ class RNN(_Recurrent):
         self, input_size: int, hidden_size: int, num_layers: int = 1,
         nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
         dropout: float = 0.0, bidirectional: bool = False, impl: str = "auto",
+        device: torch.device | str | None = None, dtype: torch.dtype | None = None,
     ) -> None:
         if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+            raise RecurrentValueError(
+                f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, impl)
+                         bidirectional, impl, device, dtype)
+
+    # as GRU: fused.py measured 1.09-1.22x torch's kernel at H 512-650, 0.87x at H 200
+    own_bptt_min_hidden = 256
+    padded_lengths_min_hidden = 256
+
+    @property
+    def mode(self) -> str:
+        return "RNN_TANH" if self.nonlinearity == "tanh" else "RNN_RELU"
 
     def _torch_kernel(self):
         return torch.rnn_tanh if self.nonlinearity == "tanh" else torch.rnn_relu
@@ -450,16 +578,30 @@ class LSTM(_Recurrent):
         self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
         batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
         peephole: bool = False, forget_bias: float = 0.0, impl: str = "auto",
+        proj_size: int = 0, device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
+        if not isinstance(proj_size, int) or proj_size < 0:
+            raise RecurrentValueError(
+                f"proj_size should be a positive integer or zero, got {proj_size!r}")
+        if proj_size > 0:  # torch's argument, accepted so that torch code runs; 0 only
+            raise RecurrentValueError(
+                f"rnnlab's LSTM has no projections (proj_size={proj_size}); use proj_size=0, or "
+                "torch.nn.LSTM for projected states")
         self.peephole = peephole
         self.forget_bias = forget_bias
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, impl)
+                         bidirectional, impl, device, dtype)
 
-    def _extra_parameters(self, suffix: str) -> None:
+    @property
+    def mode(self) -> str:
+        return "LSTM"
+
+    def _extra_parameters(self, suffix: str, factory: dict[str, Any]) -> None:
         if self.peephole:
             for name in ("weight_ci", "weight_cf", "weight_co"):
-                self.register_parameter(name + suffix, nn.Parameter(torch.empty(self.hidden_size)))
+                self.register_parameter(
+                    name + suffix, nn.Parameter(torch.empty(self.hidden_size, **factory)))
 
     def reset_parameters(self) -> None:
         super().reset_parameters()
@@ -471,8 +613,8 @@ class LSTM(_Recurrent):
     def _peepholes(self, suffix: str) -> tuple[Tensor, Tensor, Tensor] | None:
         if not self.peephole:
             return None
-        get = self.__getattr__
-        return get("weight_ci" + suffix), get("weight_cf" + suffix), get("weight_co" + suffix)
+        return (getattr(self, "weight_ci" + suffix), getattr(self, "weight_cf" + suffix),
+                getattr(self, "weight_co" + suffix))
 
     def _torch_kernel(self):
         return None if self.peephole else torch.lstm
@@ -505,14 +647,25 @@ class GRU(_Recurrent):
     def __init__(
         self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
         batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-        variant: str = "full", impl: str = "auto",
+        variant: str = "full", impl: str = "auto", device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         if variant not in ("full", "minimal"):
-            raise ValueError(f"GRU variant must be 'full' or 'minimal', got {variant!r}")
+            raise RecurrentValueError(
+                f"GRU variant must be 'full' or 'minimal', got {variant!r}")
         self.variant = variant
         self.num_gates = 3 if variant == "full" else 2
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, impl)
+                         bidirectional, impl, device, dtype)
+
+    # torch's GRU kernel is not oneDNN's; fused.py measured 1.32-1.36x it at H 512-650, 0.93x at
+    # H 200 (benchmarks/results/recurrent_speed.md, "GRU fused.py" rows, one thread)
+    own_bptt_min_hidden = 256
+    padded_lengths_min_hidden = 256
+
+    @property
+    def mode(self) -> str:
+        return "GRU"
 
     def _torch_kernel(self):
         return torch.gru if self.variant == "full" else None
