@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -41,9 +42,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"rnnlab: error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("rnnlab: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:
+        # Training saved its last completed step and says where (training/signals.py); the
+        # exit status is the shell's 128 + signal number (130 for Ctrl-C, 143 for SIGTERM).
+        print(f"rnnlab: interrupted{': ' + str(err) if str(err) else ''}", file=sys.stderr)
+        return 128 + getattr(err, "signum", signal.SIGINT)
     except BrokenPipeError:
         # `rnnlab sample ... | head`: the reader left; that is not an error of ours.
         sys.stderr.close()

@@ -115,7 +115,8 @@ def run_configs(args: argparse.Namespace, task: str, config_cls: type,
     if args.resume:
         from rnnlab.training.checkpoint import read_json
 
-        train_base = read_json(run_dir / "config.json")["train"]
+        saved = read_json(run_dir / "config.json")
+        model_base, train_base = saved["config"], saved["train"]  # flags change what they name
     return (run_dir, dataclass_from_args(config_cls, args, model_base),
             dataclass_from_args(TrainConfig, args, train_base))
 

@@ -13,8 +13,9 @@ from rnnlab import __version__
 from rnnlab.config import from_dict, to_dict
 from rnnlab.device import resolve_device
 from rnnlab.errors import RnnlabError
-from rnnlab.training.checkpoint import CONFIG_FILE, read_json, write_json
+from rnnlab.training.checkpoint import CHECKPOINTS, CONFIG_FILE, holds_run, read_json, write_json
 from rnnlab.training.config import TrainConfig
+from rnnlab.training.lock import acquire_run_lock, release_run_lock
 from rnnlab.training.trainer import Trainer, TrainTask
 
 C = TypeVar("C")
@@ -27,15 +28,21 @@ def open_run(run_dir: Path, task: str, config: C, train_config: TrainConfig,
              resume: bool) -> tuple[C, torch.device]:
     """The config to train with (a resumed run's own saved one) and the device to train on.
 
-    A new run refuses a directory that already holds one, so nothing is overwritten by mistake.
+    A new run refuses a directory that already holds one, so nothing is overwritten by mistake;
+    a folder whose first start died before its first checkpoint is not a run yet and is reused.
+    A resumed run refuses a change to its model or data.
     """
     run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RnnlabError(f"--run-dir {run_dir} is a file, not a directory")
     if resume:
         saved = read_json(run_dir / CONFIG_FILE)
         if saved.get("task") != task:
             raise RnnlabError(f"{run_dir} holds a {saved.get('task')!r} run, not a {task!r} run")
-        config = from_dict(type(config), saved["config"])
-    elif (run_dir / CONFIG_FILE).exists():
+        saved_config = from_dict(type(config), saved["config"])
+        refuse_changes(saved_config, absolute_files(config))
+        config = saved_config
+    elif holds_run(run_dir):
         raise RnnlabError(f"{run_dir} already holds a run: pass --resume to continue it, "
                           "or choose another --run-dir")
     else:
@@ -43,6 +50,17 @@ def open_run(run_dir: Path, task: str, config: C, train_config: TrainConfig,
     if train_config.threads:
         torch.set_num_threads(train_config.threads)
     return config, resolve_device(train_config.device)
+
+
+def refuse_changes(saved: C, given: C) -> None:
+    """--resume continues the saved model on the saved data: a changed field is a mistake."""
+    changed = [f.name for f in dataclasses.fields(saved)  # type: ignore[arg-type]
+               if getattr(saved, f.name) != getattr(given, f.name)]
+    if changed:
+        told = ", ".join(f"--{name.replace('_', '-')} {getattr(given, name)} (the run has "
+                         f"{getattr(saved, name)})" for name in changed[:4])
+        raise RnnlabError(f"--resume cannot change the model or data: {told}; only training "
+                          "settings (budget, schedule, lr, logging) may change")
 
 
 def absolute_files(config: C) -> C:
@@ -56,9 +74,16 @@ def absolute_files(config: C) -> C:
 def write_run_info(run_dir: Path, task: str, config: Any, train_config: TrainConfig,
                    model: torch.nn.Module, **extra: Any) -> None:
     """config.json: the task, both configs, versions, size, and the task's `extra` (tokenizers,
-    corpus name, data notes): everything needed to read the run back."""
+    corpus name, data notes): everything needed to read the run back.
+
+    The first write of a new run: it takes the writer lock (held until training ends, see
+    `lock.py`) and checks again that no other writer made the folder a run meanwhile."""
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    acquire_run_lock(run_dir)
+    if holds_run(run_dir):
+        raise RnnlabError(f"{run_dir} already holds a run: pass --resume to continue it, "
+                          "or choose another --run-dir")
+    (run_dir / CHECKPOINTS).mkdir(exist_ok=True)  # marks a start in progress: see holds_run
     write_json(run_dir / CONFIG_FILE, {
         "task": task, "config": to_dict(config), "train": to_dict(train_config), **extra,
         "rnnlab": __version__, "torch": torch.__version__,
@@ -71,8 +96,12 @@ def fit_and_plot(task: TrainTask, train_config: TrainConfig, run_dir: Path, *, r
     """Train with the shared Trainer, then draw the curves (loss.png) from the run's log."""
     from rnnlab.plots import plot_training_curves
 
-    trainer = Trainer(task, train_config, Path(run_dir), resume=resume,
-                      show_progress=show_progress)
-    summary = trainer.fit()
+    try:
+        trainer = Trainer(task, train_config, Path(run_dir), resume=resume,
+                          show_progress=show_progress)
+        summary = trainer.fit()
+    finally:
+        if not resume:
+            release_run_lock(Path(run_dir))  # the hold write_run_info took
     plot_training_curves(Path(run_dir))
     return summary
