@@ -9,6 +9,8 @@ import argparse
 import json
 from pathlib import Path
 
+from rnnlab.config import checked_type
+
 
 def _names(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
@@ -31,15 +33,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     grad = commands.add_parser("gradients", help="||dL/dh_t|| for a loss on the last step")
     grad.add_argument("--cells", type=_names, default=["rnn", "lstm", "gru"], help=cell_help)
-    grad.add_argument("--length", type=int, default=100, help="time steps T")
-    grad.add_argument("--hidden", type=int, default=64)
-    grad.add_argument("--input-size", type=int, default=32)
-    grad.add_argument("--batch", type=int, default=32)
-    grad.add_argument("--explode-gain", type=float, default=2.0,
+    grad.add_argument("--length", type=checked_type(int, ge=1), default=100, help="time steps T")
+    grad.add_argument("--hidden", type=checked_type(int, ge=1), default=64)
+    grad.add_argument("--input-size", type=checked_type(int, ge=1), default=32)
+    grad.add_argument("--batch", type=checked_type(int, ge=1), default=32)
+    grad.add_argument("--explode-gain", type=checked_type(float, gt=0.0), default=2.0,
                       help="singular value of W_hh in the exploding-RNN variant")
-    grad.add_argument("--forget-bias", type=float, default=1.0,
+    grad.add_argument("--forget-bias", type=checked_type(float), default=1.0,
                       help="LSTM forget-gate bias of the forget-bias variant")
-    grad.add_argument("--max-norm", type=float, default=1.0, help="clipping threshold shown")
+    grad.add_argument("--max-norm", type=checked_type(float, gt=0.0), default=1.0,
+                      help="clipping threshold shown")
     grad.add_argument("--run-dir", action="append", default=[], metavar="RUN",
                       help="also measure a trained language model (repeatable)")
     grad.add_argument("--text", help="text for --run-dir windows (default: the run's valid split)")
@@ -52,12 +55,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      default=["rnn", "lstm", "gru", "gru-minimal", "lstm-peephole"],
                      help=cell_help)
     mem.add_argument("--lengths", type=_ints, default=[5, 10, 20, 40, 80], help="values of T")
-    mem.add_argument("--steps", type=int, default=2000, help="training step budget per run")
-    mem.add_argument("--parameters", type=int, default=3000, help="parameters per model")
-    mem.add_argument("--batch", type=int, default=32)
-    mem.add_argument("--lr", type=float, default=1e-2, help="Adam learning rate")
-    mem.add_argument("--eval-every", type=int, default=100)
-    mem.add_argument("--forget-bias", type=float, default=0.0,
+    mem.add_argument("--steps", type=checked_type(int, ge=1), default=2000,
+                     help="training step budget per run")
+    mem.add_argument("--parameters", type=checked_type(int, ge=1), default=3000,
+                     help="parameters per model")
+    mem.add_argument("--batch", type=checked_type(int, ge=1), default=32)
+    mem.add_argument("--lr", type=checked_type(float, gt=0.0), default=1e-2,
+                     help="Adam learning rate")
+    mem.add_argument("--eval-every", type=checked_type(int, ge=1), default=100)
+    mem.add_argument("--forget-bias", type=checked_type(float), default=0.0,
                      help="LSTM forget-gate bias at initialisation")
     mem.add_argument("--keep-going", action="store_true",
                      help="train longer T even after a cell failed a shorter one")
@@ -66,13 +72,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     cells = commands.add_parser("cells", help="units of a char LM that track text features")
     cells.add_argument("run_dir", metavar="RUN_DIR")
     cells.add_argument("--text", required=True, help="text file to read the model over")
-    cells.add_argument("--unit", type=int, help="unit to colour the text by (default: the best)")
+    cells.add_argument("--unit", type=checked_type(int, ge=0),
+                       help="unit to colour the text by (default: the best)")
     cells.add_argument("--quantity", help="which recorded quantity, e.g. l1.c, l0.f, l1.h")
-    cells.add_argument("--max-chars", type=int, default=20000)
+    cells.add_argument("--max-chars", type=checked_type(int, ge=1), default=20000)
     cells.set_defaults(handler=run_cells)
 
     for sub in (grad, mem):
-        sub.add_argument("--seed", type=int, default=0)
+        sub.add_argument("--seed", type=checked_type(int, ge=0), default=0)
     for sub in (grad, mem, cells):
         sub.add_argument("--out", required=True, type=Path, help="folder for the files")
         sub.add_argument("--threads", type=int, default=None, help="torch threads")

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from rnnlab.cli.tasks import TASK_MODULES, available, task_module
+from rnnlab.config import checked_type
 
 ENSEMBLE_TASKS = ("classify", "tag")
 
@@ -19,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--data-dir")
     ev.add_argument("--device", default="auto")
     ev.add_argument("--format", choices=("text", "json"), default="text")
-    ev.add_argument("--threads", type=int, default=0,
+    ev.add_argument("--threads", type=checked_type(int, ge=0), default=0,
                     help="torch CPU threads (default: torch's choice)")
     ev.add_argument("--ensemble", nargs="+", metavar="RUN_DIR", default=[],
                     help="classifier and tagger runs: more runs of the same labels and data, "

@@ -5,19 +5,25 @@ from __future__ import annotations
 import argparse
 import sys
 
+from rnnlab.config import checked_type
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("sample", help="generate text from a language-model run")
     parser.add_argument("run_dir", metavar="RUN_DIR")
     parser.add_argument("--prime", default="", help="text to start from (default: a line start)")
-    parser.add_argument("--length", type=int, default=500, help="tokens to generate")
-    parser.add_argument("--temperature", type=float, default=1.0,
+    parser.add_argument("--length", type=checked_type(int, ge=1), default=500,
+                        help="tokens to generate")
+    parser.add_argument("--temperature", type=checked_type(float, gt=0.0), default=1.0,
                         help="<1 sharper and safer, >1 more random")
-    parser.add_argument("--top-k", type=int, default=0, help="sample among the k most likely")
-    parser.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling threshold")
+    parser.add_argument("--top-k", type=checked_type(int, ge=0), default=0,
+                        help="sample among the k most likely")
+    parser.add_argument("--top-p", type=checked_type(float, gt=0.0, le=1.0), default=1.0,
+                        help="nucleus sampling threshold")
     parser.add_argument("--greedy", action="store_true", help="always take the most likely")
-    parser.add_argument("--seed", type=int, default=None, help="seed for reproducible samples")
-    parser.add_argument("--num-samples", type=int, default=1)
+    parser.add_argument("--seed", type=checked_type(int, ge=0), default=None,
+                        help="seed for reproducible samples")
+    parser.add_argument("--num-samples", type=checked_type(int, ge=1), default=1)
     parser.add_argument("--device", default="auto")
     parser.set_defaults(handler=run)
 

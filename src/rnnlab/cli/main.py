@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import signal
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from rnnlab import __version__
 from rnnlab.cli.tasks import TASK_MODULES, available
@@ -13,15 +15,31 @@ from rnnlab.errors import RnnlabError
 
 # Each module adds its subcommands with `register(subparsers)`; handlers take the parsed args.
 COMMAND_MODULES = ("info", "data", "train", "generate", "evaluate") + TASK_MODULES + ("diagnose",)
+# Write errors that mean "no room" rather than a bug: disk full, file-size limit, quota.
+WRITE_FAILURES = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (`rnnlab: error: ...`, exit 2, as for every other error)
+    and `--debug` accepted at every level: `rnnlab train lm --debug` as well as `rnnlab --debug
+    train lm`. Subcommand parsers inherit the class."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                          help="show tracebacks for errors")
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"rnnlab: error: {self.prog.removeprefix('rnnlab ')}: {message} "
+                     f"(see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="rnnlab",
         description="Recurrent neural networks for NLP: train, sample, score and evaluate.",
     )
     parser.add_argument("--version", action="version", version=f"rnnlab {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in available(COMMAND_MODULES):
         module = __import__(f"rnnlab.cli.{name}", fromlist=["register"])
@@ -38,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except RnnlabError as err:
-        if args.debug:
+        if getattr(args, "debug", False):
             raise
         print(f"rnnlab: error: {err}", file=sys.stderr)
         return 2
@@ -51,6 +69,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         # `rnnlab sample ... | head`: the reader left; that is not an error of ours.
         sys.stderr.close()
         return 0
+    except OSError as err:
+        if getattr(args, "debug", False) or err.errno not in WRITE_FAILURES:
+            raise
+        # A full disk or a file-size limit: the checkpoint before it is intact (written to a
+        # temporary name and renamed), so this is one line like any other error.
+        print(f"rnnlab: error: cannot write: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

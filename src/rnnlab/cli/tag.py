@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from rnnlab.cli.train import add_train_parser, print_summary, run_configs
+from rnnlab.config import checked_type
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -19,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--file", help="input file (default or '-': stdin)")
     p.add_argument("--conll", action="store_true", help="the input is CoNLL columns")
-    p.add_argument("--token-column", type=int, default=0,
+    p.add_argument("--token-column", type=checked_type(int), default=0,
                    help="with --conll: the word's column (0-based, -1: last)")
     p.add_argument("--output-scheme", default="bio", choices=("bio", "bioes", "iob1"),
                    help="entity tag scheme of the output (POS tags are unaffected)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rnnlab.config import field
+from rnnlab.config import check_fields, field
 from rnnlab.nn.factory import CELLS
 
 
@@ -18,9 +18,12 @@ class LMDataConfig:
     test: str | None = field(None, "your own test text file")
     level: str | None = field(None, "char, word or subword (default: the corpus's own level)",
                               choices=("char", "word", "subword"))
-    min_freq: int = field(1, "drop tokens seen fewer times in train (they become <unk>)")
-    max_vocab: int | None = field(None, "keep at most this many tokens (plus specials)")
-    subword_vocab: int = field(8000, "sentencepiece vocabulary size for --level subword")
+    min_freq: int = field(1, "drop tokens seen fewer times in train (they become <unk>)", ge=1)
+    max_vocab: int | None = field(None, "keep at most this many tokens (plus specials)", ge=1)
+    subword_vocab: int = field(8000, "sentencepiece vocabulary size for --level subword", ge=1)
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
 @dataclass(frozen=True)
@@ -28,17 +31,17 @@ class LMConfig(LMDataConfig):
     """A recurrent language model and the way its training batches are cut."""
 
     cell: str = field("lstm", "recurrent cell", choices=CELLS)
-    embedding_size: int = field(0, "embedding size (0: the hidden size)")
-    hidden: int = field(256, "hidden units per layer")
-    layers: int = field(2, "stacked recurrent layers")
-    dropout: float = field(0.2, "dropout between recurrent layers")
-    dropout_embedding: float = field(0.0, "dropout on the embeddings")
-    dropout_output: float = field(0.2, "dropout on the top layer's outputs")
+    embedding_size: int = field(0, "embedding size (0: the hidden size)", ge=0)
+    hidden: int = field(256, "hidden units per layer", ge=1)
+    layers: int = field(2, "stacked recurrent layers", ge=1)
+    dropout: float = field(0.2, "dropout between recurrent layers", ge=0.0, lt=1.0)
+    dropout_embedding: float = field(0.0, "dropout on the embeddings", ge=0.0, lt=1.0)
+    dropout_output: float = field(0.2, "dropout on the top layer's outputs", ge=0.0, lt=1.0)
     tie_weights: bool = field(False, "share the embedding and decoder weights (Press & Wolf)")
     forget_bias: float = field(0.0, "LSTM forget-gate bias at initialisation")
-    init_range: float = field(0.0, "initialise every weight U(-r, r) (0: torch's defaults)")
+    init_range: float = field(0.0, "initialise every weight U(-r, r) (0: torch's defaults)", ge=0.0)
     impl: str = field("auto", "recurrent implementation", choices=("auto", "fused", "loop"))
-    batch_size: int = field(32, "parallel streams in a training batch")
-    bptt: int = field(64, "truncated BPTT window length")
+    batch_size: int = field(32, "parallel streams in a training batch", ge=1)
+    bptt: int = field(64, "truncated BPTT window length", ge=1)
     variable_bptt: bool = field(False, "random window lengths as in AWD-LSTM")
-    eval_batch_size: int = field(16, "parallel streams when evaluating")
+    eval_batch_size: int = field(16, "parallel streams when evaluating", ge=1)
