@@ -101,6 +101,7 @@ def checked_type(kind: type, **rules: Any) -> Any:
         return value
 
     parse.__name__ = kind.__name__  # argparse names the type in its messages
+    parse.kind, parse.rules = kind, rules  # type: ignore[attr-defined]  # read by the tests
     return parse
 
 

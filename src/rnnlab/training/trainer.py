@@ -191,6 +191,9 @@ class Trainer:
                     self.schedule.start_epoch(self.optimizer, p.epoch)
                     window_loss, window_items, window_start = 0.0, 0, time.monotonic()
                     for index in range(p.batch_in_epoch, len(batches)):
+                        if c.max_steps and p.step >= c.max_steps:  # a resumed finished run
+                            self.save()
+                            return self._finish("max steps", started)
                         self._stop_if_asked(stop)  # only here, between two whole steps
                         loss, items = self._train_step(batches[index])
                         p.batch_in_epoch = index + 1
