@@ -65,6 +65,9 @@ def fork(work: Callable[[], int], output: Path) -> int:
             fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             os.dup2(fd, 1)
             os.dup2(fd, 2)
+            # pytest replaces sys.stdout/stderr by its own capture files: write to the fds
+            sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
+            sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
             code = work()
         except BaseException:
             traceback.print_exc()

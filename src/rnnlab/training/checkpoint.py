@@ -32,6 +32,7 @@ Crash consistency, whatever moment a process dies at:
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -41,7 +42,7 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import nn
 
 from rnnlab.errors import RnnlabError
@@ -55,7 +56,12 @@ DIGEST_KEY = "rnnlab.sha256"
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    _write_replacing(path, data, prefix=f".{path.name}.")
+
+
+def _write_replacing(path: Path, data: bytes, prefix: str) -> None:
+    """Write `data` to a temporary file beside `path`, fsync, and rename it over `path`."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -106,14 +112,10 @@ def save_weights(model: nn.Module, path: Path) -> None:
             continue  # a tied parameter: restored by the module itself
         seen[key] = name
         tensors[name] = tensor.detach().contiguous().cpu()
-    fd, tmp = tempfile.mkstemp(dir=Path(path).parent, prefix=".model.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata={DIGEST_KEY: tensor_digest(tensors)})
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # Serialised in memory and written by Python, so a full disk is an OSError (ENOSPC/EFBIG)
+    # that the CLI reports in one line, not a library's own error type.
+    data = save(tensors, metadata={DIGEST_KEY: tensor_digest(tensors)})
+    _write_replacing(Path(path), data, prefix=".model.")
 
 
 def read_weights(path: Path) -> dict[str, torch.Tensor]:
@@ -159,7 +161,9 @@ def save_checkpoint(run_dir: Path, step: int, model: nn.Module, state: dict[str,
     final, aside = root / name, None
     try:
         save_weights(model, tmp / MODEL_FILE)
-        torch.save(state, tmp / STATE_FILE)
+        buffer = io.BytesIO()  # torch.save on a full disk raises RuntimeError, not OSError
+        torch.save(state, buffer)
+        atomic_write_bytes(tmp / STATE_FILE, buffer.getvalue())
         if final.exists():  # a re-save of this step: never delete the only complete copy first
             aside = Path(tempfile.mkdtemp(dir=root, prefix=f".{name}.old."))
             os.replace(final, aside)
