@@ -51,6 +51,7 @@ MODEL_FILE = "model.safetensors"
 STATE_FILE = "trainer_state.pt"
 CONFIG_FILE = "config.json"
 CHECKPOINTS = "checkpoints"
+MANIFEST_FILE = "manifest.json"  # sha256 of each file of a checkpoint directory
 DIGEST_KEY = "rnnlab.sha256"
 
 
@@ -164,6 +165,8 @@ def save_checkpoint(run_dir: Path, step: int, model: nn.Module, state: dict[str,
         buffer = io.BytesIO()  # torch.save on a full disk raises RuntimeError, not OSError
         torch.save(state, buffer)
         atomic_write_bytes(tmp / STATE_FILE, buffer.getvalue())
+        write_json(tmp / MANIFEST_FILE, {name: file_sha256(tmp / name)
+                                         for name in (MODEL_FILE, STATE_FILE)})
         if final.exists():  # a re-save of this step: never delete the only complete copy first
             aside = Path(tempfile.mkdtemp(dir=root, prefix=f".{name}.old."))
             os.replace(final, aside)
@@ -256,8 +259,36 @@ def _readable_and_finite(path: Path) -> bool:
         return False
 
 
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_manifest(path: Path) -> None:
+    """Check a checkpoint's files against the sha256 its manifest recorded (a zip such as
+    trainer_state.pt can load with a flipped byte inside a tensor). Checkpoints written before
+    manifests existed are not checked."""
+    manifest = Path(path) / MANIFEST_FILE
+    if not manifest.exists():
+        return
+    recorded = read_json(manifest)
+    if not isinstance(recorded, dict):
+        raise RnnlabError(f"{manifest} is corrupt: not a JSON object")
+    for name, expected in recorded.items():
+        file = Path(path) / name
+        if not file.is_file():
+            raise RnnlabError(f"checkpoint {path} lacks {name}")
+        if file_sha256(file) != expected:
+            raise RnnlabError(f"checkpoint file {file} is corrupt: its sha256 does not match "
+                              "the one recorded when it was saved")
+
+
 def load_checkpoint(path: Path, model: nn.Module) -> dict[str, Any]:
     """Load weights into `model` and return the trainer state (weights_only: no pickles)."""
+    verify_manifest(path)
     load_weights(model, path / MODEL_FILE)
     try:
         return torch.load(path / STATE_FILE, weights_only=True, map_location="cpu")

@@ -43,7 +43,7 @@ def _records(path: Path) -> list[dict[str, Any]]:
             record = json.loads(line)
         except ValueError:
             continue
-        if isinstance(record, dict):
+        if isinstance(record, dict) and isinstance(record.get("step"), int):
             records.append(record)
     return records
 
