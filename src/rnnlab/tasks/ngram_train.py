@@ -17,6 +17,10 @@ from rnnlab.tasks.ngram import NGramConfig, NGramModel
 from rnnlab.training.checkpoint import CONFIG_FILE, write_json
 from rnnlab.training.run_dir import absolute_files
 
+# The fewest valid tokens a reported perplexity may rest on: one token is only context (and
+# gave "perplexity 1.0000"); a handful gives a number that means nothing.
+MIN_EVAL_TOKENS = 10
+
 
 def train_ngram(data: LMDataConfig, config: NGramConfig, run_dir: Path, *,
                 data_dir: str | None = None) -> dict[str, Any]:
@@ -31,6 +35,9 @@ def train_ngram(data: LMDataConfig, config: NGramConfig, run_dir: Path, *,
         test=data.test, level=data.level, data_dir=data_dir, min_freq=data.min_freq,
         max_vocab=data.max_vocab, subword_vocab_size=data.subword_vocab,
     )
+    if len(corpus.valid) < MIN_EVAL_TOKENS:  # the first token is context only: nothing scored
+        raise RnnlabError(f"the valid split has {len(corpus.valid)} token(s): at least "
+                          f"{MIN_EVAL_TOKENS} are needed for a perplexity worth reporting")
     started = time.monotonic()
     model = NGramModel.fit(corpus.train, len(corpus.vocab), config)
     fit_seconds = time.monotonic() - started
