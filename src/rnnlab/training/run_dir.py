@@ -13,7 +13,14 @@ from rnnlab import __version__
 from rnnlab.config import from_dict, to_dict
 from rnnlab.device import resolve_device
 from rnnlab.errors import RnnlabError
-from rnnlab.training.checkpoint import CHECKPOINTS, CONFIG_FILE, holds_run, read_json, write_json
+from rnnlab.training.checkpoint import (
+    CHECKPOINTS,
+    CONFIG_FILE,
+    holds_run,
+    latest_checkpoint,
+    read_json,
+    write_json,
+)
 from rnnlab.training.config import TrainConfig
 from rnnlab.training.lock import acquire_run_lock, release_run_lock
 from rnnlab.training.trainer import Trainer, TrainTask
@@ -36,6 +43,9 @@ def open_run(run_dir: Path, task: str, config: C, train_config: TrainConfig,
     if run_dir.exists() and not run_dir.is_dir():
         raise RnnlabError(f"--run-dir {run_dir} is a file, not a directory")
     if resume:
+        if (run_dir / CHECKPOINTS).is_dir() and latest_checkpoint(run_dir) is None:
+            raise RnnlabError(f"--resume: {run_dir} has no complete checkpoint (its first start "
+                              "stopped before writing one): start it again without --resume")
         saved = read_json(run_dir / CONFIG_FILE)
         if saved.get("task") != task:
             raise RnnlabError(f"{run_dir} holds a {saved.get('task')!r} run, not a {task!r} run")
