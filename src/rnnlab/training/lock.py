@@ -58,5 +58,15 @@ def release_run_lock(run_dir: Path) -> None:
     os.close(fd)  # closing the only descriptor drops the flock
 
 
+def refuse_if_written(run_dir: Path) -> None:
+    """Raise, naming the PID, when another process holds the writer lock of `run_dir`; take
+    nothing (a start checks this before loading its data, then locks at its first write)."""
+    key = Path(run_dir).resolve()
+    if key in _held or not (key / LOCK_FILE).exists():
+        return
+    acquire_run_lock(key)
+    release_run_lock(key)
+
+
 def holds_run_lock(run_dir: Path) -> bool:
     return Path(run_dir).resolve() in _held

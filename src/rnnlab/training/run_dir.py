@@ -22,7 +22,7 @@ from rnnlab.training.checkpoint import (
     write_json,
 )
 from rnnlab.training.config import TrainConfig
-from rnnlab.training.lock import acquire_run_lock, release_run_lock
+from rnnlab.training.lock import acquire_run_lock, refuse_if_written, release_run_lock
 from rnnlab.training.trainer import Trainer, TrainTask
 
 C = TypeVar("C")
@@ -42,6 +42,7 @@ def open_run(run_dir: Path, task: str, config: C, train_config: TrainConfig,
     run_dir = Path(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise RnnlabError(f"--run-dir {run_dir} is a file, not a directory")
+    refuse_if_written(run_dir)  # another training in this folder: say so before loading data
     if resume:
         if (run_dir / CHECKPOINTS).is_dir() and latest_checkpoint(run_dir) is None:
             raise RnnlabError(f"--resume: {run_dir} has no complete checkpoint (its first start "
