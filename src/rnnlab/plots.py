@@ -15,8 +15,9 @@ from rnnlab.training.log import read_log  # noqa: E402
 def plot_training_curves(run_dir: Path, out: Path | None = None) -> Path | None:
     """Training loss per step and each dev metric per evaluation, from log.jsonl."""
     records = read_log(run_dir)
-    train = [r for r in records if r["kind"] == "train"]
-    evals = [r for r in records if r["kind"] == "eval"]
+    train = [r for r in records if r.get("kind") == "train" and "loss" in r]
+    evals = [r for r in records if r.get("kind") == "eval"]
+    evals = [r for r in evals if r.keys() >= evals[0].keys()]  # a damaged line drops out
     if not train and not evals:
         return None
     out = Path(out or Path(run_dir) / "loss.png")

@@ -171,5 +171,5 @@ def test_word_dropout_drops_whole_words_only_while_training(model_class):
     assert 0.25 < dropped < 0.35
     model.eval()
     assert torch.equal(model.embed(tokens), model.embedding(tokens))
-    with pytest.raises(RnnlabError, match="word_dropout"):
+    with pytest.raises(RnnlabError, match="--word-dropout must be"):
         ClassifyConfig(corpus=None, word_dropout=1.0)

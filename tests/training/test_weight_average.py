@@ -88,7 +88,7 @@ def test_resumed_run_with_average_equals_uninterrupted_run(tmp_path):
 
 
 def test_average_needs_a_decay_between_0_and_1_and_a_matching_checkpoint(tmp_path):
-    with pytest.raises(RnnlabError, match="between 0 and 1"):
+    with pytest.raises(RnnlabError, match="--ema must be at least 0.0 and less than 1.0"):
         Trainer(ConstantSlope(), TrainConfig(ema=1.5), tmp_path / "bad", show_progress=False)
     plain = TrainConfig(optimizer="sgd", lr=0.1, clip=0.0, epochs=1)
     Trainer(ConstantSlope(), plain, tmp_path / "plain", show_progress=False).fit()

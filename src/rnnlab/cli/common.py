@@ -9,6 +9,8 @@ import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from rnnlab.config import checked_type
+
 DATA_DIR_HELP = ("the folder of the named corpora (default: $RNNLAB_DATA, else the user data "
                  "folder, else ../shared/data beside a source checkout; `rnnlab info` shows "
                  "where)")
@@ -25,7 +27,7 @@ def add_format(parser: argparse.ArgumentParser, what: str = "the result") -> Non
 
 
 def add_threads(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--threads", type=int, default=0,
+    parser.add_argument("--threads", type=checked_type(int, ge=0), default=0,
                         help="torch CPU threads (0: torch's choice)")
 
 

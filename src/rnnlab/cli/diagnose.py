@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 from rnnlab.cli.common import DATA_DIR_HELP
+from rnnlab.config import checked_type
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -43,9 +44,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     cells = commands.add_parser("cells", help="units of a char LM that track text features")
     cells.add_argument("run_dir", metavar="RUN_DIR")
     cells.add_argument("--text", required=True, help="text file to read the model over")
-    cells.add_argument("--unit", type=int, help="unit to colour the text by (default: the best)")
+    cells.add_argument("--unit", type=checked_type(int, ge=0),
+                       help="unit to colour the text by (default: the best)")
     cells.add_argument("--quantity", help="which recorded quantity, e.g. l1.c, l0.f, l1.h")
-    cells.add_argument("--max-chars", type=int, default=20000,
+    cells.add_argument("--max-chars", type=checked_type(int, ge=1), default=20000,
                        help="read at most this many characters of --text")
     cells.set_defaults(handler=run_cells)
 

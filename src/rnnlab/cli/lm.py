@@ -8,6 +8,7 @@ import json
 import sys
 
 from rnnlab.cli.common import add_device, add_format, read_input
+from rnnlab.config import checked_type
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -17,15 +18,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="text to start from (default: the start of a line, as in "
                              "training: a newline for character models, the sentence start "
                              "<eos> for word and subword models)")
-    parser.add_argument("--length", type=int, default=500, help="tokens to generate")
-    parser.add_argument("--temperature", type=float, default=1.0,
+    parser.add_argument("--length", type=checked_type(int, ge=1), default=500,
+                        help="tokens to generate")
+    parser.add_argument("--temperature", type=checked_type(float, gt=0.0), default=1.0,
                         help="<1 sharper and safer, >1 more random")
-    parser.add_argument("--top-k", type=int, default=0,
+    parser.add_argument("--top-k", type=checked_type(int, ge=0), default=0,
                         help="sample among the k most likely (0: all)")
-    parser.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling threshold")
+    parser.add_argument("--top-p", type=checked_type(float, gt=0.0, le=1.0), default=1.0,
+                        help="nucleus sampling threshold")
     parser.add_argument("--greedy", action="store_true", help="always take the most likely")
-    parser.add_argument("--seed", type=int, default=None, help="seed for reproducible samples")
-    parser.add_argument("--num-samples", type=int, default=1, help="independent samples to print")
+    parser.add_argument("--seed", type=checked_type(int, ge=0), default=None,
+                        help="seed for reproducible samples")
+    parser.add_argument("--num-samples", type=checked_type(int, ge=1), default=1,
+                        help="independent samples to print")
     add_device(parser)
     parser.set_defaults(handler=run_sample)
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import signal
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from rnnlab import __version__
 from rnnlab.errors import RnnlabError
@@ -16,6 +19,8 @@ from rnnlab.tasks.registry import TASKS
 TASK_COMMAND_MODULES = tuple(dict.fromkeys(spec.cli for spec in TASKS.values() if spec.cli))
 COMMAND_MODULES = ("rnnlab.cli.info", "rnnlab.cli.data", "rnnlab.cli.train",
                    "rnnlab.cli.evaluate", *TASK_COMMAND_MODULES, "rnnlab.cli.diagnose")
+# Write errors that mean "no room" rather than a bug: disk full, file-size limit, quota.
+WRITE_FAILURES = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 
 
 class HelpFormatter(argparse.HelpFormatter):
@@ -32,11 +37,19 @@ class HelpFormatter(argparse.HelpFormatter):
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse with our help formatter; subcommand parsers inherit the class."""
+    """argparse with our help formatter, one-line errors (`rnnlab: error: ...`, exit 2, as for
+    every other error) and `--debug` accepted at every level: `rnnlab train lm --debug` as well
+    as `rnnlab --debug train lm`. Subcommand parsers inherit the class."""
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         kwargs.setdefault("formatter_class", HelpFormatter)
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                          help="show tracebacks for errors")
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"rnnlab: error: {self.prog.removeprefix('rnnlab ')}: {message} "
+                     f"(see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,7 +58,6 @@ def build_parser() -> argparse.ArgumentParser:
         description="Recurrent neural networks for NLP: train, sample, score and evaluate.",
     )
     parser.add_argument("--version", action="version", version=f"rnnlab {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
@@ -61,17 +73,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except RnnlabError as err:
-        if args.debug:
+        if getattr(args, "debug", False):
             raise
         print(f"rnnlab: error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("rnnlab: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:
+        # Training saved its last completed step and says where (training/signals.py); the
+        # exit status is the shell's 128 + signal number (130 for Ctrl-C, 143 for SIGTERM).
+        print(f"rnnlab: interrupted{': ' + str(err) if str(err) else ''}", file=sys.stderr)
+        return 128 + getattr(err, "signum", signal.SIGINT)
     except BrokenPipeError:
         # `rnnlab sample ... | head`: the reader left; that is not an error of ours.
         sys.stderr.close()
         return 0
+    except OSError as err:
+        if getattr(args, "debug", False) or err.errno not in WRITE_FAILURES:
+            raise
+        # A full disk or a file-size limit: the checkpoint before it is intact (written to a
+        # temporary name and renamed), so this is one line like any other error.
+        print(f"rnnlab: error: cannot write: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

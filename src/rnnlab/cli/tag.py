@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from rnnlab.cli.common import add_device, note_split, print_result
+from rnnlab.config import checked_type
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--conll", action="store_true",
                    help="input format: CoNLL columns, one word a line, blank lines between "
                         "sentences (for CoNLL output use --format conll)")
-    p.add_argument("--token-column", type=int, default=0,
+    p.add_argument("--token-column", type=checked_type(int), default=0,
                    help="with --conll: the word's column (0-based, -1: last)")
     p.add_argument("--output-scheme", default="bio", choices=("bio", "bioes", "iob1"),
                    help="entity tag scheme of the output (POS tags are unaffected)")

@@ -95,8 +95,8 @@ def print_summary(summary: dict[str, Any], fmt: str) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    """Preset, then --config file, then the flags; a resumed run keeps its saved training
-    config (flags still override it); giving one of the task's own-file flags switches the
+    """Preset, then --config file, then the flags; a resumed run keeps its saved configs
+    (flags still override them); giving one of the task's own-file flags switches the
     default corpus off."""
     spec = get_task(args.train_task)
     classes = spec.section_classes()
@@ -104,8 +104,9 @@ def run_train(args: argparse.Namespace) -> int:
     bases = section_bases(args, spec, classes)
     if any(getattr(args, name, None) for name in spec.own_files):
         bases["config"]["corpus"] = None
-    if args.resume and "train" in classes:
-        bases["train"] = to_dict(load_run(run_dir, task=spec.name).train)
+    if args.resume:  # the run keeps its saved configs; flags change what they name
+        saved = load_run(run_dir, task=spec.name).sections
+        bases = {key: to_dict(saved[key]) if key in saved else bases[key] for key in classes}
     configs = [dataclass_from_args(cls, args, bases[key]) for key, cls in classes.items()]
     summary = resolve(spec.train)(*configs, run_dir, data_dir=args.data_dir,
                                   resume=args.resume, show_progress=not args.quiet)

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from rnnlab.cli.common import add_device, add_format, note_split, print_result
+from rnnlab.config import checked_type
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -17,9 +18,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "a line (lower-cased, detokenized).")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--file", help="input file (default or '-': stdin)")
-    p.add_argument("--beam", type=int, default=None, help="beam size (1: greedy; default: the "
+    p.add_argument("--beam", type=checked_type(int, ge=1), default=None,
+                   help="beam size (1: greedy; default: the "
                    "run's config)")
-    p.add_argument("--alpha", type=float, default=None,
+    p.add_argument("--alpha", type=checked_type(float, ge=0.0), default=None,
                    help="GNMT length-penalty exponent (default: the run's config)")
     p.add_argument("--attention-plot", metavar="DIR",
                    help="write an alignment heatmap PNG per sentence into DIR")
@@ -31,10 +33,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     """`--beam` and `--alpha` for translation runs (unless another task added them already)."""
     if "--beam" not in parser._option_string_actions:
-        parser.add_argument("--beam", type=int, default=None,
+        parser.add_argument("--beam", type=checked_type(int, ge=1), default=None,
                             help="translation: beam size (default: the run's config)")
     if "--alpha" not in parser._option_string_actions:
-        parser.add_argument("--alpha", type=float, default=None,
+        parser.add_argument("--alpha", type=checked_type(float, ge=0.0), default=None,
                             help="translation: GNMT length-penalty exponent")
 
 

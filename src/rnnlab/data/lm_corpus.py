@@ -27,6 +27,7 @@ from pathlib import Path
 
 import torch
 
+from rnnlab.config import check_fields
 from rnnlab.config import field as option
 from rnnlab.data.io import normalise_newlines, read_text
 from rnnlab.data.registry import BUNDLED_DIR, CORPORA, corpus_files, get_corpus
@@ -49,16 +50,22 @@ class LMDataConfig:
     test: str | None = option(None, "your own test text file")
     level: str | None = option(None, "char, word or subword (default: the corpus's own level)",
                               choices=("char", "word", "subword"))
-    min_freq: int = option(1, "drop tokens seen fewer times in train (they become <unk>)")
-    max_vocab: int | None = option(None, "keep at most this many tokens (plus specials)")
-    subword_vocab: int = option(8000, "sentencepiece vocabulary size for --level subword")
+    min_freq: int = option(1, "drop tokens seen fewer times in train (they become <unk>)",
+                           ge=1)
+    max_vocab: int | None = option(None, "keep at most this many tokens (plus specials)",
+                                  ge=1)
+    subword_vocab: int = option(8000, "sentencepiece vocabulary size for --level subword",
+                                ge=1)
     valid_fraction: float | None = option(
         None, "cut this fraction from the end of a single-file corpus as valid (default: the "
-        "corpus's rule; 0.1 of your own --train file without --valid)")
+        "corpus's rule; 0.1 of your own --train file without --valid)", ge=0.0, lt=1.0)
     test_fraction: float | None = option(
         None, "cut this fraction from the end of a single-file corpus as test (default: the "
-        "corpus's rule; none for your own file)")
+        "corpus's rule; none for your own file)", ge=0.0, lt=1.0)
     encoding: str = option("utf-8", "text encoding of your own files")
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rnnlab.data.io import read_bytes, sha256_file
+from rnnlab.data.verified import verify_files
 from rnnlab.errors import RnnlabError
 
 ENV_VAR = "RNNLAB_DATA"
@@ -315,9 +316,12 @@ def bundled_path(name: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def corpus_files(name: str, data_dir: str | Path | None = None) -> dict[str, Path]:
+def corpus_files(name: str, data_dir: str | Path | None = None, *,
+                 check: bool = True) -> dict[str, Path]:
     """File name -> path of every file of `name`; tinyshakespeare falls back to its bundled
-    .gz (which `read_text` reads like the plain file) when no data directory has it."""
+    .gz (which `read_text` reads like the plain file) when no data directory has it. With
+    `check`, files are verified against their known sha256 (cached by size and mtime, see
+    `verified.py`), so a damaged corpus is never trained on."""
     info = get_corpus(name)
     try:
         folder = corpus_path(name, data_dir)
@@ -326,7 +330,10 @@ def corpus_files(name: str, data_dir: str | Path | None = None) -> dict[str, Pat
         if bundled is None or len(info.files) != 1:
             raise
         return {info.files[0]: bundled}
-    return {f: folder / f for f in info.files}
+    files = {f: folder / f for f in info.files}
+    if check:
+        verify_files(name, files, info.sha256)
+    return files
 
 
 def find_corpora(data_dir: str | Path | None = None) -> dict[str, Path | None]:
@@ -346,7 +353,7 @@ def verify(name: str, data_dir: str | Path | None = None) -> dict[str, str]:
     on. A bundled .gz is checked by its decompressed content."""
     info = get_corpus(name)
     status, bad = {}, []
-    for fname, path in corpus_files(name, data_dir).items():
+    for fname, path in corpus_files(name, data_dir, check=False).items():  # always hashed
         expected = info.sha256.get(fname)
         if expected is None:
             status[fname] = "unknown"

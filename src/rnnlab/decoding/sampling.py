@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator, Sequence
 import torch
 from torch import Tensor
 
+from rnnlab.config import check_value
+
 StepFn = Callable[[Tensor, object], tuple[Tensor, object]]
 
 
@@ -19,8 +21,9 @@ def filter_logits(logits: Tensor, temperature: float = 1.0, top_k: int = 0,
                   top_p: float = 1.0) -> Tensor:
     """Temperature, then keep the k most likely (top-k), then the smallest set whose
     probability reaches p (nucleus, Holtzman et al. 2020); the rest get -inf."""
-    if temperature <= 0:
-        raise ValueError("temperature must be > 0 (use greedy decoding for argmax)")
+    check_value("temperature", temperature, float, gt=0.0)  # argmax is greedy decoding
+    check_value("top_k", top_k, int, ge=0)
+    check_value("top_p", top_p, float, gt=0.0, le=1.0)  # 0 would keep no token at all
     logits = logits / temperature  # (B, V)
     if top_k and top_k < logits.shape[-1]:
         kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]  # (B, 1)

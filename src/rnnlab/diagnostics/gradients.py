@@ -160,14 +160,15 @@ class GradientConfig:
 
     cells: tuple[str, ...] = cfg_field(("rnn", "lstm", "gru"), "comma-separated cells",
                                        parse=names, metavar="CELLS", shown="rnn,lstm,gru")
-    length: int = cfg_field(100, "time steps T")
-    hidden: int = cfg_field(64, "hidden units of each cell")
-    input_size: int = cfg_field(32, "input features per step")
-    batch: int = cfg_field(32, "random sequences averaged")
-    seed: int = cfg_field(0, "random seed")
-    explode_gain: float = cfg_field(2.0, "singular value of W_hh in the exploding-RNN variant")
+    length: int = cfg_field(100, "time steps T", ge=1)
+    hidden: int = cfg_field(64, "hidden units of each cell", ge=1)
+    input_size: int = cfg_field(32, "input features per step", ge=1)
+    batch: int = cfg_field(32, "random sequences averaged", ge=1)
+    seed: int = cfg_field(0, "random seed", ge=0)
+    explode_gain: float = cfg_field(2.0, "singular value of W_hh in the exploding-RNN variant",
+                                    gt=0.0)
     forget_bias: float = cfg_field(1.0, "LSTM forget-gate bias of the forget-bias variant")
-    max_norm: float = cfg_field(1.0, "clipping threshold shown")
+    max_norm: float = cfg_field(1.0, "clipping threshold shown", gt=0.0)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "cells", tuple(self.cells))

@@ -145,18 +145,18 @@ class MemoryConfig:
 
     task: str = cfg_field("adding", "adding problem (Hochreiter & Schmidhuber) or copy memory",
                           choices=("adding", "copy"))
-    parameters: int = cfg_field(3000, "parameters per model (each cell gets about this many)")
-    steps: int = cfg_field(2000, "training step budget per (cell, T)")
-    batch: int = cfg_field(32, "sequences per training step")
+    parameters: int = cfg_field(3000, "parameters per model (each cell gets about this many)", ge=1)
+    steps: int = cfg_field(2000, "training step budget per (cell, T)", ge=1)
+    batch: int = cfg_field(32, "sequences per training step", ge=1)
     # Adam; 1e-2 solved the adding problem at T=40 with an LSTM in 1000 steps
-    lr: float = cfg_field(1e-2, "Adam learning rate")
-    clip: float = cfg_field(1.0, "global gradient-norm clipping")
+    lr: float = cfg_field(1e-2, "Adam learning rate", gt=0.0)
+    clip: float = cfg_field(1.0, "global gradient-norm clipping", gt=0.0)
     eval_every: int = cfg_field(100, "check whether the task is solved every N steps "
-                                "(training stops when it is)")
-    eval_size: int = cfg_field(1000, "held-out sequences")
-    symbols: int = cfg_field(8, "copy task alphabet size K")
+                                "(training stops when it is)", ge=1)
+    eval_size: int = cfg_field(1000, "held-out sequences", ge=1)
+    symbols: int = cfg_field(8, "copy task alphabet size K", ge=1)
     forget_bias: float = cfg_field(0.0, "LSTM forget-gate bias at initialisation (0: torch's)")
-    seed: int = cfg_field(0, "random seed")
+    seed: int = cfg_field(0, "random seed", ge=0)
     # skip longer T once a cell fails one (saves compute); the CLI's --keep-going turns it off
     stop_after_failure: bool = cfg_field(True, "skip longer T once a cell fails one", cli=False)
 

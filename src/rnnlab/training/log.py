@@ -25,19 +25,32 @@ class RunLog:
             handle.write(json.dumps(record) + "\n")
 
     def truncate_after(self, step: int) -> None:
-        """On resume, drop records written after the checkpoint's step (they will be redone)."""
+        """On resume, drop records written after the checkpoint's step (they will be redone),
+        and any line a killed writer left half-written."""
         if not self.path.exists():
             return
-        kept = [line for line in self.path.read_text("utf-8").splitlines()
-                if line.strip() and json.loads(line).get("step", 0) <= step]
+        kept = [json.dumps(record) for record in _records(self.path)
+                if record.get("step", 0) <= step]
         self.path.write_text("".join(line + "\n" for line in kept), "utf-8")
+
+
+def _records(path: Path) -> list[dict[str, Any]]:
+    """The log's records; a line that is not a JSON object (torn by a kill, or damaged) is
+    skipped: the log reports a run, the checkpoints are what resumes it."""
+    records = []
+    for line in path.read_text("utf-8", errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and isinstance(record.get("step"), int):
+            records.append(record)
+    return records
 
 
 def read_log(run_dir: Path) -> list[dict[str, Any]]:
     path = Path(run_dir) / LOG_FILE
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
+    return _records(path) if path.exists() else []
 
 
 def progress_bar(total: int | None, initial: int = 0, enabled: bool = True) -> tqdm:

@@ -23,8 +23,18 @@ from rnnlab import __version__
 from rnnlab.config import to_dict
 from rnnlab.device import resolve_device
 from rnnlab.errors import RnnlabError
-from rnnlab.training.checkpoint import CONFIG_FILE, MODEL_FILE, load_weights, read_json, write_json
+from rnnlab.training.checkpoint import (
+    CHECKPOINTS,
+    CONFIG_FILE,
+    MODEL_FILE,
+    holds_run,
+    latest_checkpoint,
+    load_weights,
+    read_json,
+    write_json,
+)
 from rnnlab.training.config import TrainConfig
+from rnnlab.training.lock import acquire_run_lock, refuse_if_written, release_run_lock
 from rnnlab.training.trainer import Trainer, TrainTask
 
 C = TypeVar("C")
@@ -133,12 +143,22 @@ def open_run(run_dir: Path, task: str, config: C, train_config: TrainConfig,
              resume: bool) -> tuple[C, torch.device]:
     """The config to train with (a resumed run's own saved one) and the device to train on.
 
-    A new run refuses a directory that already holds one, so nothing is overwritten by mistake.
+    A new run refuses a directory that already holds one, so nothing is overwritten by mistake;
+    a folder whose first start died before its first checkpoint is not a run yet and is reused.
+    A resumed run refuses a change to its model or data.
     """
     run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RnnlabError(f"--run-dir {run_dir} is a file, not a directory")
+    refuse_if_written(run_dir)  # another training in this folder: say so before loading data
     if resume:
-        config = read_run_info(run_dir, {"config": type(config)}, task=task).config
-    elif (run_dir / CONFIG_FILE).exists():
+        if (run_dir / CHECKPOINTS).is_dir() and latest_checkpoint(run_dir) is None:
+            raise RnnlabError(f"--resume: {run_dir} has no complete checkpoint (its first start "
+                              "stopped before writing one): start it again without --resume")
+        saved_config = read_run_info(run_dir, {"config": type(config)}, task=task).config
+        refuse_changes(saved_config, absolute_files(config))
+        config = saved_config
+    elif holds_run(run_dir):
         raise RnnlabError(f"{run_dir} already holds a run: pass --resume to continue it, "
                           "or choose another --run-dir")
     else:
@@ -146,6 +166,17 @@ def open_run(run_dir: Path, task: str, config: C, train_config: TrainConfig,
     if train_config.threads:
         torch.set_num_threads(train_config.threads)
     return config, resolve_device(train_config.device)
+
+
+def refuse_changes(saved: C, given: C) -> None:
+    """--resume continues the saved model on the saved data: a changed field is a mistake."""
+    changed = [f.name for f in dataclasses.fields(saved)  # type: ignore[arg-type]
+               if getattr(saved, f.name) != getattr(given, f.name)]
+    if changed:
+        told = ", ".join(f"--{name.replace('_', '-')} {getattr(given, name)} (the run has "
+                         f"{getattr(saved, name)})" for name in changed[:4])
+        raise RnnlabError(f"--resume cannot change the model or data: {told}; only training "
+                          "settings (budget, schedule, lr, logging) may change")
 
 
 def absolute_files(config: C) -> C:
@@ -158,11 +189,24 @@ def absolute_files(config: C) -> C:
 
 def write_run_info(run_dir: Path, task: str, config: Any, train_config: TrainConfig | None,
                    model: torch.nn.Module | None = None, *,
-                   sections: Mapping[str, Any] | None = None, **extra: Any) -> None:
+                   sections: Mapping[str, Any] | None = None, checkpoints: bool = True,
+                   **extra: Any) -> None:
     """config.json: the task, its config sections (`config`, `train` and any in `sections`),
-    versions, size, and the task's `extra` facts: everything needed to read the run back."""
+    versions, size, and the task's `extra` facts: everything needed to read the run back.
+
+    The first write of a new run: it takes the writer lock (held until training ends: `fit`
+    releases it, or the caller with `release_run_lock`; see `lock.py`) and checks again that no
+    other writer made the folder a run meanwhile. `checkpoints=False` for a run made in one
+    pass (an n-gram model, the parent folder of cross-validation): its config.json alone then
+    marks the folder as a run."""
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    acquire_run_lock(run_dir)
+    if holds_run(run_dir):
+        release_run_lock(run_dir)
+        raise RnnlabError(f"{run_dir} already holds a run: pass --resume to continue it, "
+                          "or choose another --run-dir")
+    if checkpoints:
+        (run_dir / CHECKPOINTS).mkdir(exist_ok=True)  # marks a start in progress: see holds_run
     record: dict[str, Any] = {"task": task, "config": to_dict(config)}
     if train_config is not None:
         record["train"] = to_dict(train_config)
@@ -193,7 +237,12 @@ def run_files(run_dir: str | Path) -> list[str]:
 
 def fit(task: TrainTask, train_config: TrainConfig, run_dir: Path, *, resume: bool,
         show_progress: bool) -> dict[str, Any]:
-    """Train with the shared Trainer; the summary it returns."""
-    trainer = Trainer(task, train_config, Path(run_dir), resume=resume,
-                      show_progress=show_progress)
-    return trainer.fit()
+    """Train with the shared Trainer; the summary it returns. A new run's writer lock (taken by
+    `write_run_info`) is released here, however training ends."""
+    try:
+        trainer = Trainer(task, train_config, Path(run_dir), resume=resume,
+                          show_progress=show_progress)
+        return trainer.fit()
+    finally:
+        if not resume:
+            release_run_lock(Path(run_dir))

@@ -4,11 +4,18 @@ A task hands the Trainer an object with this shape (see `TrainTask`): the model,
 an epoch (a deterministic function of the seed and the epoch, so a resumed run sees the same
 batches), the loss of one batch (the task may carry state between batches, as stateful LMs do),
 its dev evaluation, and the state it carries (saved in checkpoints for exact resumption).
+
+Crash consistency: the Trainer holds the run's writer lock (`lock.py`) while it lives; stop
+signals are acted on between steps only (`signals.py`), so the checkpoint they leave is of a
+completed step and the resumed run equals the uninterrupted one bit for bit; a non-finite
+training or dev loss stops the run and sets aside the checkpoints it spoiled, so the one named
+(and resumed) is a checkpoint whose weights, training loss and dev metrics were finite.
 """
 
 from __future__ import annotations
 
 import math
+import signal
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -22,16 +29,29 @@ from rnnlab.errors import RnnlabError
 from rnnlab.nn.utils import clip_grad_norm
 from rnnlab.training.averaging import WeightAverage, averaged_weights
 from rnnlab.training.checkpoint import (
+    CONFIG_FILE,
     MODEL_FILE,
+    checkpoint_step,
     latest_checkpoint,
     load_checkpoint,
+    read_json,
+    remove_orphans,
     save_checkpoint,
     save_weights,
+    set_aside_bad_checkpoints,
     write_json,
 )
 from rnnlab.training.config import TrainConfig
+from rnnlab.training.lock import acquire_run_lock, release_run_lock
 from rnnlab.training.log import RunLog, progress_bar
 from rnnlab.training.optim import Schedule, build_optimizer
+from rnnlab.training.signals import StopRequests, TrainingInterrupted
+
+# Settings a resumed run must keep: the optimizer's saved state and the batch order depend on
+# them. Every other training setting (budget, schedule, lr, logging) may change on --resume.
+FIXED_ON_RESUME = ("optimizer", "seed", "ema")
+# Files a start that died before its first checkpoint may have left; a new start replaces them.
+FAILED_START_LEFTOVERS = ("log.jsonl", "best.json", MODEL_FILE, "loss.png")
 
 
 class TrainTask(Protocol):
@@ -63,7 +83,6 @@ class Trainer:
     def __init__(self, task: TrainTask, config: TrainConfig, run_dir: Path,
                  resume: bool = False, show_progress: bool = True) -> None:
         self.task, self.config, self.run_dir = task, config, Path(run_dir)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
         self.model = task.model
         self.optimizer = build_optimizer(self.model, config)
         self.schedule = Schedule(config)
@@ -71,8 +90,18 @@ class Trainer:
         self.average = WeightAverage(self.model, config.ema) if config.ema else None
         self.log = RunLog(self.run_dir)
         self.show_progress = show_progress
-        if resume:
-            self._resume()
+        self.resume_changes: dict[str, list[Any]] = {}
+        self._saved_step: int | None = None
+        acquire_run_lock(self.run_dir)
+        try:
+            remove_orphans(self.run_dir)
+            if resume:
+                self._resume()
+            else:
+                self._fresh_start()
+        except BaseException:
+            release_run_lock(self.run_dir)
+            raise
 
     # -- checkpoints ---------------------------------------------------------------------------
 
@@ -88,12 +117,29 @@ class Trainer:
         }
 
     def save(self) -> Path:
-        return save_checkpoint(self.run_dir, self.progress.step, self.model, self._state())
+        """A checkpoint of the current (completed) step; written once per step."""
+        if self._saved_step == self.progress.step:
+            latest = latest_checkpoint(self.run_dir)
+            if latest is not None and checkpoint_step(latest) == self.progress.step:
+                return latest
+        path = save_checkpoint(self.run_dir, self.progress.step, self.model, self._state())
+        self._saved_step = self.progress.step
+        return path
+
+    def _fresh_start(self) -> None:
+        if latest_checkpoint(self.run_dir) is not None:
+            raise RnnlabError(f"{self.run_dir} already holds a run: pass --resume to continue "
+                              "it, or choose another --run-dir")
+        for name in FAILED_START_LEFTOVERS:
+            (self.run_dir / name).unlink(missing_ok=True)
 
     def _resume(self) -> None:
         path = latest_checkpoint(self.run_dir)
         if path is None:
-            raise RnnlabError(f"--resume: {self.run_dir} has no checkpoint to resume from")
+            raise RnnlabError(f"--resume: {self.run_dir} has no complete checkpoint (its first "
+                              "start stopped before writing one): start it again without "
+                              "--resume")
+        self._check_resumed_config()
         state = load_checkpoint(path, self.model)
         self.optimizer.load_state_dict(state["optimizer"])
         self.schedule.load_state_dict(state["schedule"])
@@ -108,6 +154,23 @@ class Trainer:
                                   "resume it without --ema")
             self.average.load_state_dict(state["ema"])
         self.log.truncate_after(self.progress.step)
+        self._saved_step = self.progress.step
+
+    def _check_resumed_config(self) -> None:
+        """Refuse a change the saved state cannot follow; note the changes that apply."""
+        config_path = self.run_dir / CONFIG_FILE
+        if not config_path.exists():
+            return
+        saved = read_json(config_path).get("train", {})
+        now = asdict(self.config)
+        changed = {k: [saved[k], now[k]] for k in now if k in saved and saved[k] != now[k]}
+        fixed = [k for k in changed if k in FIXED_ON_RESUME]
+        if fixed:
+            told = ", ".join(f"--{k.replace('_', '-')} {changed[k][1]} (the run has "
+                             f"{changed[k][0]})" for k in fixed)
+            raise RnnlabError(f"--resume cannot change {told}: the saved optimizer state and "
+                              "batch order depend on it")
+        self.resume_changes = changed
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -117,46 +180,60 @@ class Trainer:
         self._first_step = p.step
         stop_reason = "epochs"
         bar = progress_bar(c.max_steps or None, initial=p.step, enabled=self.show_progress)
-        self.log.write("start", step=p.step, epoch=p.epoch, resumed=p.step > 0)
+        self.log.write("start", step=p.step, epoch=p.epoch, resumed=p.step > 0,
+                       **({"changes": self.resume_changes} if self.resume_changes else {}))
         try:
-            while p.epoch < c.epochs:
-                batches = self.task.batches(p.epoch)
-                bar.total = self._expected_steps(len(batches), started)
-                if p.batch_in_epoch == 0:
-                    self.task.start_epoch(p.epoch)
-                self.schedule.start_epoch(self.optimizer, p.epoch)
-                window_loss, window_items, window_start = 0.0, 0, time.monotonic()
-                for index in range(p.batch_in_epoch, len(batches)):
-                    loss, items = self._train_step(batches[index])
-                    p.batch_in_epoch = index + 1
-                    window_loss += loss * items
-                    window_items += items
-                    if p.step % c.log_every == 0 or p.batch_in_epoch == len(batches):
-                        elapsed = max(time.monotonic() - window_start, 1e-9)
-                        mean = window_loss / max(window_items, 1)
-                        self._log_train(bar, mean, window_items / elapsed)
-                        window_loss, window_items, window_start = 0.0, 0, time.monotonic()
-                    if c.eval_every and p.step % c.eval_every == 0:
-                        if self._evaluate_and_save():
-                            stop_reason = "early stopping"
-                            return self._finish(stop_reason, started)
-                        window_start = time.monotonic()  # throughput counts training only
-                    budget_reason = self._budget_spent(started)
-                    if budget_reason:
-                        self.save()
-                        return self._finish(budget_reason, started)
-                p.epoch += 1
-                p.batch_in_epoch = 0
-                if self._evaluate_and_save():
-                    stop_reason = "early stopping"
-                    break
-            return self._finish(stop_reason, started)
-        except KeyboardInterrupt:
-            path = self.save()
-            self.log.write("interrupted", step=p.step, checkpoint=str(path))
-            raise
+            with StopRequests() as stop:
+                while p.epoch < c.epochs:
+                    self._stop_if_asked(stop)
+                    batches = self.task.batches(p.epoch)
+                    bar.total = self._expected_steps(len(batches), started)
+                    if p.batch_in_epoch == 0:
+                        self.task.start_epoch(p.epoch)
+                    self.schedule.start_epoch(self.optimizer, p.epoch)
+                    window_loss, window_items, window_start = 0.0, 0, time.monotonic()
+                    for index in range(p.batch_in_epoch, len(batches)):
+                        if c.max_steps and p.step >= c.max_steps:  # a resumed finished run
+                            self.save()
+                            return self._finish("max steps", started)
+                        self._stop_if_asked(stop)  # only here, between two whole steps
+                        loss, items = self._train_step(batches[index])
+                        p.batch_in_epoch = index + 1
+                        window_loss += loss * items
+                        window_items += items
+                        if p.step % c.log_every == 0 or p.batch_in_epoch == len(batches):
+                            elapsed = max(time.monotonic() - window_start, 1e-9)
+                            mean = window_loss / max(window_items, 1)
+                            self._log_train(bar, mean, window_items / elapsed)
+                            window_loss, window_items, window_start = 0.0, 0, time.monotonic()
+                        if c.eval_every and p.step % c.eval_every == 0:
+                            if self._evaluate_and_save():
+                                stop_reason = "early stopping"
+                                return self._finish(stop_reason, started)
+                            window_start = time.monotonic()  # throughput counts training only
+                        budget_reason = self._budget_spent(started)
+                        if budget_reason:
+                            self.save()  # no second copy when this step was just evaluated
+                            return self._finish(budget_reason, started)
+                    p.epoch += 1
+                    p.batch_in_epoch = 0
+                    if self._evaluate_and_save():
+                        stop_reason = "early stopping"
+                        break
+                return self._finish(stop_reason, started)
         finally:
             bar.close()
+            release_run_lock(self.run_dir)
+
+    def _stop_if_asked(self, stop: StopRequests) -> None:
+        """Between steps: on a stop signal, save the last completed step and stop."""
+        if stop.signum is None:
+            return
+        path = self.save()
+        name = signal.Signals(stop.signum).name
+        self.log.write("interrupted", step=self.progress.step, signal=name, checkpoint=str(path))
+        raise TrainingInterrupted(stop.signum, f"{name} after step {self.progress.step}: "
+                                  f"checkpoint saved in {path}; continue with --resume")
 
     def _train_step(self, batch: Any) -> tuple[float, int]:
         self.model.train()
@@ -164,12 +241,9 @@ class Trainer:
         loss, items = self.task.train_loss(batch)
         value = float(loss.detach())
         if not math.isfinite(value):
-            last = latest_checkpoint(self.run_dir)
-            kept = f"the last good checkpoint is kept in {last}" if last else "no checkpoint yet"
-            raise RnnlabError(
-                f"training loss became {value} at step {self.progress.step + 1}; {kept}. "
-                "Try a lower --lr or a smaller --clip."
-            )
+            # This loss came from the weights of the step before: its checkpoint is spoilt too.
+            raise self._non_finite("training loss", value, self.progress.step + 1,
+                                   first_bad_step=self.progress.step)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.last_grad_norm = clip_grad_norm(self.model.parameters(), self.config.clip)
@@ -178,6 +252,16 @@ class Trainer:
         if self.average:
             self.average.update(self.progress.step)
         return value, items
+
+    def _non_finite(self, what: str, value: float, step: int, first_bad_step: int) -> RnnlabError:
+        """Set aside the checkpoints from `first_bad_step` on and name the last good one."""
+        good = set_aside_bad_checkpoints(self.run_dir, first_bad_step)
+        self.log.write("non_finite", step=step, what=what, value=str(value),
+                       good_checkpoint=str(good) if good else None)
+        kept = (f"the last good checkpoint is {good} (--resume continues from it)" if good
+                else "no good checkpoint was written yet")
+        return RnnlabError(f"{what} became {value} at step {step}; {kept}. "
+                           "Try a lower --lr or a smaller --clip.")
 
     def _log_train(self, bar: Any, loss: float, items_per_second: float) -> None:
         p = self.progress
@@ -212,6 +296,10 @@ class Trainer:
         self.model.eval()
         with torch.no_grad(), averaged_weights(self.average):
             metrics = self.task.evaluate()
+            for name, number in metrics.items():
+                if isinstance(number, float) and not math.isfinite(number):
+                    raise self._non_finite(f"dev {name}", number, self.progress.step,
+                                           first_bad_step=self.progress.step)
             value, best = metrics[self.task.metric], self.progress.best
             sign = 1 if self.task.higher_is_better else -1
             better = best is None or sign * (value - best) > 0
@@ -260,6 +348,8 @@ class Trainer:
         summary = {"stop_reason": reason, "steps": p.step, "epochs_completed": p.epoch,
                    "best": p.best, "metric": self.task.metric, "final": final,
                    "seconds": round(time.monotonic() - started, 1)}
+        if self.resume_changes:  # what --resume applied: {setting: [saved, now]}
+            summary["resumed_with"] = self.resume_changes
         self.log.write("end", step=p.step, **summary)
         return summary
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rnnlab.config import field
+from rnnlab.config import check_fields, field
 from rnnlab.errors import RnnlabError
 from rnnlab.nn.factory import CELLS
 
@@ -32,18 +32,23 @@ class ClassifyDataConfig:
     lowercase: bool = field(True, "lower-case the text before tokenizing")
     # 2, so that <unk> is trained on the rare words and means "unseen word" at test time
     # (SST-2: 82.3 against 79.3 with 1 and N(0, 1) embeddings; benchmarks/results).
-    min_freq: int = field(2, "words seen fewer times in train become <unk>")
-    max_vocab: int | None = field(None, "keep at most this many words (plus specials)")
-    max_len: int = field(100, "truncate texts to this many tokens")
-    folds: int = field(0, "K-fold cross-validation over the corpus (0: a fixed split)")
-    fold: int = field(-1, "with --folds: train only this fold (0-based; -1: all folds)")
-    split_seed: int = field(1, "seed of the fold assignment and of carved dev/test sets")
+    min_freq: int = field(2, "words seen fewer times in train become <unk>", ge=1)
+    max_vocab: int | None = field(None, "keep at most this many words (plus specials)", ge=1)
+    max_len: int = field(100, "truncate texts to this many tokens", ge=1)
+    folds: int = field(0, "K-fold cross-validation over the corpus (0: a fixed split)", ge=0)
+    fold: int = field(-1, "with --folds: train only this fold (0-based; -1: all folds)", ge=-1)
+    split_seed: int = field(1, "seed of the fold assignment and of carved dev/test sets", ge=0)
     dev_fraction: float = field(0.1, "share of the training data held out for early stopping "
-                                     "when the corpus has no dev set")
+                                     "when the corpus has no dev set", ge=0.0, lt=1.0)
     test_fraction: float = field(0.1, "share held out for test when the corpus has no test set "
-                                      "and no folds are asked for")
+                                      "and no folds are asked for", ge=0.0, lt=1.0)
     embeddings: str | None = field(None, "pretrained word vectors (GloVe/word2vec text file)")
     freeze: bool = field(False, "keep the pretrained embeddings fixed")
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        if self.folds == 1:
+            raise RnnlabError("--folds must be 0 (a fixed split) or at least 2, got 1")
 
 
 @dataclass(frozen=True)
@@ -53,27 +58,27 @@ class ClassifyConfig(ClassifyDataConfig):
     model: str = field("rnn", "rnn (recurrent encoder + pooling) or cnn (Kim 2014)",
                        choices=("rnn", "cnn"))
     cell: str = field("lstm", "recurrent cell", choices=CELLS)
-    embedding_size: int = field(300, "word embedding size")
+    embedding_size: int = field(300, "word embedding size", ge=1)
     embedding_init: float = field(0.25, "initialise embeddings U(-a, a) (Kim 2014's random "
-                                        "vectors: 0.25); 0: torch's N(0, 1)")
-    hidden: int = field(150, "hidden units per direction")
-    layers: int = field(1, "stacked recurrent layers")
+                                        "vectors: 0.25); 0: torch's N(0, 1)", ge=0.0)
+    hidden: int = field(150, "hidden units per direction", ge=1)
+    layers: int = field(1, "stacked recurrent layers", ge=1)
     bidirectional: bool = field(True, "read each sentence in both directions")
-    dropout: float = field(0.5, "dropout on embeddings, between layers and before the head")
+    dropout: float = field(0.5, "dropout on embeddings, between layers and before the head",
+                           ge=0.0, lt=1.0)
     word_dropout: float = field(0.0, "training: drop whole words (zero vectors) with this "
-                                     "probability")
+                                     "probability", ge=0.0, lt=1.0)
     pooling: str = field("attention", "how the states become one vector", choices=POOLINGS)
-    attention_size: int = field(0, "hidden size of the attention scorer (0: the state size)")
-    mlp_hidden: int = field(0, "hidden units of the MLP head (0: a single linear layer)")
+    attention_size: int = field(0, "hidden size of the attention scorer (0: the state size)", ge=0)
+    mlp_hidden: int = field(0, "hidden units of the MLP head (0: a single linear layer)", ge=0)
     filter_widths: str = field("3,4,5", "TextCNN filter widths, comma-separated")
-    filter_maps: int = field(100, "TextCNN feature maps per width")
+    filter_maps: int = field(100, "TextCNN feature maps per width", ge=1)
     impl: str = field("auto", "recurrent implementation", choices=("auto", "fused", "loop"))
-    batch_size: int = field(50, "sentences per training batch")
-    eval_batch_size: int = field(200, "sentences per evaluation batch")
+    batch_size: int = field(50, "sentences per training batch", ge=1)
+    eval_batch_size: int = field(200, "sentences per evaluation batch", ge=1)
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.word_dropout < 1.0:
-            raise RnnlabError(f"word_dropout must be in [0, 1), got {self.word_dropout}")
+        super().__post_init__()
 
     @property
     def widths(self) -> tuple[int, ...]:

@@ -14,6 +14,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -117,16 +118,43 @@ def read_lines(path: Path, label: str, encoding: str, lowercase: bool) -> list[E
 
 def read_table(path: str | Path, fmt: str | None, label_column: str, text_column: str,
                lowercase: bool) -> list[Example]:
-    """A user's TSV/CSV (with a header row) or JSON-lines file."""
+    """A user's TSV/CSV (with a header row) or JSON-lines file.
+
+    TSV is read without quote processing: a `"` is an ordinary character, as in the TSV files
+    of GLUE/SST and `pandas.read_csv(sep="\\t", quoting=csv.QUOTE_NONE)`, so a stray quote can
+    never swallow the rows after it. CSV keeps the usual quoting rules (RFC 4180). A UTF-8 BOM
+    at the start of any format is dropped rather than read into the first column name.
+    """
     path = Path(path)
     fmt = fmt or EXTENSIONS.get(path.suffix.lower())
     if fmt is None:
         raise RnnlabError(f"{path}: cannot tell the format from the extension {path.suffix!r}; "
                           "pass --file-format tsv, csv or jsonl")
-    text = read_text(path)
+    text = read_text(path).removeprefix("\ufeff")
     if fmt == "jsonl":
-        return _read_jsonl(path, text, label_column, text_column, lowercase)
-    reader = csv.reader(io.StringIO(text), delimiter="\t" if fmt == "tsv" else ",")
+        examples = _read_jsonl(path, text, label_column, text_column, lowercase)
+    else:
+        examples = _read_csv(path, text, fmt, label_column, text_column, lowercase)
+    if not examples:
+        raise RnnlabError(f"{path} holds no examples (only a header or blank lines)")
+    return examples
+
+
+def _read_csv(path: Path, text: str, fmt: str, label_column: str, text_column: str,
+              lowercase: bool) -> list[Example]:
+    if fmt == "tsv":
+        reader = csv.reader(io.StringIO(text), delimiter="\t", quoting=csv.QUOTE_NONE)
+    else:
+        reader = csv.reader(io.StringIO(text))
+    try:
+        return _read_rows(path, reader, label_column, text_column, lowercase)
+    except csv.Error as err:  # e.g. a field over the csv module's size limit
+        raise RnnlabError(f"{path}:{reader.line_num}: cannot read this {fmt.upper()} row: "
+                          f"{err}") from err
+
+
+def _read_rows(path: Path, reader: Any, label_column: str, text_column: str,
+               lowercase: bool) -> list[Example]:
     header = next(reader, None)
     if not header:
         raise RnnlabError(f"{path}:1: expected a header row naming the columns")

@@ -30,6 +30,7 @@ from rnnlab.tasks.classify.predict import (  # noqa: F401 - classify_ids, score:
 from rnnlab.tasks.fit import fit_and_plot
 from rnnlab.training.checkpoint import CONFIG_FILE, MODEL_FILE, load_weights, read_json, write_json
 from rnnlab.training.config import TrainConfig
+from rnnlab.training.lock import release_run_lock
 from rnnlab.training.run_dir import open_run, write_run_info
 
 RESULTS_FILE = "results.json"
@@ -123,7 +124,9 @@ def cross_validate(config: ClassifyConfig, train_config: TrainConfig, run_dir: P
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     if not resume:
-        write_run_info(run_dir, "classify", config, train_config, cross_validation=True)
+        write_run_info(run_dir, "classify", config, train_config, checkpoints=False,
+                       cross_validation=True)
+        release_run_lock(run_dir)  # each fold's training locks its own folder
     folds = []
     for k in range(config.folds):
         fold_dir = run_dir / f"fold-{k}"

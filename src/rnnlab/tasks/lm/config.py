@@ -15,20 +15,20 @@ class LMConfig(LMDataConfig):
     """A recurrent language model and the way its training batches are cut."""
 
     cell: str = field("lstm", "recurrent cell", choices=CELLS)
-    embedding_size: int = field(0, "embedding size (0: the hidden size)")
-    hidden: int = field(256, "hidden units per layer")
-    layers: int = field(2, "stacked recurrent layers")
-    dropout: float = field(0.2, "dropout between recurrent layers")
-    dropout_embedding: float = field(0.0, "dropout on the embeddings")
-    dropout_output: float = field(0.2, "dropout on the top layer's outputs")
+    embedding_size: int = field(0, "embedding size (0: the hidden size)", ge=0)
+    hidden: int = field(256, "hidden units per layer", ge=1)
+    layers: int = field(2, "stacked recurrent layers", ge=1)
+    dropout: float = field(0.2, "dropout between recurrent layers", ge=0.0, lt=1.0)
+    dropout_embedding: float = field(0.0, "dropout on the embeddings", ge=0.0, lt=1.0)
+    dropout_output: float = field(0.2, "dropout on the top layer's outputs", ge=0.0, lt=1.0)
     tie_weights: bool = field(False, "share the embedding and decoder weights (Press & Wolf)")
     forget_bias: float = field(0.0, "LSTM forget-gate bias at initialisation")
-    init_range: float = field(0.0, "initialise every weight U(-r, r) (0: torch's defaults)")
+    init_range: float = field(0.0, "initialise every weight U(-r, r) (0: torch's defaults)", ge=0.0)
     impl: str = field("auto", "recurrent implementation", choices=("auto", "fused", "loop"))
-    batch_size: int = field(32, "parallel streams in a training batch")
-    bptt: int = field(64, "truncated BPTT window length")
+    batch_size: int = field(32, "parallel streams in a training batch", ge=1)
+    bptt: int = field(64, "truncated BPTT window length", ge=1)
     variable_bptt: bool = field(False, "random window lengths as in AWD-LSTM")
-    eval_batch_size: int = field(16, "parallel streams when evaluating")
+    eval_batch_size: int = field(16, "parallel streams when evaluating", ge=1)
 
 
 __all__ = ["LMConfig", "LMDataConfig"]

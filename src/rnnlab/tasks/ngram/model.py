@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rnnlab.config import field, from_dict
+from rnnlab.config import check_fields, field, from_dict
 from rnnlab.data.vocab import SPECIALS, Vocab
 from rnnlab.errors import RnnlabError
 from rnnlab.tasks.ngram.counting import count_stream, estimate_discounts, lookup_contexts
@@ -62,15 +62,18 @@ JSON_NAME, ARRAYS_NAME = "ngram.json", "ngram.npz"
 class NGramConfig:
     """How `rnnlab train ngram` builds a model; saved in `ngram.json` next to the counts."""
 
-    order: int = field(5, "n-gram order N: predict from the previous N-1 tokens (1-10)")
+    order: int = field(5, "n-gram order N: predict from the previous N-1 tokens (1-10)",
+                       ge=1, le=MAX_ORDER)
     smoothing: str = field(
         "kneser-ney",
         "kneser-ney (interpolated modified, Chen & Goodman 1998) or add-k (Lidstone)",
         choices=SMOOTHINGS,
     )
-    k: float = field(0.01, "add-k pseudo-count per token (1 = add-one); unused by kneser-ney")
+    k: float = field(0.01, "add-k pseudo-count per token (1 = add-one); unused by kneser-ney",
+                     ge=0.0)
 
     def __post_init__(self) -> None:
+        check_fields(self)
         if not 1 <= self.order <= MAX_ORDER:
             raise RnnlabError(f"n-gram order must be 1..{MAX_ORDER}, got {self.order}")
         if self.smoothing not in SMOOTHINGS:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rnnlab.config import field
+from rnnlab.config import check_fields, field
 
 SCHEMES = ("auto", "none", "bio", "bioes")
 CHAR_FEATURES = ("none", "lstm", "cnn")
@@ -32,21 +32,25 @@ class TagConfig:
     lowercase: bool = field(False, "look words up lower-cased (chars keep their case)")
     zero_digits: bool = field(False, "look words up with every digit replaced by 0 (chars keep "
                               "theirs)")
-    min_freq: int = field(1, "words seen fewer times in train become <unk>")
+    min_freq: int = field(1, "words seen fewer times in train become <unk>", ge=1)
     unk_replace: float = field(0.5, "training: replace a singleton word by <unk> with this "
-                               "probability (teaches the <unk> vector)")
+                               "probability (teaches the <unk> vector)", ge=0.0, le=1.0)
     embeddings: str | None = field(None, "pretrained word vectors file (GloVe / word2vec text)")
     freeze_embeddings: bool = field(False, "keep the pretrained vectors fixed")
-    word_embedding_size: int = field(100, "word embedding size")
+    word_embedding_size: int = field(100, "word embedding size", ge=1)
     char_features: str = field("lstm", "character features of each word", choices=CHAR_FEATURES)
-    char_embedding_size: int = field(25, "character embedding size")
-    char_hidden: int = field(25, "char BiLSTM units per direction, or CNN filters")
-    char_kernel: int = field(3, "char CNN filter width")
-    hidden: int = field(100, "word BiLSTM units per direction")
-    layers: int = field(1, "stacked word BiLSTM layers")
-    dropout: float = field(0.5, "dropout on the word representation and the BiLSTM output")
+    char_embedding_size: int = field(25, "character embedding size", ge=1)
+    char_hidden: int = field(25, "char BiLSTM units per direction, or CNN filters", ge=1)
+    char_kernel: int = field(3, "char CNN filter width", ge=1)
+    hidden: int = field(100, "word BiLSTM units per direction", ge=1)
+    layers: int = field(1, "stacked word BiLSTM layers", ge=1)
+    dropout: float = field(0.5, "dropout on the word representation and the BiLSTM output",
+                           ge=0.0, lt=1.0)
     crf: bool = field(False, "a linear-chain CRF output layer instead of per-token softmax")
-    batch_size: int = field(16, "sentences per training batch")
-    eval_batch_size: int = field(128, "sentences per batch when evaluating or tagging")
+    batch_size: int = field(16, "sentences per training batch", ge=1)
+    eval_batch_size: int = field(128, "sentences per batch when evaluating or tagging", ge=1)
     # last: once defined, the name `field` in this class body is this attribute, not the helper
     field: str = field("upos", "CoNLL-U tag field (UD corpora)", choices=("upos", "xpos"))
+
+    def __post_init__(self) -> None:
+        check_fields(self)

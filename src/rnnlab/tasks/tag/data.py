@@ -106,7 +106,7 @@ def read_conllu(path: str | Path, tag_field: str = "upos") -> list[Sentence]:
     """
     import conllu
 
-    text = read_text(path)
+    text = read_text(path).removeprefix("\ufeff")  # a BOM would join the first word
     try:
         parsed = conllu.parse(text)
     except Exception as err:  # conllu raises its own ParseException and ValueErrors
@@ -153,7 +153,7 @@ def read_columns(path: str | Path, token_column: int = 0,
                  tag_column: int | None = -1) -> list[Sentence]:
     """Sentences of a CoNLL-style file: one word a line in columns, a blank line between
     sentences. Every line must have as many columns as the first, and a non-empty tag."""
-    blocks = read_blocks(read_text(path))
+    blocks = read_blocks(read_text(path).removeprefix("\ufeff"))
     width: int | None = None
     sentences = []
     for block in blocks:
@@ -165,6 +165,10 @@ def read_columns(path: str | Path, token_column: int = 0,
                     if index is not None and not -width <= index < width:
                         raise RnnlabError(f"{path}:{number}: {width} columns, no {name} column "
                                           f"{index} (columns count from 0)")
+                if tag_column is not None and token_column % width == tag_column % width:
+                    raise RnnlabError(f"{path}:{number}: the word and the tag would be the same "
+                                      f"column of {width}: a tagging file needs a word column "
+                                      "and a tag column")
             if len(columns) != width:
                 raise RnnlabError(f"{path}:{number}: {len(columns)} columns, expected {width} "
                                   "as on the first line")
@@ -240,6 +244,10 @@ def load_tag_data(config, data_dir: str | None = None, scheme: str | None = None
             scheme = "bio" if entity else "none"
             notes.append(f"tag scheme: {scheme} (auto)")
     if scheme != "none":
+        if all(t == "O" for s in splits["train"] for t in s.tags):
+            raise RnnlabError(f"{paths['train']}: every tag is O, so there is no entity to "
+                              "learn and entity F1 is undefined (use --scheme none for plain "
+                              "labels)")
         for split, sentences in splits.items():
             for s in sentences or []:
                 if not is_entity_tagging(s.tags):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rnnlab.config import field
+from rnnlab.config import check_fields, field
 from rnnlab.errors import RnnlabError
 from rnnlab.nn.factory import CELLS
 
@@ -25,39 +25,44 @@ class TranslateConfig:
     tgt_test: str | None = field(None, "your own target-side test file")
     src_lang: str = field("de", "source language (the corpus file suffix)")
     tgt_lang: str = field("en", "target language (the corpus file suffix)")
-    subwords: int = field(0, "0: lower-cased words; N: sentencepiece with N pieces per side")
-    min_freq: int = field(2, "word vocabulary: drop words seen fewer times in train (-> <unk>)")
-    max_len: int = field(50, "drop training pairs with a side longer than this many tokens")
+    subwords: int = field(0, "0: lower-cased words; N: sentencepiece with N pieces per side", ge=0)
+    min_freq: int = field(2, "word vocabulary: drop words seen fewer times in train (-> <unk>)",
+                          ge=1)
+    max_len: int = field(50, "drop training pairs with a side longer than this many tokens", ge=1)
     # -- model
     cell: str = field("gru", "recurrent cell of encoder and decoder", choices=CELLS)
-    embedding: int = field(256, "embedding size (source and target)")
-    hidden: int = field(512, "hidden units per layer (each direction of the encoder)")
-    layers: int = field(1, "stacked layers in the encoder and in the decoder")
+    embedding: int = field(256, "embedding size (source and target)", ge=1)
+    hidden: int = field(512, "hidden units per layer (each direction of the encoder)", ge=1)
+    layers: int = field(1, "stacked layers in the encoder and in the decoder", ge=1)
     bidirectional: bool = field(True, "bidirectional encoder")
-    dropout: float = field(0.3, "dropout on embeddings, between layers and before the output")
+    dropout: float = field(0.3, "dropout on embeddings, between layers and before the output",
+                           ge=0.0, lt=1.0)
     reverse_source: bool = field(False, "read the source backwards (Sutskever et al. 2014)")
     attention: str = field("bahdanau", "none: plain encoder-decoder; bahdanau: additive; "
                            "dot/general/concat: Luong's scores", choices=ATTENTIONS)
     local: bool = field(False, "Luong's local-p attention instead of global")
-    local_window: int = field(10, "local-p window half-width D (Gaussian sigma = D/2)")
+    local_window: int = field(10, "local-p window half-width D (Gaussian sigma = D/2)", ge=1)
     input_feeding: bool = field(False, "feed the attentional vector to the next step (Luong)")
     tie_embeddings: bool = field(False, "share the target embedding and the output layer")
     bridge: bool = field(True, "initial decoder state = tanh(W [final encoder states]); "
                          "else zeros")
     # -- training
-    teacher_forcing: float = field(1.0, "probability of feeding the gold previous token")
-    label_smoothing: float = field(0.0, "label smoothing of the training loss")
-    batch_size: int = field(64, "sentence pairs per training batch")
+    teacher_forcing: float = field(1.0, "probability of feeding the gold previous token",
+                                   ge=0.0, le=1.0)
+    label_smoothing: float = field(0.0, "label smoothing of the training loss", ge=0.0, lt=1.0)
+    batch_size: int = field(64, "sentence pairs per training batch", ge=1)
     dev_metric: str = field("bleu", "early-stopping metric: bleu (greedy) or ppl",
                             choices=("bleu", "ppl"))
-    dev_sentences: int = field(0, "decode only the first N dev sentences for dev BLEU (0: all)")
+    dev_sentences: int = field(0, "decode only the first N dev sentences for dev BLEU (0: all)",
+                               ge=0)
     # -- decoding defaults
-    beam: int = field(5, "beam size (1: greedy)")
-    alpha: float = field(0.6, "GNMT length-penalty exponent (0: no length normalisation)")
-    max_len_ratio: float = field(2.0, "outputs stop at ratio * source length + 10 tokens")
-    max_len_extra: int = field(10, "the constant added to the ratio's length limit")
+    beam: int = field(5, "beam size (1: greedy)", ge=1)
+    alpha: float = field(0.6, "GNMT length-penalty exponent (0: no length normalisation)", ge=0.0)
+    max_len_ratio: float = field(2.0, "outputs stop at ratio * source length + 10 tokens", gt=0.0)
+    max_len_extra: int = field(10, "the constant added to the ratio's length limit", ge=0)
 
     def __post_init__(self) -> None:
+        check_fields(self)
         if self.attention == "none" and (self.local or self.input_feeding):
             raise RnnlabError("--local and --input-feeding need an attention (not none)")
         if self.attention == "bahdanau" and self.input_feeding:
