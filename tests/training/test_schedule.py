@@ -68,3 +68,33 @@ def test_cosine_over_max_steps_goes_step_by_step_to_zero_and_stays_there():
     restored = Schedule(config)
     restored.load_state_dict(schedule.state_dict())
     assert restored.factor == schedule.factor
+
+
+def test_inverse_sqrt_rises_linearly_then_decays_as_fairseq():
+    """fairseq's inverse_sqrt: lr * min(step / warmup, sqrt(warmup / step)), 1-based steps."""
+    config = TrainConfig(lr=1e-3, schedule="inverse-sqrt", warmup=4)
+    schedule, optimizer = Schedule(config), _optimizer(1e-3)
+    schedule.start_epoch(optimizer, 0)
+    seen = []
+    for step in range(9):
+        schedule.start_step(optimizer, step)
+        seen.append(_lr(optimizer))
+    expected = [1e-3 * min(n / 4, math.sqrt(4 / n)) for n in range(1, 10)]
+    assert seen == pytest.approx(expected)
+    assert max(seen) == pytest.approx(1e-3)
+
+
+def test_warmup_ramps_any_schedule():
+    config = TrainConfig(lr=2.0, schedule="cosine", max_steps=10, warmup=2)
+    schedule, optimizer = Schedule(config), _optimizer(2.0)
+    schedule.start_step(optimizer, 0)
+    assert _lr(optimizer) == pytest.approx(1.0)  # half of the warm-up, at cosine's factor 1
+    schedule.start_step(optimizer, 5)
+    assert _lr(optimizer) == pytest.approx(1.0 + math.cos(math.pi / 2))
+
+
+def test_inverse_sqrt_needs_a_warmup():
+    from rnnlab.errors import RnnlabError
+
+    with pytest.raises(RnnlabError, match="--warmup"):
+        Schedule(TrainConfig(schedule="inverse-sqrt"))

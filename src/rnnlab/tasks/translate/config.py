@@ -9,6 +9,7 @@ from rnnlab.errors import RnnlabError
 from rnnlab.nn.factory import CELLS
 
 ATTENTIONS = ("none", "bahdanau", "dot", "general", "concat")
+MODELS = ("rnn", "conv", "transformer")
 
 
 @dataclass(frozen=True)
@@ -29,10 +30,21 @@ class TranslateConfig:
     min_freq: int = field(2, "word vocabulary: drop words seen fewer times in train (-> <unk>)")
     max_len: int = field(50, "drop training pairs with a side longer than this many tokens")
     # -- model
+    model: str = field("rnn", "rnn: recurrent encoder-decoder (--cell, --attention); conv: "
+                       "ConvS2S (Gehring et al. 2017); transformer: Vaswani et al. 2017",
+                       choices=MODELS)
     cell: str = field("gru", "recurrent cell of encoder and decoder", choices=CELLS)
-    embedding: int = field(256, "embedding size (source and target)")
-    hidden: int = field(512, "hidden units per layer (each direction of the encoder)")
+    embedding: int = field(256, "embedding size (source and target); the transformer's width")
+    hidden: int = field(512, "hidden units per layer (each direction of the encoder); conv: "
+                        "channels of every convolution")
     layers: int = field(1, "stacked layers in the encoder and in the decoder")
+    kernel: int = field(3, "conv: kernel width of every convolution (odd)")
+    heads: int = field(4, "transformer: attention heads")
+    ffn: int = field(1024, "transformer: inner size of the position-wise feed-forward layers")
+    norm_first: bool = field(False, "transformer: pre-LN (layer norm before each sublayer) "
+                             "instead of the paper's post-LN")
+    max_positions: int = field(512, "conv: positions with a learned embedding (the longest "
+                               "sentence); transformer: sinusoidal positions need no limit")
     bidirectional: bool = field(True, "bidirectional encoder")
     dropout: float = field(0.3, "dropout on embeddings, between layers and before the output")
     reverse_source: bool = field(False, "read the source backwards (Sutskever et al. 2014)")
@@ -58,6 +70,12 @@ class TranslateConfig:
     max_len_extra: int = field(10, "the constant added to the ratio's length limit")
 
     def __post_init__(self) -> None:
+        if self.model == "conv" and self.kernel % 2 == 0:
+            raise RnnlabError(f"--kernel must be odd (the encoder's convolutions are centred), "
+                              f"got {self.kernel}")
+        if self.model == "transformer" and self.embedding % self.heads:
+            raise RnnlabError(f"--embedding {self.embedding} must be divisible by --heads "
+                              f"{self.heads}")
         if self.attention == "none" and (self.local or self.input_feeding):
             raise RnnlabError("--local and --input-feeding need an attention (not none)")
         if self.attention == "bahdanau" and self.input_feeding:
