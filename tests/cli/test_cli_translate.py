@@ -111,6 +111,7 @@ def test_translate_and_eval_refuse_a_missing_or_foreign_run(tmp_path, files, cap
 
 NON_RECURRENT = {  # model: (flags, attention heads)
     "conv": (["--model", "conv", "--layers", "2", "--kernel", "3"], 1),
+    "transformer": (["--model", "transformer", "--layers", "2", "--heads", "2"], 2),
 }
 
 

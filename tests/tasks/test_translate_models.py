@@ -16,6 +16,9 @@ from rnnlab.tasks.translate.config import TranslateConfig
 KINDS = [
     dict(model="conv", layers=2, kernel=3),
     dict(model="conv", layers=1, kernel=5, tie_embeddings=True),
+    dict(model="transformer", layers=2, heads=2),
+    dict(model="transformer", layers=1, heads=4, norm_first=True, positions="learned",
+         tie_embeddings=True, activation="gelu"),
 ]
 BOS, EOS = 2, 3
 
