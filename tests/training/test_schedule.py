@@ -68,3 +68,45 @@ def test_cosine_over_max_steps_goes_step_by_step_to_zero_and_stays_there():
     restored = Schedule(config)
     restored.load_state_dict(schedule.state_dict())
     assert restored.factor == schedule.factor
+
+
+def _nanogpt_lr(it: int, lr: float, min_lr: float, warmup: int, decay_iters: int) -> float:
+    """nanoGPT train.py's get_lr, copied as the oracle."""
+    if it < warmup:
+        return lr * (it + 1) / (warmup + 1)
+    if it > decay_iters:
+        return min_lr
+    ratio = (it - warmup) / (decay_iters - warmup)
+    return min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (lr - min_lr)
+
+
+def test_warmup_then_cosine_to_min_lr_is_nanogpts_schedule():
+    config = TrainConfig(lr=1e-3, min_lr=1e-4, warmup=10, schedule="cosine", max_steps=50)
+    schedule, optimizer = Schedule(config), _optimizer(1e-3)
+    schedule.start_epoch(optimizer, 0)
+    for step in range(60):
+        schedule.start_step(optimizer, step)
+        assert _lr(optimizer) == pytest.approx(_nanogpt_lr(step, 1e-3, 1e-4, 10, 50))
+
+
+def test_warmup_with_a_constant_schedule_ends_at_the_full_rate():
+    config = TrainConfig(lr=0.5, warmup=4)
+    schedule, optimizer = Schedule(config), _optimizer(0.5)
+    schedule.start_epoch(optimizer, 0)
+    seen = []
+    for step in range(7):
+        schedule.start_step(optimizer, step)
+        seen.append(_lr(optimizer))
+    assert seen == pytest.approx([0.1, 0.2, 0.3, 0.4, 0.5, 0.5, 0.5])
+
+
+def test_weight_decay_spares_biases_and_norms_of_transformers():
+    from rnnlab.training.optim import build_optimizer
+
+    model = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.LayerNorm(3))
+    model.decay_matrices_only = True
+    optimizer = build_optimizer(model, TrainConfig(weight_decay=0.1, beta2=0.99))
+    decayed, spared = optimizer.param_groups
+    assert [p.shape for p in decayed["params"]] == [(3, 3)] and decayed["weight_decay"] == 0.1
+    assert len(spared["params"]) == 3 and spared["weight_decay"] == 0.0
+    assert decayed["betas"] == (0.9, 0.99)

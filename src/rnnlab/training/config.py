@@ -20,6 +20,9 @@ class TrainConfig:
         "--max-steps when set, else over the epochs)",
         choices=("constant", "zaremba", "plateau", "cosine"),
     )
+    warmup: int = field(0, "raise the lr linearly over the first N steps (nanoGPT's warm-up)")
+    min_lr: float = field(0.0, "the cosine schedule's final learning rate (nanoGPT: lr / 10)")
+    beta2: float = field(0.999, "AdamW's second-moment decay (nanoGPT's small models: 0.99)")
     lr_decay: float = field(0.5, "decay factor of the zaremba/plateau schedules")
     decay_start: int = field(5, "first epoch (1-based) with a decayed lr (zaremba schedule)")
     clip: float = field(5.0, "clip gradients to this global L2 norm (0: no clipping)")
