@@ -53,9 +53,9 @@ class LMRun:
         self.device = resolve_device(device)
         if self.task == "lm":
             from rnnlab.tasks.lm.config import LMConfig
-            from rnnlab.tasks.lm.model import LanguageModel
+            from rnnlab.tasks.lm.model import build_lm
 
-            self.model = LanguageModel(len(self.vocab), LMConfig(**self.info["config"]))
+            self.model = build_lm(len(self.vocab), LMConfig(**self.info["config"]))
             self.model.to(self.device)
             load_weights(self.model, self.run_dir / MODEL_FILE)
             self.model.eval()
@@ -125,7 +125,8 @@ class LMRun:
             from rnnlab.data.batching import batchify
             from rnnlab.tasks.lm.scoring import score_streams
 
-            score = score_streams(self.model, batchify(ids, 1).to(self.device), 256)
+            window = getattr(self.model, "context_length", None) or 256
+            score = score_streams(self.model, batchify(ids, 1).to(self.device), window)
             nll, count = score.nll, score.tokens
         else:
             scores = self.model.score_stream(ids)

@@ -9,13 +9,14 @@ from rnnlab.errors import RnnlabError
 from rnnlab.nn.factory import CELLS
 from rnnlab.nn.positions import POSITIONS
 from rnnlab.nn.transformer import ACTIVATIONS
+from rnnlab.tasks.transformer_options import TransformerOptions
 
 ATTENTIONS = ("none", "bahdanau", "dot", "general", "concat")
 MODELS = ("rnn", "conv", "transformer")
 
 
 @dataclass(frozen=True)
-class TranslateConfig:
+class TranslateConfig(TransformerOptions):
     """An encoder-decoder translation model, its data and its decoding defaults."""
 
     # -- data
@@ -42,8 +43,8 @@ class TranslateConfig:
                         "channels of every convolution; transformer: the width d_model")
     layers: int = field(1, "stacked layers in the encoder and in the decoder")
     kernel: int = field(3, "conv: kernel width of every convolution (odd)")
-    heads: int = field(4, "transformer: attention heads (they split --hidden)")
-    ff: int = field(0, "transformer: feed-forward width (0: 4 x --hidden, as the paper)")
+    # the Transformer's own options are TransformerOptions' (heads, ff, bias); these three
+    # take the paper's defaults for translation rather than GPT's
     positions: str = field("sinusoidal", "transformer: position embeddings (the paper's "
                            "sinusoids, or learned up to --max-positions)", choices=POSITIONS)
     norm_first: bool = field(False, "transformer: pre-LN (layer norm before each sublayer) "

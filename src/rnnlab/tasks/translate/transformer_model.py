@@ -47,7 +47,8 @@ class TransformerSeq2Seq(Translator, nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         stack = dict(num_layers=config.layers, d_model=d, nhead=config.heads,
                      dim_feedforward=config.ff or 4 * d, dropout=config.dropout,
-                     activation=config.activation, norm_first=config.norm_first)
+                     activation=config.activation, norm_first=config.norm_first,
+                     bias=config.bias)
         self.encoder = TransformerEncoder(**stack)
         self.decoder = TransformerDecoder(**stack)
         self.output = nn.Linear(d, tgt_vocab_size)  # W_out
