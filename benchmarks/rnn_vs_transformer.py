@@ -103,10 +103,11 @@ def dev_curve(run_dir: Path, metric: str) -> list[dict[str, float]]:
     return points
 
 
-def training_tokens_per_second(run_dir: Path) -> float:
-    """Mean of the logged training throughput (target tokens/s, evaluations excluded)."""
+def training_tokens_per_second(run_dir: Path) -> int | None:
+    """Mean of the logged training throughput (target tokens/s, evaluations excluded); None
+    when the run stopped before its first log line."""
     rates = [r["items_per_second"] for r in read_log(run_dir) if r["kind"] == "train"]
-    return sum(rates) / len(rates) if rates else 0.0
+    return round(sum(rates) / len(rates)) if rates else None
 
 
 def train_translate_row(row: str, spec: dict[str, Any], minutes: float, run_dir: Path,
@@ -136,7 +137,7 @@ def train_translate_row(row: str, spec: dict[str, Any], minutes: float, run_dir:
         "dev_bleu": round(scores["valid"]["bleu"], 2),
         "test_bleu": round(scores["test"]["bleu"], 2),
         "test_chrf": round(scores["test"]["chrf"], 2),
-        "train_tokens_per_second": round(training_tokens_per_second(run_dir)),
+        "train_tokens_per_second": training_tokens_per_second(run_dir),
         "test_sentences_per_second": round(scores["test"]["sentences_per_second"], 1),
         "dev_curve": dev_curve(run_dir, "bleu"),
         "bleu_signature": scores["test"]["bleu_signature"],
@@ -165,9 +166,11 @@ TASKS = {task.name: task for task in (MULTI30K,)}
 
 
 def cell(record: dict[str, Any], key: str) -> str:
-    value = record.get(key, "-")
     if key == "load":
         return "/".join(f"{v:.1f}" for v in (record["load_before"], record["load_after"]))
+    value = record.get(key)
+    if value is None:
+        return "-"
     if key == "parameters":
         return f"{value / 1e6:.2f}M"
     return f"{value:g}" if isinstance(value, float) else str(value)
@@ -219,7 +222,8 @@ def main() -> int:
             load_before=load_before, load_after=os.getloadavg()[0], commit=commit,
             date=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
             command=f"python benchmarks/rnn_vs_transformer.py --task {task.name} "
-                    f"--minutes {args.minutes:g} --rows {row}")
+                    f"--minutes {args.minutes:g} --rows {row}"
+                    + (f" --data-dir {args.data_dir}" if args.data_dir else ""))
         results["rows"][row] = record
         results.update(machine=f"{platform.machine()} {os.cpu_count()} cpus (shared)",
                        torch=torch.__version__)
