@@ -7,8 +7,11 @@ from dataclasses import dataclass
 from rnnlab.config import field
 from rnnlab.errors import RnnlabError
 from rnnlab.nn.factory import CELLS
+from rnnlab.nn.positions import POSITIONS
+from rnnlab.nn.transformer import ACTIVATIONS
 
 ATTENTIONS = ("none", "bahdanau", "dot", "general", "concat")
+MODELS = ("rnn", "conv", "transformer")
 
 
 @dataclass(frozen=True)
@@ -29,10 +32,26 @@ class TranslateConfig:
     min_freq: int = field(2, "word vocabulary: drop words seen fewer times in train (-> <unk>)")
     max_len: int = field(50, "drop training pairs with a side longer than this many tokens")
     # -- model
+    model: str = field("rnn", "rnn: recurrent encoder-decoder (--cell, --attention); conv: "
+                       "ConvS2S (Gehring et al. 2017); transformer: Vaswani et al. 2017",
+                       choices=MODELS)
     cell: str = field("gru", "recurrent cell of encoder and decoder", choices=CELLS)
-    embedding: int = field(256, "embedding size (source and target)")
-    hidden: int = field(512, "hidden units per layer (each direction of the encoder)")
+    embedding: int = field(256, "embedding size (source and target); not the transformer's "
+                           "(its embeddings are --hidden wide)")
+    hidden: int = field(512, "hidden units per layer (each direction of the encoder); conv: "
+                        "channels of every convolution; transformer: the width d_model")
     layers: int = field(1, "stacked layers in the encoder and in the decoder")
+    kernel: int = field(3, "conv: kernel width of every convolution (odd)")
+    heads: int = field(4, "transformer: attention heads (they split --hidden)")
+    ff: int = field(0, "transformer: feed-forward width (0: 4 x --hidden, as the paper)")
+    positions: str = field("sinusoidal", "transformer: position embeddings (the paper's "
+                           "sinusoids, or learned up to --max-positions)", choices=POSITIONS)
+    norm_first: bool = field(False, "transformer: pre-LN (layer norm before each sublayer) "
+                             "instead of the paper's post-LN")
+    activation: str = field("relu", "transformer: feed-forward nonlinearity",
+                            choices=tuple(ACTIVATIONS))
+    max_positions: int = field(512, "conv, transformer with learned positions: positions with "
+                               "an embedding (the longest sentence)")
     bidirectional: bool = field(True, "bidirectional encoder")
     dropout: float = field(0.3, "dropout on embeddings, between layers and before the output")
     reverse_source: bool = field(False, "read the source backwards (Sutskever et al. 2014)")
@@ -58,6 +77,12 @@ class TranslateConfig:
     max_len_extra: int = field(10, "the constant added to the ratio's length limit")
 
     def __post_init__(self) -> None:
+        if self.model == "conv" and self.kernel % 2 == 0:
+            raise RnnlabError(f"--kernel must be odd (the encoder's convolutions are centred), "
+                              f"got {self.kernel}")
+        if self.model == "transformer" and self.hidden % self.heads:
+            raise RnnlabError(f"--hidden ({self.hidden}) must be divisible by --heads "
+                              f"({self.heads})")
         if self.attention == "none" and (self.local or self.input_feeding):
             raise RnnlabError("--local and --input-feeding need an attention (not none)")
         if self.attention == "bahdanau" and self.input_feeding:

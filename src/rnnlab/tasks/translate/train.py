@@ -10,16 +10,17 @@ import torch
 
 from rnnlab.data.buckets import bucket_batches, pad_batch
 from rnnlab.errors import RnnlabError
+from rnnlab.tasks.translate.build import build_model
 from rnnlab.tasks.translate.config import TranslateConfig
 from rnnlab.tasks.translate.data import ParallelData, Split, make_batch
-from rnnlab.tasks.translate.model import Seq2Seq
+from rnnlab.tasks.translate.translator import Translator
 from rnnlab.training.config import TrainConfig
 from rnnlab.training.run_dir import fit_and_plot, open_run, write_run_info
 
 EVAL_BATCH = 128  # sentences per batch when scoring or decoding (no gradients: memory is small)
 
 
-def corpus_nll(model: Seq2Seq, split: Split, data: ParallelData) -> tuple[float, int]:
+def corpus_nll(model: Translator, split: Split, data: ParallelData) -> tuple[float, int]:
     """Summed negative log-likelihood (nats) of the references given the sources, and the
     number of target tokens (each sentence's <eos> included): plain cross-entropy, no smoothing."""
     device = next(model.parameters()).device
@@ -34,7 +35,7 @@ def corpus_nll(model: Seq2Seq, split: Split, data: ParallelData) -> tuple[float,
     return total, count
 
 
-def translate_ids(model: Seq2Seq, sources: list[list[int]], data: ParallelData, *,
+def translate_ids(model: Translator, sources: list[list[int]], data: ParallelData, *,
                   beam: int = 1, alpha: float = 0.0, batch_size: int = EVAL_BATCH) -> list:
     """Hypotheses for source id lists, in input order (decoded in length-sorted batches)."""
     device = next(model.parameters()).device
@@ -57,7 +58,7 @@ def detokenize(hypothesis: Any, data: ParallelData) -> str:
 class TranslateTask:
     """The Trainer's view of translation (see training.trainer.TrainTask)."""
 
-    def __init__(self, model: Seq2Seq, data: ParallelData, config: TranslateConfig,
+    def __init__(self, model: Translator, data: ParallelData, config: TranslateConfig,
                  seed: int) -> None:
         self.model, self.data, self.config, self.seed = model, data, config, seed
         self.metric = config.dev_metric
@@ -114,8 +115,8 @@ def train_translate(config: TranslateConfig, train_config: TrainConfig, run_dir:
     if "valid" not in data.splits:
         raise RnnlabError("training needs validation files: --src-valid and --tgt-valid")
     torch.manual_seed(train_config.seed)
-    model = Seq2Seq(len(data.src_vocab), len(data.tgt_vocab), config,
-                    pad_id=data.tgt_vocab.pad_id).to(device)
+    model = build_model(len(data.src_vocab), len(data.tgt_vocab), config,
+                        pad_id=data.tgt_vocab.pad_id).to(device)
     if not resume:
         write_run_info(run_dir, "translate", config, train_config, model,
                        src_tokenizer=data.src_tokenizer.to_json(),
