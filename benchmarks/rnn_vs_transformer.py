@@ -5,6 +5,8 @@ task.
 Usage:
   python benchmarks/rnn_vs_transformer.py --task multi30k --minutes 90            # every row
   python benchmarks/rnn_vs_transformer.py --task multi30k --minutes 90 --rows transformer
+  python benchmarks/rnn_vs_transformer.py --task tinyshakespeare --minutes 10   (also sst2,
+      ud-english-ewt)
 Each row trains in its own run directory (runs/rnn-vs-transformer/<task>/<row>), then the best
 dev checkpoint is evaluated, and the row is merged into
 benchmarks/results/rnn_vs_transformer_<task>.{json,md}; the PNG is redrawn from every row in the
@@ -159,7 +161,163 @@ MULTI30K = Task(
            "README rows' recipe). The minutes budget includes the dev evaluations."),
 )
 
-TASKS = {task.name: task for task in (MULTI30K,)}
+# -- Tiny Shakespeare (char LM), SST-2, UD English-EWT UPOS -------------------------------------
+# Rows start from the tasks' own recipes; a row's budget replaces their step or epoch budgets.
+
+LM_EVAL_EVERY = 250
+LM_ROWS: dict[str, dict[str, Any]] = {
+    "lstm": {"preset": "shakespeare-char", "model": {}, "train": {}},
+    "gru": {"preset": "shakespeare-char", "model": {"cell": "gru"}, "train": {}},
+    # nanoGPT's recipe (shakespeare-gpt) with a constant rate after the warm-up: its cosine is
+    # defined over a step budget, the rows share a time budget
+    "transformer": {"preset": "shakespeare-gpt", "model": {"eval_windows": 0},
+                    "train": {"schedule": "constant", "max_steps": 0}},
+}
+
+
+def sampling_speed(run: Any, tokens: int = 500) -> float:
+    """Tokens per second of `rnnlab sample` (one stream, the model's `step`)."""
+    started = time.perf_counter()
+    for _ in run.generate("", tokens, seed=1):
+        pass
+    return tokens / (time.perf_counter() - started)
+
+
+def train_lm_row(row: str, spec: dict[str, Any], minutes: float, run_dir: Path,
+                 data_dir: str | None) -> dict[str, Any]:
+    from rnnlab.config import from_dict
+    from rnnlab.tasks.lm.config import LMConfig
+    from rnnlab.tasks.lm.presets import PRESETS
+    from rnnlab.tasks.lm.run import LMRun
+    from rnnlab.tasks.lm.train import train_lm
+
+    values = {**PRESETS[spec["preset"]], **spec["model"], **spec["train"], "minutes": minutes,
+              "epochs": 1000, "eval_every": LM_EVAL_EVERY, "seed": 1, "threads": 1,
+              "device": "cpu"}
+    config = from_dict(LMConfig, {k: v for k, v in values.items()
+                                  if k in LMConfig.__dataclass_fields__})
+    train = from_dict(TrainConfig, {k: v for k, v in values.items()
+                                    if k in TrainConfig.__dataclass_fields__})
+    summary = train_lm(config, train, run_dir, data_dir=data_dir, show_progress=False)
+    run = LMRun(run_dir, device="cpu")
+    valid = run.evaluate("valid", data_dir)
+    return {
+        "config": to_dict(config), "train": to_dict(train), "parameters": summary["parameters"],
+        "train_minutes": round(summary["seconds"] / 60, 2), "steps": summary["steps"],
+        "dev_loss": round(valid["loss"], 4), "dev_bpc": round(valid["bpc"], 4),
+        "train_tokens_per_second": training_tokens_per_second(run_dir),
+        "sample_chars_per_second": round(sampling_speed(run), 1),
+        "dev_curve": dev_curve(run_dir, "loss"), "signature": valid["signature"],
+    }
+
+
+TINYSHAKESPEARE = Task(
+    name="tinyshakespeare", title="Tiny Shakespeare, characters", metric="loss",
+    rows=LM_ROWS, train=train_lm_row,
+    columns=[("dev loss (nats/char)", "dev_loss"), ("dev bpc", "dev_bpc"),
+             ("parameters", "parameters"), ("train tok/s", "train_tokens_per_second"),
+             ("sample char/s", "sample_chars_per_second"), ("minutes", "train_minutes"),
+             ("steps", "steps"), ("load before/after", "load")],
+    notes=("Characters, nanoGPT's split (first 90% train, last 10% dev). Recurrent rows: the "
+           "shakespeare-char preset (2 x 256, embeddings 64, dropout 0.2, AdamW 3e-3, windows "
+           "of 64 carried state, batch 32); Transformer: shakespeare-gpt (nanoGPT's 4 x 128, "
+           "4 heads, context 64, batch 12, AdamW 1e-3 after a 100-step warm-up). dev loss: the "
+           "whole dev stream (the Transformer in windows of its context) of the best dev "
+           f"checkpoint (every {LM_EVAL_EVERY} steps); sample char/s: 500 characters, one "
+           "stream, through `step` (the Transformer's key/value cache)."),
+)
+
+CLASSIFY_DATA = dict(corpus="sst2")
+CLASSIFY_ROWS: dict[str, dict[str, Any]] = {
+    "lstm": {"model": {}, "train": {}},
+    "gru": {"model": {"cell": "gru"}, "train": {}},
+    "transformer": {"model": dict(model="transformer", hidden=256, heads=4, layers=2,
+                                  dropout=0.1, pooling="mean"),
+                    "train": dict(lr=5e-4, warmup=200, weight_decay=0.01)},
+}
+
+
+def train_classify_row(row: str, spec: dict[str, Any], minutes: float, run_dir: Path,
+                       data_dir: str | None) -> dict[str, Any]:
+    from rnnlab.tasks.classify.config import ClassifyConfig
+    from rnnlab.tasks.classify.run import ClassifyRun
+    from rnnlab.tasks.classify.train import train_classify
+
+    config = ClassifyConfig(**CLASSIFY_DATA, **spec["model"])
+    train = TrainConfig(**{"epochs": 1000, "minutes": minutes, "eval_every": 200, "seed": 1,
+                           "threads": 1, "device": "cpu", "patience": 10, **spec["train"]})
+    summary = train_classify(config, train, run_dir, data_dir=data_dir, show_progress=False)
+    run = ClassifyRun(run_dir, device="cpu")
+    valid = run.evaluate("valid", data_dir)
+    started = time.perf_counter()
+    test = run.evaluate("test", data_dir)
+    seconds = time.perf_counter() - started
+    return {
+        "config": to_dict(config), "train": to_dict(train), "parameters": summary["parameters"],
+        "train_minutes": round(summary["seconds"] / 60, 2), "steps": summary["steps"],
+        "dev_accuracy": round(100 * valid["accuracy"], 2),
+        "test_accuracy": round(100 * test["accuracy"], 2),
+        "train_sentences_per_second": training_tokens_per_second(run_dir),
+        "test_sentences_per_second": round(test["sentences"] / seconds, 1),
+        "dev_curve": dev_curve(run_dir, "accuracy"), "signature": test["signature"],
+    }
+
+
+SST2 = Task(
+    name="sst2", title="SST-2 (sentences)", metric="accuracy",
+    rows=CLASSIFY_ROWS, train=train_classify_row,
+    columns=[("dev acc", "dev_accuracy"), ("test acc", "test_accuracy"),
+             ("parameters", "parameters"), ("train sent/s", "train_sentences_per_second"),
+             ("test sent/s", "test_sentences_per_second"), ("minutes", "train_minutes"),
+             ("steps", "steps"), ("load before/after", "load")],
+    notes=("Lower-cased words (min freq 2), random embeddings. Recurrent rows: the classify "
+           "defaults (BiLSTM/BiGRU 150 each way, attention pooling, dropout 0.5, AdamW 2e-3); "
+           "Transformer: 2 layers of 256, 4 heads, mean pooling, dropout 0.1, AdamW 5e-4 after "
+           "a 200-step warm-up. Best dev checkpoint (every 200 steps); test sent/s includes "
+           "reading the split."),
+)
+
+TAG_ROWS: dict[str, dict[str, Any]] = {
+    "lstm": {"model": {}, "train": {}},
+    "transformer": {"model": dict(model="transformer", hidden=256, heads=4, layers=2,
+                                  dropout=0.1),
+                    "train": dict(lr=5e-4, warmup=200, weight_decay=0.01)},
+}
+
+
+def train_tag_row(row: str, spec: dict[str, Any], minutes: float, run_dir: Path,
+                  data_dir: str | None) -> dict[str, Any]:
+    from rnnlab.tasks.tag.config import TagConfig
+    from rnnlab.tasks.tag.train import train_tag
+
+    config = TagConfig(corpus="ud-english-ewt", **spec["model"])
+    train = TrainConfig(**{"epochs": 1000, "minutes": minutes, "eval_every": 500, "seed": 1,
+                           "threads": 1, "device": "cpu", **spec["train"]})
+    summary = train_tag(config, train, run_dir, data_dir=data_dir, show_progress=False)
+    return {
+        "config": to_dict(config), "train": to_dict(train), "parameters": summary["parameters"],
+        "train_minutes": round(summary["seconds"] / 60, 2), "steps": summary["steps"],
+        "dev_accuracy": round(100 * summary["valid"]["accuracy"], 2),
+        "test_accuracy": round(100 * summary["test"]["accuracy"], 2),
+        "train_tokens_per_second": training_tokens_per_second(run_dir),
+        "test_tokens_per_second": summary["test"]["tokens_per_second"],
+        "dev_curve": dev_curve(run_dir, "accuracy"), "signature": summary["test"]["signature"],
+    }
+
+
+UD_EWT = Task(
+    name="ud-english-ewt", title="UD English-EWT UPOS", metric="accuracy",
+    rows=TAG_ROWS, train=train_tag_row,
+    columns=[("dev acc", "dev_accuracy"), ("test acc", "test_accuracy"),
+             ("parameters", "parameters"), ("train tok/s", "train_tokens_per_second"),
+             ("test tok/s", "test_tokens_per_second"), ("minutes", "train_minutes"),
+             ("steps", "steps"), ("load before/after", "load")],
+    notes=("Words + char BiLSTM features, softmax output. Recurrent row: the tag defaults "
+           "(BiLSTM 100 each way, dropout 0.5); Transformer: 2 layers of 256, 4 heads, "
+           "dropout 0.1, AdamW 5e-4 after a 200-step warm-up."),
+)
+
+TASKS = {task.name: task for task in (MULTI30K, TINYSHAKESPEARE, SST2, UD_EWT)}
 
 
 # -- the common part ---------------------------------------------------------------------------

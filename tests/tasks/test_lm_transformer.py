@@ -89,3 +89,15 @@ def test_nanogpt_preset_has_nanogpts_parameter_count():
     assert counted == 4 * (12 * 128 * 128 + 2 * 128) + 128 + 65 * 128
     assert (train.lr, train.min_lr, train.warmup, train.beta2, train.max_steps) == (
         1e-3, 1e-4, 100, 0.99, 2000)
+
+
+def test_batched_windows_score_the_stream_as_one_stream_does():
+    from rnnlab.data.batching import batchify
+    from rnnlab.tasks.lm.scoring import score_streams, score_windows
+
+    model = _model(block=8)
+    ids = torch.randint(0, 11, (45,))
+    one = score_streams(model, batchify(ids, 1), 8)
+    batched = score_windows(model, ids, 8, batch_size=3)
+    assert batched.tokens == one.tokens == 44
+    assert batched.nll == pytest.approx(one.nll, rel=1e-5)

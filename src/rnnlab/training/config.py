@@ -21,8 +21,8 @@ class TrainConfig:
         "after the warm-up, Vaswani et al. 2017)",
         choices=("constant", "zaremba", "plateau", "cosine", "inverse-sqrt"),
     )
-    warmup: int = field(0, "raise the lr linearly over the first N steps (nanoGPT's warm-up; "
-                        "--schedule inverse-sqrt needs N > 0)")
+    warmup: int = field(0, "raise the learning rate linearly over the first N steps, under any "
+                        "schedule (0: no warm-up; inverse-sqrt needs N > 0)")
     min_lr: float = field(0.0, "the cosine schedule's final learning rate (nanoGPT: lr / 10)")
     beta2: float = field(0.999, "AdamW's second-moment decay (nanoGPT's small models: 0.99)")
     lr_decay: float = field(0.5, "decay factor of the zaremba/plateau schedules")

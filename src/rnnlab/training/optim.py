@@ -37,12 +37,13 @@ class Schedule:
       2014: lr 1 for four epochs, then halved every epoch);
     - plateau: lr * decay each time the dev metric fails to improve (pytorch/examples LM);
     - cosine: from lr to `min_lr` over `max_steps`, step by step, when it is set (a budget of
-      steps, as nanoGPT); else over the configured epochs, epoch by epoch;
-    - inverse-sqrt: lr * sqrt(W / step) from step W on, after the warm-up (Vaswani et al.
-      2017, sec. 5.3, with lr the peak rate, as fairseq's `inverse_sqrt`).
-
-    `warmup` W > 0 raises the rate linearly first: step s < W gets (s + 1) / (W + 1) of it
-    (nanoGPT's formula); a step-wise cosine then decays over the steps W .. max_steps.
+      steps, as nanoGPT: with a warm-up W the cosine runs over the steps W .. max_steps); else
+      over the configured epochs, epoch by epoch;
+    - inverse-sqrt: lr * sqrt(warmup / step) once the warm-up is over (Vaswani et al. 2017,
+      sec. 5.3, with lr the peak rate, as fairseq's `inverse_sqrt`).
+    With `warmup` N > 0 every schedule's rate is also scaled by min(1, step / N) (1-based
+    steps), so the first steps of Adam do not move from a random start at the full rate
+    (nanoGPT's ramp is (step + 1) / (N + 1) with 0-based steps: 1% apart at N = 100).
     """
 
     def __init__(self, config: TrainConfig) -> None:
@@ -71,19 +72,15 @@ class Schedule:
         if c.schedule == "cosine" and c.max_steps:
             span = max(1, c.max_steps - c.warmup)
             self.factor = self._cosine(min(max(step - c.warmup, 0), span) / span)
-            self._apply(optimizer, step)
         elif c.schedule == "inverse-sqrt":
-            self.factor = math.sqrt(c.warmup / max(step, c.warmup))
-            self._apply(optimizer, step)
-        elif step <= c.warmup:  # step == warmup restores the full rate
-            self._apply(optimizer, step)
+            self.factor = math.sqrt(c.warmup / max(step + 1, c.warmup))
+        self._apply(optimizer, step)
 
     def _apply(self, optimizer: torch.optim.Optimizer, step: int | None = None) -> None:
-        warm = 1.0
-        if step is not None and step < self.config.warmup:
-            warm = (step + 1) / (self.config.warmup + 1)
+        warm = self.config.warmup
+        ramp = min(1.0, (step + 1) / warm) if warm and step is not None else 1.0
         for group in optimizer.param_groups:
-            group["lr"] = self.config.lr * self.factor * warm
+            group["lr"] = self.config.lr * self.factor * ramp
 
     def observe(self, optimizer: torch.optim.Optimizer, value: float, better: bool) -> None:
         """Called with each dev metric; `better` says whether it improved on the best."""

@@ -125,8 +125,13 @@ class LMRun:
             from rnnlab.data.batching import batchify
             from rnnlab.tasks.lm.scoring import score_streams
 
-            window = getattr(self.model, "context_length", None) or 256
-            score = score_streams(self.model, batchify(ids, 1).to(self.device), window)
+            context = getattr(self.model, "context_length", None)
+            if context:  # windows carry no state: many of them in one batch
+                from rnnlab.tasks.lm.scoring import score_windows
+
+                score = score_windows(self.model, ids.to(self.device), context)
+            else:
+                score = score_streams(self.model, batchify(ids, 1).to(self.device), 256)
             nll, count = score.nll, score.tokens
         else:
             scores = self.model.score_stream(ids)

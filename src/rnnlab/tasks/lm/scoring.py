@@ -52,6 +52,26 @@ def score_streams(model, streams: Tensor, bptt: int) -> StreamScore:  # noqa: AN
 
 
 @torch.no_grad()
+def score_windows(model, ids: Tensor, length: int, batch_size: int = 64) -> StreamScore:  # noqa: ANN001
+    """What `score_streams(model, batchify(ids, 1), length)` gives for a model that carries no
+    state (a Transformer): every next token of one stream, read in consecutive windows of
+    `length` that each start afresh, but `batch_size` windows at a time."""
+    model.eval()
+    count = ids.numel() - 1  # tokens that have a predecessor
+    nll = 0.0
+    for start in range(0, count, length * batch_size):
+        starts = range(start, min(start + length * batch_size, count), length)
+        for width in {min(length, count - s) for s in starts}:  # the last window may be short
+            chosen = [s for s in starts if min(length, count - s) == width]
+            x = torch.stack([ids[s : s + width] for s in chosen], dim=1)  # (T, B)
+            y = torch.stack([ids[s + 1 : s + 1 + width] for s in chosen], dim=1)  # (T, B)
+            logits, _ = model(x)
+            nll += float(F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1),
+                                         reduction="sum"))
+    return StreamScore(nll, count)
+
+
+@torch.no_grad()
 def window_loss(model, ids: Tensor, batch_size: int, length: int, num_batches: int,  # noqa: ANN001
                 seed: int) -> float:
     """nanoGPT's `estimate_loss`: the mean of the mean losses of `num_batches` batches of random
