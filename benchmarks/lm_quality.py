@@ -4,6 +4,7 @@ the final metrics on the test split (or valid when the corpus has none).
 Usage:
   python benchmarks/lm_quality.py --preset shakespeare-char --minutes 30
   python benchmarks/lm_quality.py --preset ptb-small
+  python benchmarks/lm_quality.py --preset shakespeare-gpt --threads 1   (nanoGPT's anchor)
 Writes benchmarks/results/lm_<preset>.{json,md}; the run directory is kept (default
 runs/bench-<preset>) so its samples and plots can be looked at.
 """
@@ -53,6 +54,21 @@ def at_minutes(points: list[dict], limit: float) -> list[dict]:
     return rows
 
 
+def add_transformer_figures(lm: LMRun, config, train_config, run_dir: Path,  # noqa: ANN001
+                            final: dict, data_dir: str | None) -> None:
+    """nanoGPT's way to report dev loss (the mean over 200 random batches of windows, its
+    `eval_iters` default) beside the whole-stream loss, and the seconds per training step
+    (from the log's training throughput, evaluations excluded)."""
+    from rnnlab.tasks.lm.scoring import window_loss
+
+    valid = lm.load_corpus(data_dir).valid
+    final["valid"]["window_loss"] = window_loss(lm.model, valid, config.batch_size,
+                                                config.block_size, 200, train_config.seed)
+    rates = [r["items_per_second"] for r in read_log(run_dir) if r["kind"] == "train"]
+    tokens = config.batch_size * config.block_size
+    final["valid"]["seconds_per_step"] = sum(tokens / r for r in rates) / max(len(rates), 1)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", required=True, choices=sorted(PRESETS))
@@ -75,6 +91,8 @@ def main() -> int:
     has_test = lm.info["corpus"] not in ("tinyshakespeare",) or config.train is not None
     final = {split: lm.evaluate(split, args.data_dir)
              for split in (("valid", "test") if has_test else ("valid",))}
+    if config.model == "transformer":
+        add_transformer_figures(lm, config, train_config, run_dir, final, args.data_dir)
     prime = "ROMEO:" if lm.char_level else "the"
     sample = prime + "".join(lm.generate(prime, 300, seed=1, temperature=0.8))
     result = {
@@ -98,6 +116,13 @@ def main() -> int:
     for split, r in final.items():
         bpc = f"{r['bpc']:.4f}" if "bpc" in r else "-"
         lines.append(f"| {split} | {r['loss']:.4f} | {r['ppl']:.2f} | {bpc} | `{r['signature']}` |")
+    if "window_loss" in final["valid"]:
+        v = final["valid"]
+        lines += ["", f"nanoGPT's estimate (mean loss of 200 random batches of "
+                  f"{config.batch_size} x {config.block_size} dev windows): "
+                  f"{v['window_loss']:.4f}; whole dev stream in windows of {config.block_size}: "
+                  f"{v['loss']:.4f}; {v['seconds_per_step']:.3f} s per training step "
+                  "(evaluations excluded)."]
     lines += ["", "Sample (temperature 0.8, seed 1):", "", "```", sample, "```"]
     save_record(f"lm_{args.preset}", result, "\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -225,3 +225,29 @@ def plot_attention(weights, source: list[str], target: list[str], out: Path,  # 
     fig.savefig(out)
     plt.close(fig)
     return Path(out)
+
+
+# -- comparisons -------------------------------------------------------------------------------
+
+
+def plot_metric_against_minutes(curves: dict[str, list[tuple[float, float]]], out: Path,
+                                metric: str, title: str = "") -> Path:
+    """One line per model: a dev metric against wall-clock training minutes (the comparison
+    at a fixed CPU budget that benchmarks/rnn_vs_transformer.py draws)."""
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=100)
+    for name, points in curves.items():
+        if points:
+            ax.plot([m for m, _ in points], [v for _, v in points], "o-", ms=3, lw=1.5,
+                    label=name)
+    ax.set_xlabel("training minutes (evaluations included)")
+    ax.set_ylabel(metric)
+    ax.grid(alpha=0.3)
+    if ax.get_lines():
+        ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    out = Path(out)
+    fig.savefig(out)
+    plt.close(fig)
+    return out

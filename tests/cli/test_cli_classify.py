@@ -170,3 +170,27 @@ def test_ensemble_refuses_members_that_do_not_match(tmp_path, train_file, run_di
     (translation / "config.json").write_text('{"task": "translate"}', encoding="utf-8")
     assert main(["eval", str(translation), "--ensemble", str(run_dir)]) == 2
     assert "--ensemble is for classifier and tagger runs" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("model,pooling", [("transformer", "structured"), ("rnn", "structured"),
+                                           ("transformer", "first")])
+def test_transformer_and_structured_pooling_train_predict_explain(tmp_path, train_file, model,
+                                                                   pooling, capsys):
+    run = tmp_path / f"{model}-{pooling}"
+    assert main(["train", "classify", "--train", str(train_file), "--model", model,
+                 "--pooling", pooling, "--hops", "2", "--embedding-size", "8", "--hidden", "8",
+                 "--heads", "2", "--layers", "1", "--batch-size", "8", "--max-steps", "2",
+                 "--threads", "1", "--run-dir", str(run), "--quiet", "--format", "json"]) == 0
+    assert 0 <= json.loads(capsys.readouterr().out)["test_accuracy"] <= 1
+    if pooling == "first":  # no word weights to show
+        assert main(["predict", str(run), "a funny film", "--explain"]) == 2
+        assert "attention pooling" in capsys.readouterr().err
+        return
+    html, png = tmp_path / "strip.html", tmp_path / "strip.png"
+    assert main(["predict", str(run), "a funny film", "--explain", "--explain-html", str(html),
+                 "--explain-png", str(png)]) == 0
+    assert "funny(" in capsys.readouterr().out
+    assert html.read_text().count("<span") == 3 and png.read_bytes()[:4] == b"\x89PNG"
+    assert main(["predict", str(run), "a funny film", "--format", "json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert sum(record["attention"]) == pytest.approx(1.0)  # the hops' mean, one weight a word

@@ -111,3 +111,31 @@ def test_non_utf8_file_names_the_offset(tmp_path, capsys):
     assert main(["train", "lm", "--train", str(bad), "--run-dir", str(tmp_path / "r")]) == 2
     assert "offset 9" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()  # nothing half-written
+
+
+def test_transformer_lm_trains_samples_scores_evaluates_and_resumes(tmp_path, corpus, capsys):
+    run = tmp_path / "gpt"
+    assert main(["train", "lm", "--train", str(corpus), "--level", "char", "--model",
+                 "transformer", "--hidden", "16", "--heads", "2", "--layers", "1",
+                 "--block-size", "16", "--batch-size", "4", "--eval-windows", "2",
+                 "--max-steps", "2", "--run-dir", str(run), "--quiet", "--format",
+                 "json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["steps"] == 2 and "window_loss" in summary["final"]
+    assert main(["sample", str(run), "--prime", "line", "--length", "40", "--seed", "1"]) == 0
+    assert len(capsys.readouterr().out) >= 44  # past the 16-token context: cropped, not broken
+    long_text = "line 7 says hello to the little world"  # longer than the context
+    assert main(["score", str(run), "--text", long_text, "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["tokens"] == len(long_text)
+    assert main(["eval", str(run), "--split", "valid", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["loss"] > 0
+    assert main(["train", "lm", "--run-dir", str(run), "--resume", "--max-steps", "3",
+                 "--quiet", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["steps"] == 3
+
+
+def test_transformer_width_must_split_into_heads(tmp_path, corpus, capsys):
+    assert main(["train", "lm", "--train", str(corpus), "--model", "transformer", "--hidden",
+                 "10", "--heads", "4", "--max-steps", "1", "--run-dir",
+                 str(tmp_path / "bad"), "--quiet"]) == 2
+    assert "divisible" in capsys.readouterr().err

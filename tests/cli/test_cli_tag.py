@@ -164,3 +164,23 @@ def test_a_run_finds_relative_files_from_another_directory(tmp_path, capsys, mon
     capsys.readouterr()
     assert main(["eval", str(run), "--split", "valid", "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["tokens"] == 8
+
+
+@pytest.mark.parametrize("crf", [False, True])
+def test_transformer_tagger_trains_tags_and_evaluates(tmp_path, crf, capsys):
+    train = tmp_path / "eng.train"
+    train.write_text(TRAIN, encoding="utf-8")
+    run = tmp_path / "ner-transformer"
+    assert main(["train", "tag", "--train", str(train), "--valid", str(train), "--test",
+                 str(train), "--model", "transformer", "--hidden", "8", "--heads", "2",
+                 "--layers", "1", "--char-features", "cnn", "--word-embedding-size", "8",
+                 "--char-hidden", "4", *(["--crf"] if crf else []), "--max-steps", "2",
+                 "--threads", "1", "--run-dir", str(run), "--quiet"]) == 0
+    capsys.readouterr()
+    text = tmp_path / "text.txt"
+    text.write_text("Peter met EU officials\n", encoding="utf-8")
+    assert main(["tag", str(run), "--file", str(text), "--format", "json"]) == 0
+    record = json.loads(capsys.readouterr().out.strip().split("\n")[0])
+    assert len(record["tags"]) == 4
+    assert main(["eval", str(run), "--split", "test", "--format", "json"]) == 0
+    assert 0 <= json.loads(capsys.readouterr().out)["f1"] <= 1

@@ -107,3 +107,37 @@ def test_translate_and_eval_refuse_a_missing_or_foreign_run(tmp_path, files, cap
                  ["eval", str(tmp_path / "nope"), "--beam", "2"]):
         assert main(argv) == 2
         assert "does not exist" in capsys.readouterr().err
+
+
+NON_RECURRENT = {  # model: (flags, attention heads)
+    "conv": (["--model", "conv", "--layers", "2", "--kernel", "3"], 1),
+    "transformer": (["--model", "transformer", "--layers", "2", "--heads", "2"], 2),
+}
+
+
+@pytest.mark.parametrize("model", sorted(NON_RECURRENT))
+def test_non_recurrent_models_train_resume_eval_translate_and_plot(tmp_path, files, capsys,
+                                                                  model):
+    run = tmp_path / model
+    flags, heads = NON_RECURRENT[model]
+    extra = [*flags, "--label-smoothing", "0.1", "--schedule", "inverse-sqrt",
+             "--warmup", "2", "--max-steps", "2"]
+    assert main(_train_args(files, run, *extra)) == 0
+    capsys.readouterr()
+    extra[-1] = "3"
+    assert main(_train_args(files, run, *extra, "--resume", "--format", "json")) == 0
+    assert json.loads(capsys.readouterr().out)["steps"] == 3
+    assert main(["eval", str(run), "--split", "test", "--beam", "2", "--format", "json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert f"model:{model}" in result["ppl_signature"] and result["sentences"] == len(SRC)
+    source = _write(tmp_path / "in.de", ["ein hund", "eine katze läuft"])
+    plots = tmp_path / "plots"
+    assert main(["translate", str(run), "--file", source, "--beam", "2", "--attention-plot",
+                 str(plots), "--attention-layer", "1"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2
+    expected = {f"attention-000{i}{head}.png" for i in (1, 2)
+                for head in ["", *(f"-head{h}" for h in range(1, heads + 1) if heads > 1)]}
+    assert {p.name for p in plots.iterdir()} == expected
+    assert main(["translate", str(run), "--file", source, "--attention-plot", str(plots),
+                 "--attention-layer", "9"]) == 2
+    assert "--attention-layer must be in 1..2" in capsys.readouterr().err

@@ -9,6 +9,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from torch.nn import functional as F
 
 from rnnlab.data.buckets import pad_batch
 from rnnlab.errors import RnnlabError
@@ -173,3 +174,42 @@ def test_word_dropout_drops_whole_words_only_while_training(model_class):
     assert torch.equal(model.embed(tokens), model.embedding(tokens))
     with pytest.raises(RnnlabError, match="--word-dropout must be"):
         ClassifyConfig(corpus=None, word_dropout=1.0)
+
+
+@pytest.mark.parametrize("pooling", ["last", "mean", "max", "attention", "structured", "first"])
+@pytest.mark.parametrize("positions", ["learned", "sinusoidal"])
+def test_transformer_logits_do_not_depend_on_the_batch_s_padding(pooling, positions):
+    from rnnlab.tasks.classify.model import TransformerClassifier
+
+    torch.manual_seed(5)
+    config = ClassifyConfig(model="transformer", embedding_size=6, hidden=8, heads=2, layers=2,
+                            dropout=0.0, pooling=pooling, hops=3, positions=positions)
+    net = TransformerClassifier(30, 3, config).eval()
+    sentences = [[5, 6, 7, 8, 9, 10, 11], [12], [13, 14, 15]]
+    tokens, lens = pad_batch(sentences)
+    batch_logits, weights = net(tokens, lens)
+    for row, sentence in enumerate(sentences):
+        alone, _ = net(*pad_batch([sentence]))
+        assert torch.allclose(batch_logits[row], alone[0], atol=1e-5), (pooling, row)
+    assert (weights is not None) == (pooling in ("attention", "structured"))
+    if weights is not None:
+        assert torch.allclose(weights.sum(-1), torch.ones(3))
+
+
+def test_structured_pooling_adds_its_penalty_to_the_loss():
+    from rnnlab.nn.structured_attention import attention_penalty
+
+    torch.manual_seed(6)
+    config = ClassifyConfig(embedding_size=6, hidden=5, dropout=0.0, pooling="structured",
+                            hops=2, penalty=0.3)
+    net = Classifier(30, 2, config).eval()
+    tokens, lens = pad_batch([[5, 6, 7], [8, 9]])
+    labels = torch.tensor([0, 1])
+    logits, _, hops = net._logits(tokens, lens)
+    expected = F.cross_entropy(logits, labels) + 0.3 * attention_penalty(hops).mean()
+    assert torch.allclose(net.loss(tokens, lens, labels), expected)
+
+
+def test_first_token_pooling_is_only_for_transformers():
+    with pytest.raises(RnnlabError, match="pooling first"):
+        ClassifyConfig(model="rnn", pooling="first")

@@ -65,13 +65,15 @@ def _config(files, **overrides) -> TagConfig:
 
 @pytest.mark.parametrize("char_features", ["none", "lstm", "cnn"])
 @pytest.mark.parametrize("crf", [False, True])
-def test_padding_never_changes_a_sentences_scores(char_features, crf):
+@pytest.mark.parametrize("model_kind", ["rnn", "transformer"])
+def test_padding_never_changes_a_sentences_scores(char_features, crf, model_kind):
     sentences = [Sentence(["Anna", "met", "Bert", "in", "Oslo"], ["I-PER", "O", "I-PER", "O",
                                                                   "I-LOC"]),
                  Sentence(["we"], ["O"])]
     vocab = TagVocab.build(sentences, 1, lowercase=False)
     config = TagConfig(char_features=char_features, crf=crf, word_embedding_size=6,
-                       char_embedding_size=4, char_hidden=3, hidden=5, layers=2)
+                       char_embedding_size=4, char_hidden=3, hidden=6, heads=2, layers=2,
+                       model=model_kind)
     torch.manual_seed(0)
     model = Tagger(config, len(vocab.words), len(vocab.chars), len(vocab.tags)).eval()
     encoded = [vocab.encode(s) for s in sentences]

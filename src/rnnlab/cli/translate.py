@@ -24,7 +24,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--alpha", type=checked_type(float, ge=0.0), default=None,
                    help="GNMT length-penalty exponent (default: the run's config)")
     p.add_argument("--attention-plot", metavar="DIR",
-                   help="write an alignment heatmap PNG per sentence into DIR")
+                   help="write an alignment heatmap PNG per sentence into DIR (conv, "
+                        "transformer: the chosen layer's heads averaged, and one per head)")
+    p.add_argument("--attention-layer", type=checked_type(int, ge=1), default=None, metavar="N",
+                   help="conv, transformer: the decoder layer whose cross-attention is drawn "
+                        "(1-based; default: the last)")
     add_device(p)
     add_format(p)
     p.set_defaults(handler=run_translate)
@@ -52,8 +56,11 @@ def run_translate(args: argparse.Namespace) -> int:
         lines.pop()
     if not lines:
         raise RnnlabError(f"nothing to translate: {args.file or 'stdin'} is empty")
-    results = run.translate(lines, args.beam, args.alpha)
     plots = Path(args.attention_plot) if args.attention_plot else None
+    layer = args.attention_layer
+    if plots is not None and layer is None and run.config.model != "rnn":
+        layer = run.config.layers  # per-head weights of the last layer
+    results = run.translate(lines, args.beam, args.alpha, attention_layer=layer)
     if plots is not None:
         from rnnlab.plots import plot_attention
 
@@ -62,6 +69,12 @@ def run_translate(args: argparse.Namespace) -> int:
         if plots is not None and result.weights is not None:
             plot_attention(result.weights, result.source_tokens, result.target_tokens,
                            plots / f"attention-{index:04d}.png")
+            heads = result.head_weights
+            if heads is not None and len(heads) > 1:
+                for head, weights in enumerate(heads, start=1):
+                    plot_attention(weights, result.source_tokens, result.target_tokens,
+                                   plots / f"attention-{index:04d}-head{head}.png",
+                                   title=f"head {head}")
         if args.format == "json":
             print(json.dumps({"source": result.source, "translation": result.text},
                              ensure_ascii=False))

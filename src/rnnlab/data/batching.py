@@ -118,3 +118,24 @@ def num_windows(streams: torch.Tensor | int, bptt: int) -> int:
     window length is a little under bptt)."""
     total = streams if isinstance(streams, int) else streams.size(0)
     return math.ceil(max(total - 1, 0) / bptt)
+
+
+def random_windows(ids: torch.Tensor, batch_size: int, length: int, num_batches: int,
+                   generator: torch.Generator | None = None,
+                   ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """`num_batches` batches of `batch_size` windows of `length` tokens, each window starting
+    at a random position of the 1-D `ids` (nanoGPT's `get_batch`): (x, y) of shape (T, B) each,
+    y one token ahead of x. What a Transformer trains on: windows stand alone (no state is
+    carried), so they need not follow each other; a seeded `generator` fixes them.
+    """
+    if length < 1 or batch_size < 1:
+        raise RnnlabError(f"window length and batch size must be >= 1 (got {length}, "
+                          f"{batch_size})")
+    if ids.numel() <= length:
+        raise RnnlabError(f"{ids.numel()} tokens are too few for windows of {length} (the "
+                          "split needs at least one token more than the context length)")
+    starts = torch.randint(ids.numel() - length, (num_batches, batch_size),
+                           generator=generator)  # (N, B)
+    offsets = torch.arange(length + 1)  # (T + 1,)
+    windows = ids[(starts[..., None] + offsets).to(ids.device)]  # (N, B, T + 1)
+    return [(w[:, :-1].t(), w[:, 1:].t()) for w in windows]  # (T, B) each

@@ -17,9 +17,16 @@ class TrainConfig:
         "constant",
         "learning-rate schedule: constant; zaremba (x lr_decay each epoch from decay_start); "
         "plateau (x lr_decay when the dev metric does not improve); cosine (to 0 over "
-        "--max-steps when set, else over the epochs)",
-        choices=("constant", "zaremba", "plateau", "cosine"),
+        "--max-steps when set, else over the epochs); inverse-sqrt (lr * sqrt(warmup / step) "
+        "after the warm-up, Vaswani et al. 2017)",
+        choices=("constant", "zaremba", "plateau", "cosine", "inverse-sqrt"),
     )
+    warmup: int = field(0, "raise the learning rate linearly over the first N steps, under any "
+                        "schedule (0: no warm-up; inverse-sqrt needs N > 0)", ge=0)
+    min_lr: float = field(0.0, "the cosine schedule's final learning rate (nanoGPT: lr / 10)",
+                          ge=0.0)
+    beta2: float = field(0.999, "AdamW's second-moment decay (nanoGPT's small models: 0.99)",
+                         gt=0.0, lt=1.0)
     lr_decay: float = field(0.5, "decay factor of the zaremba/plateau schedules", gt=0.0, le=1.0)
     decay_start: int = field(5, "first epoch (1-based) with a decayed lr (zaremba schedule)", ge=1)
     clip: float = field(5.0, "clip gradients to this global L2 norm (0: no clipping)", ge=0.0)

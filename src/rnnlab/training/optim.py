@@ -7,15 +7,27 @@ import math
 import torch
 from torch import nn
 
+from rnnlab.errors import RnnlabError
 from rnnlab.training.config import TrainConfig
 
 
 def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """SGD or AdamW over the trainable parameters.
+
+    A model with `decay_matrices_only = True` (the Transformers) has weight decay applied to its
+    matrices alone, never to biases or LayerNorm gains, as GPT-2 / nanoGPT do (a LayerNorm gain
+    pulled towards 0 shrinks the whole residual stream).
+    """
     params = [p for p in model.parameters() if p.requires_grad]
+    groups: list = params
+    if config.weight_decay and getattr(model, "decay_matrices_only", False):
+        groups = [{"params": [p for p in params if p.dim() >= 2]},
+                  {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
     if config.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
+        return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum,
                                weight_decay=config.weight_decay)
-    return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, config.beta2),
+                             weight_decay=config.weight_decay)
 
 
 class Schedule:
@@ -24,11 +36,19 @@ class Schedule:
     - zaremba: lr * decay^max(0, epoch - decay_start + 1) for 1-based epochs (Zaremba et al.
       2014: lr 1 for four epochs, then halved every epoch);
     - plateau: lr * decay each time the dev metric fails to improve (pytorch/examples LM);
-    - cosine: from lr to 0 over `max_steps`, step by step, when it is set (a budget of
-      steps, as nanoGPT); else over the configured epochs, epoch by epoch.
+    - cosine: from lr to `min_lr` over `max_steps`, step by step, when it is set (a budget of
+      steps, as nanoGPT: with a warm-up W the cosine runs over the steps W .. max_steps); else
+      over the configured epochs, epoch by epoch;
+    - inverse-sqrt: lr * sqrt(warmup / step) once the warm-up is over (Vaswani et al. 2017,
+      sec. 5.3, with lr the peak rate, as fairseq's `inverse_sqrt`).
+    With `warmup` N > 0 every schedule's rate is also scaled by min(1, step / N) (1-based
+    steps), so the first steps of Adam do not move from a random start at the full rate
+    (nanoGPT's ramp is (step + 1) / (N + 1) with 0-based steps: 1% apart at N = 100).
     """
 
     def __init__(self, config: TrainConfig) -> None:
+        if config.schedule == "inverse-sqrt" and config.warmup < 1:
+            raise RnnlabError("--schedule inverse-sqrt needs --warmup N (steps, N >= 1)")
         self.config = config
         self.factor = 1.0
 
@@ -38,19 +58,29 @@ class Schedule:
         if c.schedule == "zaremba":
             self.factor = c.lr_decay ** max(0, epoch + 1 - c.decay_start + 1)
         elif c.schedule == "cosine" and not c.max_steps:
-            self.factor = 0.5 * (1 + math.cos(math.pi * epoch / max(1, c.epochs)))
+            self.factor = self._cosine(epoch / max(1, c.epochs))
         self._apply(optimizer)
+
+    def _cosine(self, progress: float) -> float:
+        """From 1 at progress 0 to min_lr / lr at progress 1, along half a cosine."""
+        floor = self.config.min_lr / self.config.lr if self.config.lr else 0.0
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
     def start_step(self, optimizer: torch.optim.Optimizer, step: int) -> None:
         """`step`: optimizer steps taken before this one (0-based)."""
         c = self.config
         if c.schedule == "cosine" and c.max_steps:
-            self.factor = 0.5 * (1 + math.cos(math.pi * min(step, c.max_steps) / c.max_steps))
-            self._apply(optimizer)
+            span = max(1, c.max_steps - c.warmup)
+            self.factor = self._cosine(min(max(step - c.warmup, 0), span) / span)
+        elif c.schedule == "inverse-sqrt":
+            self.factor = math.sqrt(c.warmup / max(step + 1, c.warmup))
+        self._apply(optimizer, step)
 
-    def _apply(self, optimizer: torch.optim.Optimizer) -> None:
+    def _apply(self, optimizer: torch.optim.Optimizer, step: int | None = None) -> None:
+        warm = self.config.warmup
+        ramp = min(1.0, (step + 1) / warm) if warm and step is not None else 1.0
         for group in optimizer.param_groups:
-            group["lr"] = self.config.lr * self.factor
+            group["lr"] = self.config.lr * self.factor * ramp
 
     def observe(self, optimizer: torch.optim.Optimizer, value: float, better: bool) -> None:
         """Called with each dev metric; `better` says whether it improved on the best."""

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from rnnlab.config import check_fields, field
 from rnnlab.errors import RnnlabError
 from rnnlab.nn.factory import CELLS
+from rnnlab.tasks.transformer_options import TransformerOptions
 
-POOLINGS = ("last", "mean", "max", "attention")
+POOLINGS = ("last", "mean", "max", "attention", "structured", "first")
 FORMATS = ("tsv", "csv", "jsonl")
 
 
@@ -52,11 +53,12 @@ class ClassifyDataConfig:
 
 
 @dataclass(frozen=True)
-class ClassifyConfig(ClassifyDataConfig):
-    """A recurrent classifier (or the TextCNN baseline) over those sentences."""
+class ClassifyConfig(TransformerOptions, ClassifyDataConfig):
+    """A recurrent or Transformer classifier (or the TextCNN baseline) over those sentences."""
 
-    model: str = field("rnn", "rnn (recurrent encoder + pooling) or cnn (Kim 2014)",
-                       choices=("rnn", "cnn"))
+    model: str = field("rnn", "rnn (recurrent encoder + pooling), transformer (encoder + "
+                       "pooling; --hidden is its width) or cnn (Kim 2014)",
+                       choices=("rnn", "transformer", "cnn"))
     cell: str = field("lstm", "recurrent cell", choices=CELLS)
     embedding_size: int = field(300, "word embedding size", ge=1)
     embedding_init: float = field(0.25, "initialise embeddings U(-a, a) (Kim 2014's random "
@@ -68,7 +70,13 @@ class ClassifyConfig(ClassifyDataConfig):
                            ge=0.0, lt=1.0)
     word_dropout: float = field(0.0, "training: drop whole words (zero vectors) with this "
                                      "probability", ge=0.0, lt=1.0)
-    pooling: str = field("attention", "how the states become one vector", choices=POOLINGS)
+    pooling: str = field("attention", "how the states become one vector: the last state, "
+                         "mean, max, attention (one learned query), structured (Lin et al. "
+                         "2017: --hops queries) or first (transformer: a learned summary token "
+                         "read first, as BERT's [CLS])", choices=POOLINGS)
+    hops: int = field(4, "structured pooling: attention hops r", ge=1)
+    penalty: float = field(1.0, "structured pooling: weight of the penalty ‖AAᵀ − I‖²_F",
+                           ge=0.0)
     attention_size: int = field(0, "hidden size of the attention scorer (0: the state size)", ge=0)
     mlp_hidden: int = field(0, "hidden units of the MLP head (0: a single linear layer)", ge=0)
     filter_widths: str = field("3,4,5", "TextCNN filter widths, comma-separated")
@@ -79,6 +87,9 @@ class ClassifyConfig(ClassifyDataConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.pooling == "first" and self.model != "transformer":
+            raise RnnlabError("--pooling first reads a summary token only a transformer has; "
+                              "a recurrent encoder's summary is --pooling last")
 
     @property
     def widths(self) -> tuple[int, ...]:

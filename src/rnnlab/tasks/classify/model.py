@@ -1,6 +1,7 @@
-"""Sentence classifiers: a recurrent encoder with pooling, and Kim's (2014) CNN baseline.
+"""Sentence classifiers: a recurrent or Transformer encoder with pooling, and Kim's (2014) CNN
+baseline.
 
-Both take a padded batch of token ids with its lengths and give class logits, so the
+All take a padded batch of token ids with its lengths and give class logits, so the
 Trainer, `predict` and `eval` treat them alike; both return their own loss.
 
 Shape legend: B batch, T time steps (the longest sentence of the batch), E embedding size,
@@ -14,7 +15,10 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from rnnlab.nn.factory import make_recurrent
+from rnnlab.nn.positions import make_positions
+from rnnlab.nn.structured_attention import StructuredSelfAttention, attention_penalty
 from rnnlab.tasks.classify.config import ClassifyConfig
+from rnnlab.tasks.transformer_options import make_transformer_encoder
 
 
 def length_mask(lengths: Tensor, steps: int) -> Tensor:
@@ -116,11 +120,66 @@ class _SentenceModel(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
 
-class Classifier(_SentenceModel):
-    """embedding -> rnnlab RNN/LSTM/GRU over the padded batch with lengths -> pooling -> head.
+class _PooledEncoder(_SentenceModel):
+    """An encoder of the sentence into states (B, T, S), then pooling and the head.
 
-    `forward` also returns the attention weights (B, T) with `pooling="attention"`, else None.
+    Subclasses define `encode(tokens, lengths) -> (states, lengths)`. `forward` also returns
+    word weights (B, T) with attention pooling, and with structured pooling the mean of its
+    hops (Lin et al. 2017 sec. 4.1 show the hops summed and normalised), else None.
     """
+
+    bidirectional = False
+
+    def _build_pooling(self, state: int, num_classes: int) -> None:
+        c = self.config
+        self.attention = (AttentionPooling(state, c.attention_size or state)
+                          if c.pooling == "attention" else None)
+        self.structured = (StructuredSelfAttention(state, c.attention_size or state, c.hops)
+                           if c.pooling == "structured" else None)
+        pooled = self.structured.output_size if self.structured else state
+        self.head = _head(pooled, c.mlp_hidden, num_classes, c.dropout)
+
+    def encode(self, tokens: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        raise NotImplementedError
+
+    def _logits(self, tokens: Tensor, lengths: Tensor
+                ) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        """logits (B, C), word weights (B, T) or None, the structured hops A (B, r, T) or None."""
+        out, lengths = self.encode(tokens, lengths)  # (B, T, S)
+        weights = hops = None
+        pooling = self.config.pooling
+        if pooling == "attention":
+            pooled, weights = self.attention(out, lengths)  # (B, S), (B, T)
+        elif pooling == "structured":
+            pooled, hops = self.structured(out, lengths)  # (B, r*S), (B, r, T)
+            weights = hops.mean(1)  # (B, T)
+        elif pooling == "mean":
+            pooled = mean_pool(out, lengths)
+        elif pooling == "max":
+            pooled = max_pool(out, lengths)
+        elif pooling == "first":
+            pooled = out[:, 0]  # the summary token's state
+        else:
+            pooled = last_pool(out, lengths, self.bidirectional)
+        return self.head(self.dropout(pooled)), weights, hops  # (B, C)
+
+    def forward(self, tokens: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor | None]:
+        """tokens (B, T), lengths (B,) on the CPU or the tokens' device -> logits (B, C)."""
+        logits, weights, _ = self._logits(tokens, lengths)
+        return logits, weights
+
+    def loss(self, tokens: Tensor, lengths: Tensor, labels: Tensor) -> Tensor:
+        """Mean cross-entropy (nats per sentence) of the gold labels (B,), plus, with structured
+        pooling, `penalty` times the mean of ‖AAᵀ − I‖²_F (Lin et al. 2017 sec. 2.2)."""
+        logits, _, hops = self._logits(tokens, lengths)
+        loss = F.cross_entropy(logits, labels)
+        if hops is not None and self.config.penalty:
+            loss = loss + self.config.penalty * attention_penalty(hops).mean()
+        return loss
+
+
+class Classifier(_PooledEncoder):
+    """embedding -> rnnlab RNN/LSTM/GRU over the padded batch with lengths -> pooling -> head."""
 
     def __init__(self, vocab_size: int, num_classes: int, config: ClassifyConfig) -> None:
         super().__init__(vocab_size, config)
@@ -129,27 +188,45 @@ class Classifier(_SentenceModel):
             dropout=config.dropout, bidirectional=config.bidirectional, batch_first=True,
             impl=config.impl,
         )
-        state = config.hidden * (2 if config.bidirectional else 1)
-        self.attention = (AttentionPooling(state, config.attention_size or state)
-                          if config.pooling == "attention" else None)
-        self.head = _head(state, config.mlp_hidden, num_classes, config.dropout)
+        self.bidirectional = config.bidirectional
+        self._build_pooling(config.hidden * (2 if config.bidirectional else 1), num_classes)
 
-    def forward(self, tokens: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor | None]:
-        """tokens (B, T), lengths (B,) on the CPU or the tokens' device -> logits (B, C)."""
+    def encode(self, tokens: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
         x = self.dropout(self.embed(tokens))  # (B, T, E)
         out, _ = self.rnn(x, lengths=lengths.cpu())  # (B, T, S), zero past each length
-        lengths = lengths.to(out.device)
-        weights = None
-        pooling = self.config.pooling
-        if pooling == "attention":
-            pooled, weights = self.attention(out, lengths)  # (B, S), (B, T)
-        elif pooling == "mean":
-            pooled = mean_pool(out, lengths)
-        elif pooling == "max":
-            pooled = max_pool(out, lengths)
-        else:
-            pooled = last_pool(out, lengths, self.config.bidirectional)
-        return self.head(self.dropout(pooled)), weights  # (B, C)
+        return out, lengths.to(out.device)
+
+
+class TransformerClassifier(_PooledEncoder):
+    """embedding (+ a linear map to the width when --embedding-size differs from --hidden)
+    + positions -> Transformer encoder over the real tokens (padding masked from `lengths`)
+    -> pooling -> head. With `pooling="first"` a learned summary vector is read before the
+    first word (BERT's [CLS]) and its output state is the sentence's vector."""
+
+    decay_matrices_only = True
+
+    def __init__(self, vocab_size: int, num_classes: int, config: ClassifyConfig) -> None:
+        super().__init__(vocab_size, config)
+        width = config.hidden
+        self.summary = (nn.Parameter(torch.randn(width) * 0.02)
+                        if config.pooling == "first" else None)
+        self.input = (nn.Linear(config.embedding_size, width)
+                      if config.embedding_size != width else None)
+        self.positions = make_positions(config.positions, width, config.max_len + 1)
+        self.encoder = make_transformer_encoder(config, width, config.layers, config.dropout)
+        self._build_pooling(width, num_classes)
+
+    def encode(self, tokens: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        x = self.embed(tokens)  # (B, T, E)
+        if self.input is not None:
+            x = self.input(x)  # (B, T, H)
+        lengths = lengths.to(x.device)
+        if self.summary is not None:
+            first = self.summary.expand(x.shape[0], 1, -1)  # (B, 1, H)
+            x, lengths = torch.cat([first, x], dim=1), lengths + 1  # (B, 1 + T, H)
+        x = self.dropout(x + self.positions(x.shape[1]))
+        out, _ = self.encoder(x, lengths)  # (B, T', H)
+        return out, lengths
 
 
 class TextCNN(_SentenceModel):
@@ -178,7 +255,12 @@ class TextCNN(_SentenceModel):
 
 
 def build_model(config: ClassifyConfig, vocab_size: int, num_classes: int) -> _SentenceModel:
-    cls = TextCNN if config.model == "cnn" else Classifier
+    from rnnlab.errors import RnnlabError
+
+    cls = {"cnn": TextCNN, "transformer": TransformerClassifier}.get(config.model, Classifier)
+    if cls is TransformerClassifier and config.hidden % config.heads:
+        raise RnnlabError(f"--hidden ({config.hidden}) must be divisible by --heads "
+                          f"({config.heads})")
     return cls(vocab_size, num_classes, config)
 
 

@@ -8,12 +8,19 @@ from dataclasses import dataclass
 from rnnlab.config import field
 from rnnlab.data.lm_corpus import LMDataConfig
 from rnnlab.nn.factory import CELLS
+from rnnlab.tasks.transformer_options import TransformerOptions
 
 
 @dataclass(frozen=True)
-class LMConfig(LMDataConfig):
-    """A recurrent language model and the way its training batches are cut."""
+class LMConfig(TransformerOptions, LMDataConfig):
+    """A recurrent or Transformer language model and the way its training batches are cut."""
 
+    model: str = field("rnn", "rnn (a recurrent --cell) or transformer (a GPT-style causal "
+                       "decoder)", choices=("rnn", "transformer"))
+    block_size: int = field(128, "transformer: context length; training reads random windows "
+                            "of this many tokens (nanoGPT)", ge=1)
+    eval_windows: int = field(0, "transformer: also report nanoGPT's dev estimate, the mean loss "
+                              "of this many random batches of windows (0: off)", ge=0)
     cell: str = field("lstm", "recurrent cell", choices=CELLS)
     embedding_size: int = field(0, "embedding size (0: the hidden size)", ge=0)
     hidden: int = field(256, "hidden units per layer", ge=1)

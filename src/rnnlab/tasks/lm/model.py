@@ -15,6 +15,8 @@ from rnnlab.tasks.lm.config import LMConfig
 
 
 class LanguageModel(nn.Module):
+    context_length: int | None = None  # a recurrent state has no limit on what it has read
+
     def __init__(self, vocab_size: int, config: LMConfig) -> None:
         super().__init__()
         self.config = config
@@ -86,3 +88,12 @@ class LanguageModel(nn.Module):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+def build_lm(vocab_size: int, config: LMConfig) -> nn.Module:
+    """The model `config.model` names: recurrent (`LanguageModel`) or GPT (`TransformerLM`)."""
+    if config.model == "transformer":
+        from rnnlab.tasks.lm.transformer import TransformerLM
+
+        return TransformerLM(vocab_size, config)
+    return LanguageModel(vocab_size, config)

@@ -46,6 +46,18 @@ PRESETS: dict[str, dict[str, Any]] = {
         dropout=0.2, dropout_output=0.2, batch_size=32, bptt=100, optimizer="adamw", lr=4e-3,
         clip=1.0, epochs=50, eval_every=500, log_every=50,
     ),
+    # nanoGPT's CPU recipe for Tiny Shakespeare (its README: 4 layers, 4 heads, 128 wide,
+    # context 64, batch 12, 2000 iterations, no dropout; config/train_shakespeare_char.py: AdamW
+    # lr 1e-3 with 100 warm-up steps and a cosine to 1e-4, beta2 0.99; train.py: weight decay
+    # 0.1, clip 1, no biases). nanoGPT's README reports validation loss 1.88.
+    "shakespeare-gpt": dict(
+        corpus="tinyshakespeare", level="char", model="transformer", layers=4, heads=4,
+        hidden=128, block_size=64, positions="learned", norm_first=True, activation="gelu",
+        bias=False, tie_weights=True, dropout=0.0, dropout_embedding=0.0, dropout_output=0.0,
+        batch_size=12, eval_batch_size=12, eval_windows=20, optimizer="adamw", lr=1e-3,
+        min_lr=1e-4, warmup=100, beta2=0.99, weight_decay=0.1, clip=1.0, schedule="cosine",
+        max_steps=2000, epochs=100, eval_every=500, log_every=50,
+    ),
     "irish-abc": dict(
         corpus="irish-abc", level="char", cell="lstm", layers=2, hidden=256, embedding_size=64,
         dropout=0.2, dropout_output=0.2, batch_size=32, bptt=64, optimizer="adamw", lr=3e-3,

@@ -51,9 +51,9 @@ class LMRun:
         self.tokenizer = tokenizer_from_json(self.info["tokenizer"])
         self.device = resolve_device(device)
         if self.task == "lm":
-            from rnnlab.tasks.lm.model import LanguageModel
+            from rnnlab.tasks.lm.model import build_lm
 
-            self.model = self.saved.load_model(LanguageModel(len(self.vocab), self.config),
+            self.model = self.saved.load_model(build_lm(len(self.vocab), self.config),
                                                self.device)
         else:
             from rnnlab.tasks.ngram import NGramModel
@@ -117,7 +117,13 @@ class LMRun:
             from rnnlab.data.batching import batchify
             from rnnlab.tasks.lm.scoring import score_streams
 
-            score = score_streams(self.model, batchify(ids, 1).to(self.device), 256)
+            context = getattr(self.model, "context_length", None)
+            if context:  # windows carry no state: many of them in one batch
+                from rnnlab.tasks.lm.scoring import score_windows
+
+                score = score_windows(self.model, ids.to(self.device), context)
+            else:
+                score = score_streams(self.model, batchify(ids, 1).to(self.device), 256)
             nll, count = score.nll, score.tokens
         else:
             scores = self.model.score_stream(ids)

@@ -6,43 +6,59 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-from rnnlab.data.batching import batchify, tbptt_windows
+from rnnlab.data.batching import batchify, num_windows, random_windows, tbptt_windows
 from rnnlab.nn.utils import detach_state
 from rnnlab.tasks.fit import fit_and_plot
 from rnnlab.tasks.lm.config import LMConfig
-from rnnlab.tasks.lm.model import LanguageModel
-from rnnlab.tasks.lm.scoring import score_streams
+from rnnlab.tasks.lm.model import build_lm
+from rnnlab.tasks.lm.scoring import score_streams, window_loss
 from rnnlab.training.config import TrainConfig
 from rnnlab.training.run_dir import open_run, write_run_info
 
 
 class LMTask:
-    """The Trainer's view of language modelling (see training.trainer.TrainTask)."""
+    """The Trainer's view of language modelling (see training.trainer.TrainTask).
+
+    A recurrent model reads the training streams in order, its state carried from window to
+    window (truncated BPTT). A model with a fixed context (`context_length`, the Transformer)
+    carries nothing, so it reads windows of its context length from random places instead
+    (nanoGPT), as many per epoch as cover the training split once, and it is evaluated on the
+    whole dev stream in windows of its context length.
+    """
 
     metric = "loss"
     higher_is_better = False
 
-    def __init__(self, model: LanguageModel, train: Tensor, valid: Tensor, config: LMConfig,
+    def __init__(self, model: nn.Module, train: Tensor, valid: Tensor, config: LMConfig,
                  seed: int, char_level: bool) -> None:
         self.model, self.config, self.seed, self.char_level = model, config, seed, char_level
         device = next(model.parameters()).device
+        self.context = getattr(model, "context_length", None)
+        self.window = self.context or config.bptt
+        self.train_ids = train.to(device)
         # batchify refuses, with the sizes in its message, a split too small for batch x bptt
-        self.train_streams = batchify(train, config.batch_size, bptt=config.bptt,
+        self.train_streams = batchify(train, config.batch_size, bptt=self.window,
                                       split="train").to(device)  # (N, B)
+        self.valid_ids = valid.to(device)
         self.valid_streams = batchify(valid, config.eval_batch_size, bptt=1,
                                       split="valid").to(device)  # (N', B')
         self.state: Any = None
         self._epoch_batches: tuple[int, list] | None = None
 
     def batches(self, epoch: int) -> list[tuple[Tensor, Tensor]]:
-        """The windows of an epoch; random lengths (if asked) come from (seed, epoch) alone."""
+        """The windows of an epoch; their places and lengths come from (seed, epoch) alone."""
         if self._epoch_batches is None or self._epoch_batches[0] != epoch:
             generator = torch.Generator().manual_seed(self.seed * 1009 + epoch)
-            windows = list(tbptt_windows(self.train_streams, self.config.bptt,
-                                         variable=self.config.variable_bptt,
-                                         generator=generator))
+            if self.context:
+                count = num_windows(self.train_streams, self.window)
+                windows = random_windows(self.train_ids, self.config.batch_size, self.window,
+                                         count, generator)
+            else:
+                windows = list(tbptt_windows(self.train_streams, self.config.bptt,
+                                             variable=self.config.variable_bptt,
+                                             generator=generator))
             self._epoch_batches = (epoch, windows)
         return self._epoch_batches[1]
 
@@ -57,10 +73,14 @@ class LMTask:
         return loss, y.numel()
 
     def evaluate(self) -> dict[str, float]:
-        score = score_streams(self.model, self.valid_streams, self.config.bptt)
+        score = score_streams(self.model, self.valid_streams, self.window)
         metrics = {"loss": score.loss, "ppl": score.perplexity}
         if self.char_level:
             metrics["bpc"] = score.bits_per_token
+        if self.context and self.config.eval_windows:
+            metrics["window_loss"] = window_loss(self.model, self.valid_ids,
+                                                 self.config.batch_size, self.window,
+                                                 self.config.eval_windows, self.seed)
         return metrics
 
     def state_dict(self) -> dict[str, Any]:
@@ -84,7 +104,7 @@ def train_lm(config: LMConfig, train_config: TrainConfig, run_dir: Path, *,
     config, device = open_run(run_dir, "lm", config, train_config, resume)
     corpus = load_lm_corpus(config, data_dir)
     torch.manual_seed(train_config.seed)
-    model = LanguageModel(len(corpus.vocab), config).to(device)
+    model = build_lm(len(corpus.vocab), config).to(device)
     char_level = corpus.tokenizer.name == "char"
     if not resume:
         write_run_info(run_dir, "lm", config, train_config, model,

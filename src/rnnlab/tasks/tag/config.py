@@ -10,13 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rnnlab.config import check_fields, field
+from rnnlab.tasks.transformer_options import TransformerOptions
 
 SCHEMES = ("auto", "none", "bio", "bioes")
 CHAR_FEATURES = ("none", "lstm", "cnn")
 
 
 @dataclass(frozen=True)
-class TagConfig:
+class TagConfig(TransformerOptions):
     corpus: str | None = field("ud-english-ewt", "named corpus: ud-english-ewt or conll2003")
     train: str | None = field(None, "your own training file (instead of --corpus)")
     valid: str | None = field(None, "your own validation file")
@@ -42,7 +43,10 @@ class TagConfig:
     char_embedding_size: int = field(25, "character embedding size", ge=1)
     char_hidden: int = field(25, "char BiLSTM units per direction, or CNN filters", ge=1)
     char_kernel: int = field(3, "char CNN filter width", ge=1)
-    hidden: int = field(100, "word BiLSTM units per direction", ge=1)
+    model: str = field("rnn", "rnn (a word BiLSTM) or transformer (an encoder of width "
+                       "--hidden over the same word + char features)",
+                       choices=("rnn", "transformer"))
+    hidden: int = field(100, "word BiLSTM units per direction, or the transformer's width", ge=1)
     layers: int = field(1, "stacked word BiLSTM layers", ge=1)
     dropout: float = field(0.5, "dropout on the word representation and the BiLSTM output",
                            ge=0.0, lt=1.0)

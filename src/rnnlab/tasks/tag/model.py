@@ -1,4 +1,5 @@
-"""The tagger: word + character features -> BiLSTM -> per-token softmax or a linear-chain CRF.
+"""The tagger: word + character features -> BiLSTM (or a Transformer encoder, `--model
+transformer`) -> per-token softmax or a linear-chain CRF.
 
     word w_t ──> embedding (B, T, E_w) ─┐
     chars of w_t ──> char BiLSTM / CNN ─┴─ concat (B, T, E_w + F) ─> dropout
@@ -16,10 +17,15 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from rnnlab.errors import RnnlabError
 from rnnlab.nn.crf import CRF, Constraints, scheme_constraints
+from rnnlab.nn.positions import make_positions
 from rnnlab.nn.recurrent import LSTM
 from rnnlab.tasks.tag.config import TagConfig
 from rnnlab.tasks.tag.encode import Batch, TagVocab
+from rnnlab.tasks.transformer_options import make_transformer_encoder
+
+MAX_WORDS = 1024  # learned positions of the transformer tagger
 
 
 class CharLSTM(nn.Module):
@@ -71,10 +77,21 @@ class Tagger(nn.Module):
                                  config.char_kernel)
         features = config.word_embedding_size + (self.chars.output_size if self.chars else 0)
         self.dropout = nn.Dropout(config.dropout)
-        self.encoder = LSTM(features, config.hidden, num_layers=config.layers,
-                            dropout=config.dropout if config.layers > 1 else 0.0,
-                            bidirectional=True, batch_first=True)
-        self.output = nn.Linear(2 * config.hidden, num_tags)
+        self.input: nn.Linear | None = None
+        self.decay_matrices_only = config.model == "transformer"  # see training.optim
+        if config.model == "transformer":
+            # the features are mapped to the width, positions added, then encoded
+            self.input = nn.Linear(features, config.hidden)
+            self.positions = make_positions(config.positions, config.hidden, MAX_WORDS)
+            self.encoder = make_transformer_encoder(config, config.hidden, config.layers,
+                                                    config.dropout)
+            states = config.hidden
+        else:
+            self.encoder = LSTM(features, config.hidden, num_layers=config.layers,
+                                dropout=config.dropout if config.layers > 1 else 0.0,
+                                bidirectional=True, batch_first=True)
+            states = 2 * config.hidden
+        self.output = nn.Linear(states, num_tags)
         self.crf = CRF(num_tags, constraints) if config.crf else None
 
     def num_parameters(self) -> int:
@@ -89,7 +106,16 @@ class Tagger(nn.Module):
             char_features = x.new_zeros(*batch.words.shape, per_word.shape[1])  # (B, T, F)
             char_features[real] = per_word
             x = torch.cat([x, char_features], dim=2)  # (B, T, E_w + F)
-        out, _ = self.encoder(self.dropout(x), lengths=batch.lengths.cpu())  # (B, T, 2H)
+        x = self.dropout(x)
+        if self.input is None:
+            out, _ = self.encoder(x, lengths=batch.lengths.cpu())  # (B, T, 2H)
+        else:
+            steps = x.shape[1]
+            if steps > MAX_WORDS:
+                raise RnnlabError(f"a sentence of {steps} words is longer than the "
+                                  f"transformer tagger reads ({MAX_WORDS})")
+            h = self.input(x) + self.positions(steps)  # (B, T, H)
+            out, _ = self.encoder(h, batch.lengths.to(h.device))  # (B, T, H)
         return self.output(self.dropout(out))  # (B, T, K)
 
     def loss(self, batch: Batch) -> Tensor:

@@ -7,12 +7,16 @@ from dataclasses import dataclass
 from rnnlab.config import check_fields, field
 from rnnlab.errors import RnnlabError
 from rnnlab.nn.factory import CELLS
+from rnnlab.nn.positions import POSITIONS
+from rnnlab.nn.transformer import ACTIVATIONS
+from rnnlab.tasks.transformer_options import TransformerOptions
 
 ATTENTIONS = ("none", "bahdanau", "dot", "general", "concat")
+MODELS = ("rnn", "conv", "transformer")
 
 
 @dataclass(frozen=True)
-class TranslateConfig:
+class TranslateConfig(TransformerOptions):
     """An encoder-decoder translation model, its data and its decoding defaults."""
 
     # -- data
@@ -30,10 +34,26 @@ class TranslateConfig:
                           ge=1)
     max_len: int = field(50, "drop training pairs with a side longer than this many tokens", ge=1)
     # -- model
+    model: str = field("rnn", "rnn: recurrent encoder-decoder (--cell, --attention); conv: "
+                       "ConvS2S (Gehring et al. 2017); transformer: Vaswani et al. 2017",
+                       choices=MODELS)
     cell: str = field("gru", "recurrent cell of encoder and decoder", choices=CELLS)
-    embedding: int = field(256, "embedding size (source and target)", ge=1)
-    hidden: int = field(512, "hidden units per layer (each direction of the encoder)", ge=1)
+    embedding: int = field(256, "embedding size (source and target); not the transformer's "
+                           "(its embeddings are --hidden wide)", ge=1)
+    hidden: int = field(512, "hidden units per layer (each direction of the encoder); conv: "
+                        "channels of every convolution; transformer: the width d_model", ge=1)
     layers: int = field(1, "stacked layers in the encoder and in the decoder", ge=1)
+    kernel: int = field(3, "conv: kernel width of every convolution (odd)", ge=1)
+    # the Transformer's own options are TransformerOptions' (heads, ff, bias); these three
+    # take the paper's defaults for translation rather than GPT's
+    positions: str = field("sinusoidal", "transformer: position embeddings (the paper's "
+                           "sinusoids, or learned up to --max-positions)", choices=POSITIONS)
+    norm_first: bool = field(False, "transformer: pre-LN (layer norm before each sublayer) "
+                             "instead of the paper's post-LN")
+    activation: str = field("relu", "transformer: feed-forward nonlinearity",
+                            choices=tuple(ACTIVATIONS))
+    max_positions: int = field(512, "conv, transformer with learned positions: positions with "
+                               "an embedding (the longest sentence)", ge=1)
     bidirectional: bool = field(True, "bidirectional encoder")
     dropout: float = field(0.3, "dropout on embeddings, between layers and before the output",
                            ge=0.0, lt=1.0)
@@ -63,6 +83,12 @@ class TranslateConfig:
 
     def __post_init__(self) -> None:
         check_fields(self)
+        if self.model == "conv" and self.kernel % 2 == 0:
+            raise RnnlabError(f"--kernel must be odd (the encoder's convolutions are centred), "
+                              f"got {self.kernel}")
+        if self.model == "transformer" and self.hidden % self.heads:
+            raise RnnlabError(f"--hidden ({self.hidden}) must be divisible by --heads "
+                              f"({self.heads})")
         if self.attention == "none" and (self.local or self.input_feeding):
             raise RnnlabError("--local and --input-feeding need an attention (not none)")
         if self.attention == "bahdanau" and self.input_feeding:

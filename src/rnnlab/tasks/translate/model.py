@@ -31,10 +31,10 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from rnnlab.decoding.greedy import Hypothesis
 from rnnlab.nn.attention import make_attention
 from rnnlab.nn.factory import make_recurrent
 from rnnlab.tasks.translate.config import TranslateConfig
+from rnnlab.tasks.translate.translator import Translator
 
 State = dict[str, Any]
 
@@ -49,7 +49,9 @@ def reverse_within_length(x: Tensor, lengths: Tensor) -> Tensor:
     return x.gather(1, index)
 
 
-class Seq2Seq(nn.Module):
+class Seq2Seq(Translator, nn.Module):
+    """The recurrent encoder-decoder; decoding and `num_parameters` come from Translator."""
+
     def __init__(self, src_vocab_size: int, tgt_vocab_size: int, config: TranslateConfig,
                  pad_id: int = 0) -> None:
         super().__init__()
@@ -239,21 +241,3 @@ class Seq2Seq(nn.Module):
             else:
                 new[key] = value.index_select(0, indices)
         return new
-
-    @torch.no_grad()
-    def translate(self, src: Tensor, lengths: Tensor, bos_id: int, eos_id: int, *,
-                  beam: int = 1, alpha: float = 0.0, max_len_ratio: float = 2.0,
-                  max_len_extra: int = 10) -> list[Hypothesis]:
-        """Greedy (beam 1) or beam search; outputs stop at ratio * source length + extra."""
-        from rnnlab.decoding.beam import beam_search
-        from rnnlab.decoding.greedy import greedy_search
-
-        state = self.encode(src, lengths)
-        max_lengths = (lengths.float() * max_len_ratio).long().to(src.device) + max_len_extra
-        if beam == 1:
-            return greedy_search(self.step, state, bos_id, eos_id, max_lengths)
-        return beam_search(self.step, state, bos_id, eos_id, max_lengths, beam=beam,
-                           alpha=alpha, reorder=self.reorder_state)
-
-    def num_parameters(self) -> int:
-        return sum(p.numel() for p in self.parameters())

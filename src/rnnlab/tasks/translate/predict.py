@@ -7,12 +7,12 @@ from typing import Any
 
 from rnnlab.data.buckets import bucket_batches, pad_batch
 from rnnlab.tasks.translate.data import ParallelData, Split, make_batch
-from rnnlab.tasks.translate.model import Seq2Seq
+from rnnlab.tasks.translate.translator import Translator
 
 EVAL_BATCH = 128  # sentences per batch when scoring or decoding (no gradients: memory is small)
 
 
-def corpus_nll(model: Seq2Seq, split: Split, data: ParallelData) -> tuple[float, int]:
+def corpus_nll(model: Translator, split: Split, data: ParallelData) -> tuple[float, int]:
     """Summed negative log-likelihood (nats) of the references given the sources, and the
     number of target tokens (each sentence's <eos> included): plain cross-entropy, no smoothing."""
     device = next(model.parameters()).device
@@ -27,7 +27,7 @@ def corpus_nll(model: Seq2Seq, split: Split, data: ParallelData) -> tuple[float,
     return total, count
 
 
-def translate_ids(model: Seq2Seq, sources: list[list[int]], data: ParallelData, *,
+def translate_ids(model: Translator, sources: list[list[int]], data: ParallelData, *,
                   beam: int = 1, alpha: float = 0.0, batch_size: int = EVAL_BATCH) -> list:
     """Hypotheses for source id lists, in input order (decoded in length-sorted batches)."""
     device = next(model.parameters()).device

@@ -15,9 +15,9 @@ from rnnlab.data.vocab import Vocab
 from rnnlab.device import resolve_device
 from rnnlab.errors import RnnlabError
 from rnnlab.metrics import signature
+from rnnlab.tasks.translate.build import build_model
 from rnnlab.tasks.translate.config import TranslateConfig
 from rnnlab.tasks.translate.data import ParallelData, SentenceTokenizer, load_parallel
-from rnnlab.tasks.translate.model import Seq2Seq
 from rnnlab.tasks.translate.predict import corpus_nll, detokenize, translate_ids
 
 
@@ -28,6 +28,9 @@ class Translation:
     source_tokens: list[str]  # as the encoder read them, closing <eos> included
     target_tokens: list[str]  # as the decoder wrote them, closing <eos> included
     weights: Tensor | None  # (len(target_tokens), len(source_tokens)), None without attention
+    # conv/transformer: the chosen layer's cross-attention of every head, (heads, T, S);
+    # `weights` is then their mean
+    head_weights: Tensor | None = None
 
 
 class TranslateRun:
@@ -44,8 +47,11 @@ class TranslateRun:
         self.tgt_tokenizer = SentenceTokenizer.from_json(self.saved.extra["tgt_tokenizer"])
         self.device = resolve_device(device)
         self.model = self.saved.load_model(
-            Seq2Seq(len(self.src_vocab), len(self.tgt_vocab), self.config,
-                    pad_id=self.tgt_vocab.pad_id), self.device)
+            build_model(len(self.src_vocab), len(self.tgt_vocab), self.config,
+                        pad_id=self.tgt_vocab.pad_id), self.device)
+
+    def _model_name(self) -> str:
+        return "seq2seq" if self.config.model == "rnn" else self.config.model
 
     def _data(self, splits: tuple[str, ...] = (), data_dir: str | None = None) -> ParallelData:
         saved = (self.src_tokenizer, self.tgt_tokenizer, self.src_vocab, self.tgt_vocab)
@@ -59,20 +65,38 @@ class TranslateRun:
             raise RnnlabError(f"--beam must be >= 1, got {beam}")
         return beam, self.config.alpha if alpha is None else alpha
 
-    def translate(self, lines: list[str], beam: int | None = None,
-                  alpha: float | None = None) -> list[Translation]:
-        """One translation per line (beam 1: greedy), with each output token's attention."""
+    def translate(self, lines: list[str], beam: int | None = None, alpha: float | None = None,
+                  attention_layer: int | None = None) -> list[Translation]:
+        """One translation per line (beam 1: greedy), with each output token's attention (conv,
+        transformer: the last layer's, heads averaged). With `attention_layer` (1-based) they
+        report that layer instead, each head (`head_weights`) and their mean."""
         beam, alpha = self._beam(beam, alpha)
         data = self._data()
         tokens = [[*self.src_tokenizer.encode(line), "<eos>"] for line in lines]
         ids = [self.src_vocab.encode(t) for t in tokens]
         hypotheses = translate_ids(self.model, ids, data, beam=beam, alpha=alpha)
         results = []
-        for line, src_tokens, hyp in zip(lines, tokens, hypotheses, strict=True):
+        for line, src_ids, src_tokens, hyp in zip(lines, ids, tokens, hypotheses, strict=True):
             weights = None if hyp.weights is None else hyp.weights[:, : len(src_tokens)]
+            heads = None
+            if attention_layer is not None and hasattr(self.model, "cross_attention"):
+                heads = self._cross_attention(src_ids, hyp.tokens, attention_layer)
+                weights = heads.mean(dim=0)  # (T, S)
             results.append(Translation(line, detokenize(hyp, data), src_tokens,
-                                       [*self.tgt_vocab.decode(hyp.tokens), "<eos>"], weights))
+                                       [*self.tgt_vocab.decode(hyp.tokens), "<eos>"], weights,
+                                       heads))
         return results
+
+    def _cross_attention(self, src_ids: list[int], output: list[int], layer: int) -> Tensor:
+        """(heads, T, S): one layer's attention while reading back the output it produced (a
+        teacher-forced pass over <bos> + output, equal to the steps that wrote it; tested)."""
+        layers = self.config.layers
+        if not 1 <= layer <= layers:
+            raise RnnlabError(f"--attention-layer must be in 1..{layers}, got {layer}")
+        src = torch.tensor([src_ids], device=self.device)
+        tgt_in = torch.tensor([[self.tgt_vocab.bos_id, *output]], device=self.device)
+        lengths = torch.tensor([len(src_ids)])
+        return self.model.cross_attention(src, lengths, tgt_in)[layer - 1, 0].cpu()
 
     def evaluate(self, split: str | None = None, beam: int | None = None,
                  alpha: float | None = None, data_dir: str | None = None,
@@ -105,6 +129,6 @@ class TranslateRun:
             "split": split, "sentences": n, "beam": beam, "alpha": alpha, **scores,
             "ppl": math.exp(min(nll / tokens, 700.0)), "tokens": tokens,
             "ppl_signature": signature(metric="ppl", corpus=data.name, split=split, tok=tok,
-                                       vocab=len(self.tgt_vocab), model="seq2seq"),
+                                       vocab=len(self.tgt_vocab), model=self._model_name()),
             "sentences_per_second": n / seconds, "hypotheses": text,
         }

@@ -11,15 +11,16 @@ import torch
 from rnnlab.data.buckets import bucket_batches
 from rnnlab.errors import RnnlabError
 from rnnlab.tasks.fit import fit_and_plot
+from rnnlab.tasks.translate.build import build_model
 from rnnlab.tasks.translate.config import TranslateConfig
 from rnnlab.tasks.translate.data import ParallelData, make_batch
-from rnnlab.tasks.translate.model import Seq2Seq
 from rnnlab.tasks.translate.predict import (  # noqa: F401 - re-exported
     EVAL_BATCH,
     corpus_nll,
     detokenize,
     translate_ids,
 )
+from rnnlab.tasks.translate.translator import Translator
 from rnnlab.training.config import TrainConfig
 from rnnlab.training.run_dir import open_run, write_run_info
 
@@ -27,7 +28,7 @@ from rnnlab.training.run_dir import open_run, write_run_info
 class TranslateTask:
     """The Trainer's view of translation (see training.trainer.TrainTask)."""
 
-    def __init__(self, model: Seq2Seq, data: ParallelData, config: TranslateConfig,
+    def __init__(self, model: Translator, data: ParallelData, config: TranslateConfig,
                  seed: int) -> None:
         self.model, self.data, self.config, self.seed = model, data, config, seed
         self.metric = config.dev_metric
@@ -84,8 +85,8 @@ def train_translate(config: TranslateConfig, train_config: TrainConfig, run_dir:
     if "valid" not in data.splits:
         raise RnnlabError("training needs validation files: --src-valid and --tgt-valid")
     torch.manual_seed(train_config.seed)
-    model = Seq2Seq(len(data.src_vocab), len(data.tgt_vocab), config,
-                    pad_id=data.tgt_vocab.pad_id).to(device)
+    model = build_model(len(data.src_vocab), len(data.tgt_vocab), config,
+                        pad_id=data.tgt_vocab.pad_id).to(device)
     if not resume:
         write_run_info(run_dir, "translate", config, train_config, model,
                        src_tokenizer=data.src_tokenizer.to_json(),
