@@ -46,7 +46,7 @@ def download(
     if not info.sources:
         raise RnnlabError(f"no download is known for {name}; put its files in place by hand")
     target = search_dirs(data_dir)[0][0] / info.folder
-    paths = [target / f for f in info.files]
+    paths = [target / f for source in info.sources for f in source.files]
     if not force and all(p.is_file() for p in paths):
         try:
             verify(name, target.parent)
@@ -71,7 +71,7 @@ def download(
 def _fetch_source(
     info: CorpusInfo, source: Source, url: str, target: Path, timeout: float
 ) -> None:
-    kind = _archive_kind(url)
+    kind = _archive_kind(url) if source.unpack else "plain"
     if kind == "plain":
         (fname,) = source.files
         with _open_url(url, timeout) as response:
