@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import torch
 
 from rnnlab.data.io import read_text
 from rnnlab.data.registry import corpus_files, get_corpus
+from rnnlab.data.sentences import split_sentences
 from rnnlab.data.vocab import Vocab
 from rnnlab.errors import RnnlabError
 from rnnlab.tasks.classify.config import ClassifyDataConfig
@@ -28,6 +30,7 @@ CORPUS_LABELS = {
     "sst2": ("negative", "positive"),
     "sst5": ("very negative", "negative", "neutral", "positive", "very positive"),
     "mr": ("negative", "positive"),
+    "aclimdb": ("negative", "positive"),
 }
 EXTENSIONS = {".tsv": "tsv", ".txt": "tsv", ".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl"}
 
@@ -38,6 +41,13 @@ _TOKEN = re.compile(r"\w+(?=n't\b)|n't\b|'\w+|\w+|[^\w\s]")
 
 def tokenize(text: str, lowercase: bool = True) -> list[str]:
     return _TOKEN.findall(text.lower() if lowercase else text)
+
+
+def tokenize_document(text: str, lowercase: bool = True) -> tuple[list[str], tuple[int, ...]]:
+    """A document's tokens, and the length of each of its sentences (rnnlab.data.sentences)."""
+    sentences = [tokens for tokens in (tokenize(s, lowercase) for s in split_sentences(text))
+                 if tokens]
+    return [t for tokens in sentences for t in tokens], tuple(len(t) for t in sentences)
 
 
 def _lines(text: str) -> list[str]:
@@ -51,6 +61,7 @@ class Example:
     tokens: list[str]
     label: str
     where: str  # "file:line", for error messages
+    sentences: tuple[int, ...] = ()  # documents: the length of each sentence, in order
 
 
 @dataclass
@@ -62,8 +73,12 @@ class ClassifyData:
     labels: list[str]
     vocab: Vocab
     notes: list[str] = field(default_factory=list)
+    # A test set read only when asked for (IMDB: scored by `eval --split test` alone).
+    read_test: Callable[[], list[Example]] | None = None
 
     def split(self, name: str) -> list[Example]:
+        if name == "test" and self.test is None and self.read_test is not None:
+            self.test = self.read_test()
         examples = {"train": self.train, "valid": self.valid, "test": self.test}.get(name)
         if examples is None:
             raise RnnlabError(f"{self.name} has no {name} split")
@@ -85,13 +100,16 @@ class ClassifyData:
 # -- readers ---------------------------------------------------------------------------------
 
 
-def _example(text: str, label: str, where: str, lowercase: bool) -> Example:
+def _example(text: str, label: str, where: str, lowercase: bool,
+             documents: bool = False) -> Example:
+    """One labelled text; with `documents`, split into sentences as well."""
     if not label.strip():
         raise RnnlabError(f"{where}: empty label")
-    tokens = tokenize(text, lowercase)
+    tokens, sentences = tokenize_document(text, lowercase) if documents else (
+        tokenize(text, lowercase), ())
     if not tokens:
         raise RnnlabError(f"{where}: empty text")
-    return Example(tokens, label.strip(), where)
+    return Example(tokens, label.strip(), where, sentences)
 
 
 def read_sst(path: Path, names: tuple[str, ...], lowercase: bool) -> list[Example]:
@@ -116,8 +134,9 @@ def read_lines(path: Path, label: str, encoding: str, lowercase: bool) -> list[E
 
 
 def read_table(path: str | Path, fmt: str | None, label_column: str, text_column: str,
-               lowercase: bool) -> list[Example]:
-    """A user's TSV/CSV (with a header row) or JSON-lines file."""
+               lowercase: bool, documents: bool = False) -> list[Example]:
+    """A user's TSV/CSV (with a header row) or JSON-lines file; with `documents`, each text is
+    a document whose sentences are split too."""
     path = Path(path)
     fmt = fmt or EXTENSIONS.get(path.suffix.lower())
     if fmt is None:
@@ -125,7 +144,7 @@ def read_table(path: str | Path, fmt: str | None, label_column: str, text_column
                           "pass --file-format tsv, csv or jsonl")
     text = read_text(path)
     if fmt == "jsonl":
-        return _read_jsonl(path, text, label_column, text_column, lowercase)
+        return _read_jsonl(path, text, label_column, text_column, lowercase, documents)
     reader = csv.reader(io.StringIO(text), delimiter="\t" if fmt == "tsv" else ",")
     header = next(reader, None)
     if not header:
@@ -143,12 +162,12 @@ def read_table(path: str | Path, fmt: str | None, label_column: str, text_column
             continue
         if len(row) != len(header):
             raise RnnlabError(f"{where}: {len(row)} fields, the header has {len(header)}")
-        examples.append(_example(row[text_at], row[label_at], where, lowercase))
+        examples.append(_example(row[text_at], row[label_at], where, lowercase, documents))
     return examples
 
 
 def _read_jsonl(path: Path, text: str, label_key: str, text_key: str,
-                lowercase: bool) -> list[Example]:
+                lowercase: bool, documents: bool = False) -> list[Example]:
     examples = []
     for number, line in enumerate(_lines(text), 1):
         if not line.strip():
@@ -164,7 +183,7 @@ def _read_jsonl(path: Path, text: str, label_key: str, text_key: str,
             if key not in record:
                 raise RnnlabError(f"{where}: no key {key!r} (keys: {', '.join(record)})")
         examples.append(_example(str(record[text_key]), str(record[label_key]), where,
-                                 lowercase))
+                                 lowercase, documents))
     return examples
 
 
@@ -195,10 +214,11 @@ def load_classify_data(config: ClassifyDataConfig, data_dir: str | None = None,
                        labels: list[str] | None = None) -> ClassifyData:
     """Read, split and index the data of `config`; `vocab`/`labels` of a trained run are
     reused as they are (for evaluation), otherwise built from the training split."""
-    lower, notes = config.lowercase, []
+    lower, notes, read_test = config.lowercase, [], None
     if config.train:
         name = Path(config.train).name
-        table = (config.file_format, config.label_column, config.text_column, lower)
+        table = (config.file_format, config.label_column, config.text_column, lower,
+                 reads_documents(config))
         pool = read_table(config.train, *table)
         valid = read_table(config.valid, *table) if config.valid else None
         test = read_table(config.test, *table) if config.test else None
@@ -212,9 +232,16 @@ def load_classify_data(config: ClassifyDataConfig, data_dir: str | None = None,
         pool = (read_lines(files["rt-polarity.neg"], "negative", encoding, lower)
                 + read_lines(files["rt-polarity.pos"], "positive", encoding, lower))
         valid = test = None
+    elif config.corpus == "aclimdb":
+        from rnnlab.tasks.classify.documents import read_imdb
+
+        name = "aclimdb"
+        pool, valid, read_test, imdb_notes = read_imdb(config, data_dir)
+        notes += imdb_notes
+        test = []  # a placeholder until asked for (read_test)
     else:
-        raise RnnlabError(f"unknown classification corpus {config.corpus!r}; choose sst2, sst5 "
-                          "or mr, or give your own --train file")
+        raise RnnlabError(f"unknown classification corpus {config.corpus!r}; choose sst2, sst5, "
+                          "mr or aclimdb, or give your own --train file")
     seed = config.split_seed
     if config.folds:
         if test is not None:
@@ -237,8 +264,19 @@ def load_classify_data(config: ClassifyDataConfig, data_dir: str | None = None,
     if len(labels) < 2:
         raise RnnlabError(f"{name}: the training data has only one label ({labels[0]!r})")
     if vocab is None:
-        vocab = Vocab.build((t for ex in pool for t in ex.tokens), config.min_freq,
-                            config.max_vocab)
-    notes.append(f"{len(pool)} train / {len(valid)} dev / {len(test)} test sentences, "
+        from rnnlab.tasks.classify.documents import vocabulary_terms
+
+        vocab = Vocab.build(vocabulary_terms(pool, config), config.min_freq, config.max_vocab)
+    unit = "documents" if reads_documents(config) else "sentences"
+    tested = "read by eval --split test" if read_test else len(test)
+    notes.append(f"{len(pool)} train / {len(valid)} dev / {tested} test {unit}, "
                  f"{len(labels)} labels, vocabulary {len(vocab)}")
-    return ClassifyData(name, pool, valid, test, labels, vocab, notes)
+    return ClassifyData(name, pool, valid, None if read_test else test, labels, vocab, notes,
+                        read_test)
+
+
+def reads_documents(config: ClassifyDataConfig) -> bool:
+    """Whether texts are documents split into sentences: for the hierarchical model, and for
+    IMDB whatever the model (its `<br />` marks are paragraph breaks, not words)."""
+    return getattr(config, "model", None) == "han" or (
+        not config.train and config.corpus == "aclimdb")

@@ -23,6 +23,7 @@ from rnnlab.data.buckets import bucket_batches, pad_batch
 from rnnlab.metrics import accuracy, confusion_matrix, macro_f1, signature
 from rnnlab.tasks.classify.config import ClassifyConfig
 from rnnlab.tasks.classify.data import ClassifyData, Example, load_classify_data
+from rnnlab.tasks.classify.documents import encode_examples
 from rnnlab.tasks.classify.model import build_model, min_length
 from rnnlab.training.checkpoint import CONFIG_FILE, MODEL_FILE, load_weights, read_json, write_json
 from rnnlab.training.config import TrainConfig
@@ -31,29 +32,39 @@ from rnnlab.training.run_dir import fit_and_plot, open_run, write_run_info
 RESULTS_FILE = "results.json"
 
 
+def collate(model: torch.nn.Module, sequences: list, pad_to: int) -> tuple[Tensor, ...]:
+    """A batch as the model reads it: its own `collate` (documents of sentences), else padded
+    token ids (B, T) with their lengths (B,)."""
+    own = getattr(model, "collate", None)
+    return own(sequences) if own is not None else pad_batch(sequences, min_length=pad_to)
+
+
 @torch.no_grad()
-def classify_ids(model: torch.nn.Module, ids: list[list[int]], batch_size: int,
-                 pad_to: int) -> tuple[Tensor, list[list[float] | None]]:
-    """Class probabilities (N, C) for token-id lists, in their order, and each sentence's
-    attention weights over its own tokens (None for models without attention)."""
+def classify_ids(model: torch.nn.Module, ids: list[list], batch_size: int,
+                 pad_to: int) -> tuple[Tensor, list[Any]]:
+    """Class probabilities (N, C) for token-id lists, in their order, and each text's
+    attention weights over its own tokens (a document's: per sentence and per word; None for
+    models without attention)."""
     model.eval()
     device = next(model.parameters()).device
+    unpad = getattr(model, "unpad_attention", None)
     probs: list[Tensor | None] = [None] * len(ids)
-    weights: list[list[float] | None] = [None] * len(ids)
+    weights: list[Any] = [None] * len(ids)
     for batch in bucket_batches([len(s) for s in ids], batch_size, shuffle=False):
-        tokens, lengths = pad_batch([ids[i] for i in batch], min_length=pad_to)
-        logits, attention = model(tokens.to(device), lengths)
+        inputs = collate(model, [ids[i] for i in batch], pad_to)
+        logits, attention = model(*(t.to(device) for t in inputs))
         for row, index in enumerate(batch):
             probs[index] = torch.softmax(logits[row].float().cpu(), -1)
             if attention is not None:
-                weights[index] = attention[row, : len(ids[index])].cpu().tolist()
+                weights[index] = (unpad(attention, row, ids[index]) if unpad else
+                                  attention[row, : len(ids[index])].cpu().tolist())
     return torch.stack(probs), weights
 
 
 def score(model: torch.nn.Module, data: ClassifyData, examples: list[Example],
           config: ClassifyConfig) -> dict[str, Any]:
     """Accuracy, macro-F1, mean loss and the confusion matrix of `examples`."""
-    ids, gold = data.encode(examples, config.max_len)
+    ids, gold = encode_examples(data, examples, config)
     probs, _ = classify_ids(model, ids, config.eval_batch_size, min_length(config))
     return score_probabilities(probs, gold)
 
@@ -77,8 +88,8 @@ class ClassifyTask:
     def __init__(self, model: torch.nn.Module, data: ClassifyData, config: ClassifyConfig,
                  seed: int) -> None:
         self.model, self.data, self.config, self.seed = model, data, config, seed
-        self.ids, self.labels = data.encode(data.train, config.max_len)
-        self.lengths = [len(s) for s in self.ids]
+        self.ids, self.labels = encode_examples(data, data.train, config)
+        self.lengths = [len(s) for s in self.ids]  # tokens, or a document's sentences
         self.device = next(model.parameters()).device
 
     def batches(self, epoch: int) -> list[list[int]]:
@@ -89,10 +100,10 @@ class ClassifyTask:
         """Sentences are independent: nothing carries over from one epoch to the next."""
 
     def train_loss(self, batch: list[int]) -> tuple[Tensor, int]:
-        tokens, lengths = pad_batch([self.ids[i] for i in batch],
-                                    min_length=min_length(self.config))  # (B, T), (B,)
+        inputs = collate(self.model, [self.ids[i] for i in batch],
+                         min_length(self.config))  # tokens (B, T) and lengths (B,), or more
         labels = torch.tensor([self.labels[i] for i in batch], device=self.device)  # (B,)
-        return self.model.loss(tokens.to(self.device), lengths, labels), len(batch)
+        return self.model.loss(*(t.to(self.device) for t in inputs), labels), len(batch)
 
     def evaluate(self) -> dict[str, float]:
         result = score(self.model, self.data, self.data.valid, self.config)
@@ -150,6 +161,12 @@ def train_classify(config: ClassifyConfig, train_config: TrainConfig, run_dir: P
     summary = fit_and_plot(task, train_config, run_dir, resume=resume,
                            show_progress=show_progress)
     load_weights(model, run_dir / MODEL_FILE)  # the best dev checkpoint, not the last step
+    if data.read_test is not None:  # a test set scored only by `eval --split test`
+        dev = report_split(run_dir, model, data, config, "valid")
+        write_json(run_dir / RESULTS_FILE, {"summary": summary, "valid": dev})
+        return {"run_dir": str(run_dir), "parameters": model.num_parameters(), "notes": notes,
+                **summary, "dev_accuracy": dev["accuracy"], "signature": dev["signature"],
+                "test": f"not scored: run `rnnlab eval {run_dir} --split test`"}
     test = report_split(run_dir, model, data, config)
     write_json(run_dir / RESULTS_FILE, {"summary": summary, "test": test})
     return {"run_dir": str(run_dir), "parameters": model.num_parameters(), "notes": notes,
