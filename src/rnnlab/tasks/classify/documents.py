@@ -94,8 +94,8 @@ def encode_example(vocab: Vocab, example: Example, config: Any) -> list:
         return [vocab.encode(words[: config.max_sentence_len])
                 for words in sentences_of(example)[: config.max_sentences]]
     if config.model == "nbsvm":
-        ids = [i for i in vocab.encode(ngrams(example.tokens, config.ngrams)) if i != vocab.unk]
-        return ids or [vocab.unk]  # a document of unseen n-grams still gets one position
+        ids = [i for i in vocab.encode(ngrams(example.tokens, config.ngrams)) if i != vocab.unk_id]
+        return ids or [vocab.unk_id]  # a document of unseen n-grams still gets one position
     return vocab.encode(example.tokens[: config.max_len])
 
 

@@ -158,6 +158,8 @@ def train_classify(config: ClassifyConfig, train_config: TrainConfig, run_dir: P
                        corpus=data.name, data_notes=notes)
         data.vocab.save(run_dir / "vocab.json")
     task = ClassifyTask(model, data, config, train_config.seed)
+    if hasattr(model, "fit_ratios"):  # NBSVM: log-count ratios of the training documents
+        model.fit_ratios(task.ids, task.labels)
     summary = fit_and_plot(task, train_config, run_dir, resume=resume,
                            show_progress=show_progress)
     load_weights(model, run_dir / MODEL_FILE)  # the best dev checkpoint, not the last step
