@@ -57,9 +57,15 @@ def read_imdb(config: Any, data_dir: str | None = None) -> tuple[list[Example], 
              f"({movies} movies, split seed {config.split_seed}); source {source}"]
 
     def read_test() -> list[Example]:
-        return _examples(read_aclimdb(source, splits=("test",))["test"], config.lowercase)
+        return read_imdb_test(config, data_dir)
 
     return _examples(train, config.lowercase), _examples(dev, config.lowercase), read_test, notes
+
+
+def read_imdb_test(config: Any, data_dir: str | None = None) -> list[Example]:
+    """The 25,000 test reviews as examples (for `eval --split test` and benchmarks)."""
+    return _examples(read_aclimdb(imdb_source(data_dir), splits=("test",))["test"],
+                     config.lowercase)
 
 
 def sentences_of(example: Example) -> list[list[str]]:
