@@ -112,10 +112,10 @@ def test_ensemble_and_resume(han_run, data_dir, tmp_path, capsys):
                  "--data-dir", str(data_dir), "--format", "json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert len(result["member_accuracy"]) == 2
-    assert main(["predict", str(han_run), "--ensemble", str(other), "A great film."]) == 0
+    assert main(["predict", str(han_run), "A great film.", "--ensemble", str(other)]) == 0
     assert capsys.readouterr().out.split("\t")[0] in ("positive", "negative")
     assert main(["train", "classify", "--corpus", "aclimdb", "--data-dir", str(data_dir),
-                 *SMALL[:-4], "--max-steps", "4", "--threads", "1", "--quiet",
+                 *SMALL[:6], "--max-steps", "4", "--threads", "1", "--quiet",
                  "--model", "han", "--cell", "gru", "--run-dir", str(other), "--resume"]) == 0
     steps = [json.loads(line) for line in (other / "log.jsonl").read_text().splitlines()]
     assert steps[-1]["kind"] == "end" and steps[-1]["steps"] == 4
@@ -148,4 +148,4 @@ def test_user_documents_for_han(tmp_path, capsys):
     code = main(["train", "classify", "--train", str(bad), "--model", "han", *SMALL,
                  "--run-dir", str(tmp_path / "bad")])
     assert code == 2
-    assert "bad.jsonl:2: no key 'text'" in capsys.readouterr().err
+    assert "bad.jsonl:2: no key 'label'" in capsys.readouterr().err

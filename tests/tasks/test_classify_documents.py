@@ -73,7 +73,10 @@ def test_document_encoding_per_model():
     vocab = Vocab.build(tokens, 1)
     han = ClassifyConfig(model="han", max_sentences=2, max_sentence_len=3)
     assert encode_example(vocab, ex, han) == [vocab.encode(["a", "b", "c"]),
-                                              vocab.encode(["e", "f", "."])]
+                                              vocab.encode(["d", "."])]  # a long one, cut
+    wide = ClassifyConfig(model="han", max_sentences=3, max_sentence_len=4)
+    assert encode_example(vocab, ex, wide) == [vocab.encode(["a", "b", "c", "d"]),
+                                               vocab.encode(["."]), vocab.encode(["e", "f", "."])]
     flat = ClassifyConfig(model="rnn", max_len=4)
     assert encode_example(vocab, ex, flat) == vocab.encode(["a", "b", "c", "d"])
     assert coverage([ex], 4, 5) == 1.0 and coverage([ex], 3, 5) == 0.0

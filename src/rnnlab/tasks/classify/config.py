@@ -35,10 +35,10 @@ class ClassifyDataConfig:
     min_freq: int = field(2, "words seen fewer times in train become <unk>")
     max_vocab: int | None = field(None, "keep at most this many words (plus specials)")
     max_len: int = field(100, "truncate texts to this many tokens")
-    # Documents (--model han, or the aclimdb corpus): with 32 and 64, 95.4% of IMDB's training
-    # reviews keep every word (split rule: rnnlab.data.sentences; benchmarks/results).
-    max_sentences: int = field(32, "documents: keep at most this many sentences (han)")
-    max_sentence_len: int = field(64, "documents: keep at most this many words a sentence (han)")
+    # Documents (--model han): measured coverage in benchmarks/results/classify_imdb_reading.md.
+    max_sentences: int = field(40, "documents: read at most this many sentences (han)")
+    max_sentence_len: int = field(50, "documents: cut longer sentences into pieces of this "
+                                      "many words (han)")
     ngrams: int = field(2, "nbsvm: features are word n-grams up to this length")
     folds: int = field(0, "K-fold cross-validation over the corpus (0: a fixed split)")
     fold: int = field(-1, "with --folds: train only this fold (0-based; -1: all folds)")

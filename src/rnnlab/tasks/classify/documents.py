@@ -5,7 +5,8 @@ models read its first `max_len` tokens and the hierarchical one cuts the same to
 sentences. What each model reads:
 
 - rnn / cnn: the first `max_len` word ids of the document (as for a sentence);
-- han: up to `max_sentences` sentences of up to `max_sentence_len` word ids each;
+- han: up to `max_sentences` sentences (or pieces of long ones) of up to `max_sentence_len`
+  word ids each;
 - nbsvm: the ids of the distinct word n-grams (n <= `ngrams`) of the whole document.
 """
 
@@ -79,6 +80,16 @@ def sentences_of(example: Example) -> list[list[str]]:
     return out
 
 
+def pieces(example: Example, config: Any) -> list[list[str]]:
+    """What the hierarchical model reads: the sentences, a sentence longer than
+    `max_sentence_len` cut into consecutive pieces of at most that many words (so a run-on
+    review without punctuation loses nothing), and at most `max_sentences` of them."""
+    width = config.max_sentence_len
+    cut = [words[i:i + width] for words in sentences_of(example)
+           for i in range(0, len(words), width)]
+    return cut[: config.max_sentences]
+
+
 def ngrams(tokens: list[str], n: int) -> list[str]:
     """The distinct word n-grams of lengths 1..n, in order of first appearance."""
     grams = (NGRAM_JOIN.join(tokens[i:i + k]) for k in range(1, n + 1)
@@ -97,8 +108,7 @@ def vocabulary_terms(pool: list[Example], config: Any):
 def encode_example(vocab: Vocab, example: Example, config: Any) -> list:
     """The ids one model reads (see the module docstring)."""
     if config.model == "han":
-        return [vocab.encode(words[: config.max_sentence_len])
-                for words in sentences_of(example)[: config.max_sentences]]
+        return [vocab.encode(words) for words in pieces(example, config)]
     if config.model == "nbsvm":
         ids = [i for i in vocab.encode(ngrams(example.tokens, config.ngrams)) if i != vocab.unk_id]
         return ids or [vocab.unk_id]  # a document of unseen n-grams still gets one position
@@ -132,13 +142,13 @@ def text_example(text: str, config: Any) -> Example:
 def tokens_read(example: Example, config: Any) -> list:
     """The words the model reads: a document's sentences for han, else a flat list."""
     if config.model == "han":
-        return [words[: config.max_sentence_len]
-                for words in sentences_of(example)[: config.max_sentences]]
+        return pieces(example, config)
     return example.tokens if config.model == "nbsvm" else example.tokens[: config.max_len]
 
 
 def coverage(examples: list[Example], max_sentences: int, max_sentence_len: int) -> float:
-    """The share of documents that the limits leave whole (no sentence or word dropped)."""
-    whole = sum(len(ex.sentences) <= max_sentences
-                and all(n <= max_sentence_len for n in ex.sentences) for ex in examples)
+    """The share of documents that the limits leave whole: at most `max_sentences` pieces
+    once sentences longer than `max_sentence_len` are cut (see `pieces`)."""
+    whole = sum(sum(-(-n // max_sentence_len) for n in ex.sentences) <= max_sentences
+                for ex in examples)
     return whole / max(len(examples), 1)
