@@ -28,6 +28,14 @@ GOOD = ["A great film.", "I loved the cast!", "Superb acting, really.", "Mr. Smi
 BAD = ["An awful film.", "I hated the plot!", "Dreadful acting, really.", "What a bore?"]
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def write_imdb(folder, movies: int = 10, per_movie: int = 4, seed: int = 0):
     """A generated aclImdb_v1.tar.gz: `movies` train movies (and 3 test ones)."""
     rng = random.Random(seed)
