@@ -140,7 +140,8 @@ _IMDB = {
     "aclImdb-labelled.tar.gz": "b58628c2dc10e0f41d7599e7596aca02feca35d62f4b931ec826ac0fc0be69c8",
     "MANIFEST.sha256": "7770aa0458e2a6248afbc953ef232426a8efd8643a2e6734ab7ad2394b017b02",
 }
-# The official archive (84,125,825 bytes), as tfds, MLDatasets.jl and others record its sha256.
+# The official archive; its sha256 as several public loaders record it (Julia DataDeps
+# registrations, Rust and Go IMDB loaders), not checked here by downloading (no network).
 _IMDB_OFFICIAL = {
     "aclImdb_v1.tar.gz": "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe",
 }
