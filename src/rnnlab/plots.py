@@ -98,6 +98,47 @@ def plot_attention_strip(rows: list[tuple[list[str], list[float], str]], out: Pa
     return out
 
 
+def plot_document_attention(documents: list[tuple[list[list[str]], list[float],
+                                                   list[list[float]], str]], out: Path) -> Path:
+    """Both levels of a hierarchical attention network, one row per sentence: on the left the
+    sentence's weight (Reds), on the right its words shaded by their weight inside the
+    sentence relative to the sentence's largest (Blues), as `explain_html` does.
+    `documents` = [(sentences, sentence weights, word weights, label)]."""
+    import numpy as np
+
+    rows = [(words, sw, ww, label if i == 0 else "")
+            for sentences, sws, wws, label in documents
+            for i, (words, sw, ww) in enumerate(zip(sentences, sws, wws, strict=True))]
+    width = max(len(words) for words, _, _, _ in rows)
+    words_grid = np.full((len(rows), width), np.nan)
+    for r, (_, _, ww, _) in enumerate(rows):  # shaded relative to the sentence's largest
+        words_grid[r, : len(ww)] = np.asarray(ww) / max(max(ww), 1e-12)
+    fig, (left, right) = plt.subplots(
+        1, 2, figsize=(min(3 + 0.8 * width, 40), 0.45 * len(rows) + 1), dpi=100,
+        gridspec_kw={"width_ratios": [1, max(width, 1)]}, squeeze=True)
+    sentence_w = np.array([[sw] for _, sw, _, _ in rows])
+    left.imshow(sentence_w, cmap="Reds", vmin=0.0, vmax=float(sentence_w.max()), aspect="auto")
+    right.imshow(np.ma.masked_invalid(words_grid), cmap="Blues", vmin=0.0, vmax=1.0,
+                 aspect="auto")
+    for r, (words, sw, _, _) in enumerate(rows):
+        left.text(0, r, f"{sw:.2f}", ha="center", va="center", fontsize=8,
+                  color="white" if sw > 0.6 * sentence_w.max() else "black")
+        for t, word in enumerate(words):
+            right.text(t, r, word, ha="center", va="center", fontsize=8,
+                       color="white" if words_grid[r, t] > 0.6 else "black")
+    left.set_xticks([])
+    left.set_yticks(range(len(rows)), [label for *_, label in rows])
+    left.set_title("sentence", fontsize=9)
+    right.set_xticks([])
+    right.set_yticks([])
+    right.set_title("words (weight inside the sentence, relative to its largest)", fontsize=9)
+    fig.tight_layout()
+    out = Path(out)
+    fig.savefig(out)
+    plt.close(fig)
+    return out
+
+
 # -- diagnostics ---------------------------------------------------------------------------------
 
 

@@ -187,3 +187,37 @@ def test_not_a_zip(server, tmp_path, monkeypatch):
     _patch_wikitext(monkeypatch, None, dict.fromkeys(WT2, b""))
     with pytest.raises(RnnlabError, match="not a valid zip archive"):
         download("wikitext-2", tmp_path, url=base)
+
+
+def test_aclimdb_official_archive_is_kept_packed_and_read_as_is(tmp_path, monkeypatch):
+    """`rnnlab data download aclimdb` stores aclImdb_v1.tar.gz as fetched (checked, not
+    unpacked), the registry then finds the corpus, and the reader streams that file."""
+    from rnnlab.data.aclimdb import read_aclimdb
+    from rnnlab.data.registry import corpus_files, verify
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        for name, data in {"aclImdb/train/pos/0_9.txt": b"Great.",
+                           "aclImdb/train/neg/0_2.txt": b"Bad.",
+                           "aclImdb/train/urls_pos.txt": b"http://www.imdb.com/title/tt1/",
+                           "aclImdb/train/urls_neg.txt": b"http://www.imdb.com/title/tt2/"
+                           }.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    archive = buf.getvalue()
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "aclImdb_v1.tar.gz").write_bytes(archive)
+    info = registry.CORPORA["aclimdb"]
+    source = dataclasses.replace(info.sources[0], sha256=_sha(archive))
+    monkeypatch.setitem(registry.CORPORA, "aclimdb", dataclasses.replace(
+        info, sources=(source,), alternatives=({"aclImdb_v1.tar.gz": _sha(archive)},)))
+    paths = download("aclimdb", tmp_path / "data", url=(tmp_path / "www").as_uri())
+    assert paths == [tmp_path / "data" / "aclimdb" / "aclImdb_v1.tar.gz"]
+    assert paths[0].read_bytes() == archive
+    assert sorted(p.name for p in (tmp_path / "data" / "aclimdb").iterdir()) == [
+        "aclImdb_v1.tar.gz"]
+    assert corpus_files("aclimdb", tmp_path / "data") == {"aclImdb_v1.tar.gz": paths[0]}
+    assert verify("aclimdb", tmp_path / "data") == {"aclImdb_v1.tar.gz": "ok"}
+    assert [r.text for r in read_aclimdb(paths[0], splits=("train",))["train"]] == [
+        "Bad.", "Great."]

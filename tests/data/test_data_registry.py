@@ -23,8 +23,6 @@ EXPECTED = {
     "tinyshakespeare", "ptb", "warpeace", "irish-abc", "wikitext-2", "sst2", "sst5", "mr",
     "ud-english-ewt", "conll2003", "multi30k", "aclimdb",
 }
-# Corpora with no download source yet (aclimdb's official archive comes with issue 16).
-NO_SOURCE = {"aclimdb"}
 
 
 def test_registry_names_and_fields():
@@ -34,9 +32,8 @@ def test_registry_names_and_fields():
         assert (info.level is not None) == (info.task == "lm")
         listed = {f for files in info.splits.values() for f in files}
         assert listed <= set(info.files)
-        if info.name not in NO_SOURCE:
-            assert info.sources, info.name
-            assert {f for s in info.sources for f in s.files} == set(info.files)
+        assert info.sources, info.name
+        assert {f for s in info.sources for f in s.files} in [set(fs) for fs in info.file_sets]
         for digest in info.sha256.values():
             assert digest is None or len(digest) == 64
     assert get_corpus("mr").encoding == "latin-1"

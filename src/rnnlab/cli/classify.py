@@ -55,6 +55,8 @@ def run_predict(args: argparse.Namespace) -> int:
     else:
         run = ClassifyRun(args.run_dir, args.device)
     predictions = run.predict(_texts(args))
+    if predictions[0].sentences is not None:  # a document model: both levels of attention
+        return _print_documents(args, predictions)
     if explaining and predictions[0].attention is None:
         raise RnnlabError(f"--explain needs a model with attention pooling; {args.run_dir} "
                           f"uses {run.config.model} / pooling {run.config.pooling}")
@@ -75,6 +77,29 @@ def run_predict(args: argparse.Namespace) -> int:
         plot_attention_strip([(p.tokens, p.attention, p.label) for p in predictions],
                              Path(args.explain_png))
         print(f"wrote {args.explain_png} (attention heat strips, PNG)", file=sys.stderr)
+    return 0
+
+
+def _print_documents(args: argparse.Namespace, predictions: list) -> int:
+    from pathlib import Path
+
+    from rnnlab.tasks.classify.explain import explain_document_html, explain_document_terminal
+
+    for pred in predictions:
+        if args.format == "json":
+            print(json.dumps(pred.to_json(), ensure_ascii=False))
+        elif args.explain:
+            print(explain_document_terminal(pred, colour=sys.stdout.isatty()))
+        else:
+            probs = " ".join(f"{label}={p:.3f}" for label, p in pred.probabilities.items())
+            print(f"{pred.label}\t{probs}\t{pred.text}")
+    if args.explain_html:
+        Path(args.explain_html).write_text(explain_document_html(predictions), encoding="utf-8")
+    if args.explain_png:
+        from rnnlab.plots import plot_document_attention
+
+        plot_document_attention([(p.sentences, p.sentence_attention, p.word_attention, p.label)
+                                 for p in predictions], Path(args.explain_png))
     return 0
 
 

@@ -51,7 +51,7 @@ def download(
     if not info.sources:
         raise RnnlabError(f"no download is known for {name}; put its files in place by hand: "
                           f"{layout}")
-    paths = [target / f for f in info.files]
+    paths = [target / f for source in info.sources for f in source.files]
     if not force and all(p.is_file() for p in paths):
         try:
             verify(name, target.parent)
@@ -97,7 +97,7 @@ def _clean_up(written: list[Path], created: list[Path]) -> None:
 def _fetch_source(
     info: CorpusInfo, source: Source, url: str, target: Path, timeout: float
 ) -> None:
-    kind = _archive_kind(url)
+    kind = _archive_kind(url) if source.unpack else "plain"
     if kind == "plain":
         (fname,) = source.files
         with _open_url(url, timeout) as response:

@@ -55,6 +55,7 @@ class Source:
     files: tuple[str, ...]
     sha256: str | None = None
     members: tuple[str, ...] | None = None
+    unpack: bool = True  # False: keep an archive as it is (its reader streams it)
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,9 @@ class CorpusInfo:
     sources: tuple[Source, ...] = ()
     split_fractions: tuple[float, float] | None = None  # (valid, test) of a single-file corpus
     encoding: str = "utf-8"
+    # Other file sets that hold the same corpus (aclimdb: the official archive instead of the
+    # shared tarball + manifest); a folder with any one complete set is the corpus.
+    alternatives: tuple[dict[str, str | None], ...] = ()
 
     @property
     def folder(self) -> str:
@@ -76,6 +80,17 @@ class CorpusInfo:
     @property
     def files(self) -> tuple[str, ...]:
         return tuple(self.sha256)
+
+    @property
+    def file_sets(self) -> tuple[tuple[str, ...], ...]:
+        return (self.files, *(tuple(files) for files in self.alternatives))
+
+    def checksum(self, fname: str) -> str | None:
+        """The known sha256 of `fname` in any of the file sets."""
+        for sums in (self.sha256, *self.alternatives):
+            if fname in sums:
+                return sums[fname]
+        return None
 
 
 def _gh(repo: str, commit: str, path: str) -> str:
@@ -133,6 +148,11 @@ _M30K = {
 _IMDB = {
     "aclImdb-labelled.tar.gz": "b58628c2dc10e0f41d7599e7596aca02feca35d62f4b931ec826ac0fc0be69c8",
     "MANIFEST.sha256": "7770aa0458e2a6248afbc953ef232426a8efd8643a2e6734ab7ad2394b017b02",
+}
+# The official archive; its sha256 as several public loaders record it (Julia DataDeps
+# registrations, Rust and Go IMDB loaders), not checked here by downloading (no network).
+_IMDB_OFFICIAL = {
+    "aclImdb_v1.tar.gz": "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe",
 }
 _M30K_RAW = {"train": "train", "valid": "val", "test": "test_2016_flickr"}
 # WikiText-2 (v1, tokenised) as Salesforce publishes it (the S3 bucket of the paper moved to
@@ -207,6 +227,9 @@ _CORPORA = (
         "IMDB Large Movie Review Dataset v1.0 (Maas et al. 2011), binary, document level",
         {"train": ("aclImdb-labelled.tar.gz",), "test": ("aclImdb-labelled.tar.gz",)},
         dict(_IMDB),
+        (Source("https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz",
+                ("aclImdb_v1.tar.gz",), _IMDB_OFFICIAL["aclImdb_v1.tar.gz"], unpack=False),),
+        alternatives=(dict(_IMDB_OFFICIAL),),
     ),
     CorpusInfo(
         "ud-english-ewt", "tag", None,
@@ -296,18 +319,25 @@ def corpus_path(name: str, data_dir: str | Path | None = None) -> Path:
     looked = []
     for base, why in search_dirs(data_dir):
         folder = base / info.folder
-        missing = [f for f in info.files if not (folder / f).is_file()]
-        if not missing:
+        if _present_set(info, folder) is not None:
             return folder
+        missing = [f for f in info.files if not (folder / f).is_file()]
         state = "no such folder" if not folder.is_dir() else "missing " + ", ".join(missing)
         looked.append(f"{folder} ({why}: {state})")
-    wanted = ", ".join(f"{info.folder}/{f}" for f in info.files)
+    wanted = " or ".join(", ".join(f"{info.folder}/{f}" for f in files)
+                         for files in info.file_sets)
     how = (f"get it with `rnnlab data download {name}` (into {download_dir(data_dir)[0]}), or "
            if info.sources else "")
     raise RnnlabError(
         f"corpus {name!r} not found; looked in {'; '.join(looked)}. To fix: {how}"
         f"point --data-dir or {ENV_VAR} at a folder holding {wanted}"
     )
+
+
+def _present_set(info: CorpusInfo, folder: Path) -> tuple[str, ...] | None:
+    """The first file set of `info` that `folder` holds completely, else None."""
+    return next((files for files in info.file_sets
+                 if all((folder / f).is_file() for f in files)), None)
 
 
 def bundled_path(name: str) -> Path | None:
@@ -330,9 +360,9 @@ def corpus_files(name: str, data_dir: str | Path | None = None, *,
         if bundled is None or len(info.files) != 1:
             raise
         return {info.files[0]: bundled}
-    files = {f: folder / f for f in info.files}
+    files = {f: folder / f for f in _present_set(info, folder)}
     if check:
-        verify_files(name, files, info.sha256)
+        verify_files(name, files, {f: info.checksum(f) for f in files})
     return files
 
 
@@ -354,7 +384,7 @@ def verify(name: str, data_dir: str | Path | None = None) -> dict[str, str]:
     info = get_corpus(name)
     status, bad = {}, []
     for fname, path in corpus_files(name, data_dir, check=False).items():  # always hashed
-        expected = info.sha256.get(fname)
+        expected = info.checksum(fname)
         if expected is None:
             status[fname] = "unknown"
             continue

@@ -22,7 +22,7 @@ FORMATS = ("tsv", "csv", "jsonl")
 class ClassifyDataConfig:
     """Which labelled sentences, how they become tokens, and how they are split."""
 
-    corpus: str | None = field("sst2", "named corpus: sst2, sst5 or mr")
+    corpus: str | None = field("sst2", "named corpus: sst2, sst5, mr or aclimdb (documents)")
     train: str | None = field(None, "your own training file (TSV/CSV/JSONL; instead of --corpus)")
     valid: str | None = field(None, "your own dev file (default: --dev-fraction of train)")
     test: str | None = field(None, "your own test file")
@@ -36,6 +36,12 @@ class ClassifyDataConfig:
     min_freq: int = field(2, "words seen fewer times in train become <unk>", ge=1)
     max_vocab: int | None = field(None, "keep at most this many words (plus specials)", ge=1)
     max_len: int = field(100, "truncate texts to this many tokens", ge=1)
+    # Documents (--model han): 40 x 50 leaves 97.8% of IMDB reviews whole
+    # (benchmarks/results/classify_imdb_40min.md).
+    max_sentences: int = field(40, "documents: read at most this many sentences (han)", ge=1)
+    max_sentence_len: int = field(50, "documents: cut longer sentences into pieces of this "
+                                      "many words (han)", ge=1)
+    ngrams: int = field(2, "nbsvm: features are word n-grams up to this length", ge=1)
     folds: int = field(0, "K-fold cross-validation over the corpus (0: a fixed split)", ge=0)
     fold: int = field(-1, "with --folds: train only this fold (0-based; -1: all folds)", ge=-1)
     split_seed: int = field(1, "seed of the fold assignment and of carved dev/test sets", ge=0)
@@ -57,8 +63,9 @@ class ClassifyConfig(TransformerOptions, ClassifyDataConfig):
     """A recurrent or Transformer classifier (or the TextCNN baseline) over those sentences."""
 
     model: str = field("rnn", "rnn (recurrent encoder + pooling), transformer (encoder + "
-                       "pooling; --hidden is its width) or cnn (Kim 2014)",
-                       choices=("rnn", "transformer", "cnn"))
+                       "pooling; --hidden is its width), cnn (Kim 2014), han (hierarchical "
+                       "attention, documents) or nbsvm (Wang & Manning 2012)",
+                       choices=("rnn", "transformer", "cnn", "han", "nbsvm"))
     cell: str = field("lstm", "recurrent cell", choices=CELLS)
     embedding_size: int = field(300, "word embedding size", ge=1)
     embedding_init: float = field(0.25, "initialise embeddings U(-a, a) (Kim 2014's random "

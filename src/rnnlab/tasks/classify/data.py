@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import torch
 
 from rnnlab.data.io import read_text
 from rnnlab.data.registry import corpus_files, get_corpus
+from rnnlab.data.sentences import split_sentences
 from rnnlab.data.vocab import Vocab
 from rnnlab.errors import RnnlabError
 from rnnlab.tasks.classify.config import ClassifyDataConfig
@@ -29,6 +31,7 @@ CORPUS_LABELS = {
     "sst2": ("negative", "positive"),
     "sst5": ("very negative", "negative", "neutral", "positive", "very positive"),
     "mr": ("negative", "positive"),
+    "aclimdb": ("negative", "positive"),
 }
 EXTENSIONS = {".tsv": "tsv", ".txt": "tsv", ".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl"}
 
@@ -39,6 +42,13 @@ _TOKEN = re.compile(r"\w+(?=n't\b)|n't\b|'\w+|\w+|[^\w\s]")
 
 def tokenize(text: str, lowercase: bool = True) -> list[str]:
     return _TOKEN.findall(text.lower() if lowercase else text)
+
+
+def tokenize_document(text: str, lowercase: bool = True) -> tuple[list[str], tuple[int, ...]]:
+    """A document's tokens, and the length of each of its sentences (rnnlab.data.sentences)."""
+    sentences = [tokens for tokens in (tokenize(s, lowercase) for s in split_sentences(text))
+                 if tokens]
+    return [t for tokens in sentences for t in tokens], tuple(len(t) for t in sentences)
 
 
 def _lines(text: str) -> list[str]:
@@ -52,6 +62,7 @@ class Example:
     tokens: list[str]
     label: str
     where: str  # "file:line", for error messages
+    sentences: tuple[int, ...] = ()  # documents: the length of each sentence, in order
 
 
 @dataclass
@@ -63,8 +74,12 @@ class ClassifyData:
     labels: list[str]
     vocab: Vocab
     notes: list[str] = field(default_factory=list)
+    # A test set read only when asked for (IMDB: scored by `eval --split test` alone).
+    read_test: Callable[[], list[Example]] | None = None
 
     def split(self, name: str) -> list[Example]:
+        if name == "test" and self.test is None and self.read_test is not None:
+            self.test = self.read_test()
         examples = {"train": self.train, "valid": self.valid, "test": self.test}.get(name)
         if examples is None:
             raise RnnlabError(f"{self.name} has no {name} split")
@@ -86,13 +101,16 @@ class ClassifyData:
 # -- readers ---------------------------------------------------------------------------------
 
 
-def _example(text: str, label: str, where: str, lowercase: bool) -> Example:
+def _example(text: str, label: str, where: str, lowercase: bool,
+             documents: bool = False) -> Example:
+    """One labelled text; with `documents`, split into sentences as well."""
     if not label.strip():
         raise RnnlabError(f"{where}: empty label")
-    tokens = tokenize(text, lowercase)
+    tokens, sentences = tokenize_document(text, lowercase) if documents else (
+        tokenize(text, lowercase), ())
     if not tokens:
         raise RnnlabError(f"{where}: empty text")
-    return Example(tokens, label.strip(), where)
+    return Example(tokens, label.strip(), where, sentences)
 
 
 def read_sst(path: Path, names: tuple[str, ...], lowercase: bool) -> list[Example]:
@@ -117,13 +135,14 @@ def read_lines(path: Path, label: str, encoding: str, lowercase: bool) -> list[E
 
 
 def read_table(path: str | Path, fmt: str | None, label_column: str, text_column: str,
-               lowercase: bool) -> list[Example]:
+               lowercase: bool, documents: bool = False) -> list[Example]:
     """A user's TSV/CSV (with a header row) or JSON-lines file.
 
     TSV is read without quote processing: a `"` is an ordinary character, as in the TSV files
     of GLUE/SST and `pandas.read_csv(sep="\\t", quoting=csv.QUOTE_NONE)`, so a stray quote can
     never swallow the rows after it. CSV keeps the usual quoting rules (RFC 4180). A UTF-8 BOM
-    at the start of any format is dropped rather than read into the first column name.
+    at the start of any format is dropped rather than read into the first column name. With
+    `documents`, each text is a document whose sentences are split too.
     """
     path = Path(path)
     fmt = fmt or EXTENSIONS.get(path.suffix.lower())
@@ -132,29 +151,30 @@ def read_table(path: str | Path, fmt: str | None, label_column: str, text_column
                           "pass --file-format tsv, csv or jsonl")
     text = read_text(path).removeprefix("\ufeff")
     if fmt == "jsonl":
-        examples = _read_jsonl(path, text, label_column, text_column, lowercase)
+        examples = _read_jsonl(path, text, label_column, text_column, lowercase, documents)
     else:
-        examples = _read_csv(path, text, fmt, label_column, text_column, lowercase)
+        examples = _read_csv(path, text, fmt, label_column, text_column, lowercase,
+                             documents)
     if not examples:
         raise RnnlabError(f"{path} holds no examples (only a header or blank lines)")
     return examples
 
 
 def _read_csv(path: Path, text: str, fmt: str, label_column: str, text_column: str,
-              lowercase: bool) -> list[Example]:
+              lowercase: bool, documents: bool) -> list[Example]:
     if fmt == "tsv":
         reader = csv.reader(io.StringIO(text), delimiter="\t", quoting=csv.QUOTE_NONE)
     else:
         reader = csv.reader(io.StringIO(text))
     try:
-        return _read_rows(path, reader, label_column, text_column, lowercase)
+        return _read_rows(path, reader, label_column, text_column, lowercase, documents)
     except csv.Error as err:  # e.g. a field over the csv module's size limit
         raise RnnlabError(f"{path}:{reader.line_num}: cannot read this {fmt.upper()} row: "
                           f"{err}") from err
 
 
 def _read_rows(path: Path, reader: Any, label_column: str, text_column: str,
-               lowercase: bool) -> list[Example]:
+               lowercase: bool, documents: bool) -> list[Example]:
     header = next(reader, None)
     if not header:
         raise RnnlabError(f"{path}:1: expected a header row naming the columns")
@@ -171,12 +191,12 @@ def _read_rows(path: Path, reader: Any, label_column: str, text_column: str,
             continue
         if len(row) != len(header):
             raise RnnlabError(f"{where}: {len(row)} fields, the header has {len(header)}")
-        examples.append(_example(row[text_at], row[label_at], where, lowercase))
+        examples.append(_example(row[text_at], row[label_at], where, lowercase, documents))
     return examples
 
 
 def _read_jsonl(path: Path, text: str, label_key: str, text_key: str,
-                lowercase: bool) -> list[Example]:
+                lowercase: bool, documents: bool = False) -> list[Example]:
     examples = []
     for number, line in enumerate(_lines(text), 1):
         if not line.strip():
@@ -192,7 +212,7 @@ def _read_jsonl(path: Path, text: str, label_key: str, text_key: str,
             if key not in record:
                 raise RnnlabError(f"{where}: no key {key!r} (keys: {', '.join(record)})")
         examples.append(_example(str(record[text_key]), str(record[label_key]), where,
-                                 lowercase))
+                                 lowercase, documents))
     return examples
 
 
@@ -223,10 +243,11 @@ def load_classify_data(config: ClassifyDataConfig, data_dir: str | None = None,
                        labels: list[str] | None = None) -> ClassifyData:
     """Read, split and index the data of `config`; `vocab`/`labels` of a trained run are
     reused as they are (for evaluation), otherwise built from the training split."""
-    lower, notes = config.lowercase, []
+    lower, notes, read_test = config.lowercase, [], None
     if config.train:
         name = Path(config.train).name
-        table = (config.file_format, config.label_column, config.text_column, lower)
+        table = (config.file_format, config.label_column, config.text_column, lower,
+                 reads_documents(config))
         pool = read_table(config.train, *table)
         valid = read_table(config.valid, *table) if config.valid else None
         test = read_table(config.test, *table) if config.test else None
@@ -240,9 +261,16 @@ def load_classify_data(config: ClassifyDataConfig, data_dir: str | None = None,
         pool = (read_lines(files["rt-polarity.neg"], "negative", encoding, lower)
                 + read_lines(files["rt-polarity.pos"], "positive", encoding, lower))
         valid = test = None
+    elif config.corpus == "aclimdb":
+        from rnnlab.tasks.classify.documents import read_imdb
+
+        name = "aclimdb"
+        pool, valid, read_test, imdb_notes = read_imdb(config, data_dir)
+        notes += imdb_notes
+        test = []  # a placeholder until asked for (read_test)
     else:
-        raise RnnlabError(f"unknown classification corpus {config.corpus!r}; choose sst2, sst5 "
-                          "or mr, or give your own --train file")
+        raise RnnlabError(f"unknown classification corpus {config.corpus!r}; choose sst2, sst5, "
+                          "mr or aclimdb, or give your own --train file")
     seed = config.split_seed
     if config.folds:
         if test is not None:
@@ -265,8 +293,19 @@ def load_classify_data(config: ClassifyDataConfig, data_dir: str | None = None,
     if len(labels) < 2:
         raise RnnlabError(f"{name}: the training data has only one label ({labels[0]!r})")
     if vocab is None:
-        vocab = Vocab.build((t for ex in pool for t in ex.tokens), config.min_freq,
-                            config.max_vocab)
-    notes.append(f"{len(pool)} train / {len(valid)} dev / {len(test)} test sentences, "
+        from rnnlab.tasks.classify.documents import vocabulary_terms
+
+        vocab = Vocab.build(vocabulary_terms(pool, config), config.min_freq, config.max_vocab)
+    unit = "documents" if reads_documents(config) else "sentences"
+    tested = "read by eval --split test" if read_test else len(test)
+    notes.append(f"{len(pool)} train / {len(valid)} dev / {tested} test {unit}, "
                  f"{len(labels)} labels, vocabulary {len(vocab)}")
-    return ClassifyData(name, pool, valid, test, labels, vocab, notes)
+    return ClassifyData(name, pool, valid, None if read_test else test, labels, vocab, notes,
+                        read_test)
+
+
+def reads_documents(config: ClassifyDataConfig) -> bool:
+    """Whether texts are documents split into sentences: for the hierarchical model, and for
+    IMDB whatever the model (its `<br />` marks are paragraph breaks, not words)."""
+    return getattr(config, "model", None) == "han" or (
+        not config.train and config.corpus == "aclimdb")

@@ -254,9 +254,17 @@ class TextCNN(_SentenceModel):
         return self.head(self.dropout(torch.cat(features, dim=-1))), None  # (B, C)
 
 
-def build_model(config: ClassifyConfig, vocab_size: int, num_classes: int) -> _SentenceModel:
+def build_model(config: ClassifyConfig, vocab_size: int, num_classes: int) -> nn.Module:
     from rnnlab.errors import RnnlabError
 
+    if config.model == "han":
+        from rnnlab.tasks.classify.han import HierarchicalAttention
+
+        return HierarchicalAttention(vocab_size, num_classes, config)
+    if config.model == "nbsvm":
+        from rnnlab.tasks.classify.nbsvm import NBSVM
+
+        return NBSVM(vocab_size, num_classes, config)
     cls = {"cnn": TextCNN, "transformer": TransformerClassifier}.get(config.model, Classifier)
     if cls is TransformerClassifier and config.hidden % config.heads:
         raise RnnlabError(f"--hidden ({config.hidden}) must be divisible by --heads "

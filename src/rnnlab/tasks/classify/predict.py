@@ -14,32 +14,43 @@ from rnnlab.data.buckets import bucket_batches, pad_batch
 from rnnlab.metrics import accuracy, confusion_matrix, macro_f1, signature
 from rnnlab.tasks.classify.config import ClassifyConfig
 from rnnlab.tasks.classify.data import ClassifyData, Example
+from rnnlab.tasks.classify.documents import encode_examples
 from rnnlab.tasks.classify.model import min_length
 
 
+def collate(model: torch.nn.Module, sequences: list, pad_to: int) -> tuple[Tensor, ...]:
+    """A batch as the model reads it: its own `collate` (documents of sentences), else padded
+    token ids (B, T) with their lengths (B,)."""
+    own = getattr(model, "collate", None)
+    return own(sequences) if own is not None else pad_batch(sequences, min_length=pad_to)
+
+
 @torch.no_grad()
-def classify_ids(model: torch.nn.Module, ids: list[list[int]], batch_size: int,
-                 pad_to: int) -> tuple[Tensor, list[list[float] | None]]:
-    """Class probabilities (N, C) for token-id lists, in their order, and each sentence's
-    attention weights over its own tokens (None for models without attention)."""
+def classify_ids(model: torch.nn.Module, ids: list[list], batch_size: int,
+                 pad_to: int) -> tuple[Tensor, list[Any]]:
+    """Class probabilities (N, C) for token-id lists, in their order, and each text's
+    attention weights over its own tokens (a document's: per sentence and per word; None for
+    models without attention)."""
     model.eval()
     device = next(model.parameters()).device
+    unpad = getattr(model, "unpad_attention", None)
     probs: list[Tensor | None] = [None] * len(ids)
-    weights: list[list[float] | None] = [None] * len(ids)
+    weights: list[Any] = [None] * len(ids)
     for batch in bucket_batches([len(s) for s in ids], batch_size, shuffle=False):
-        tokens, lengths = pad_batch([ids[i] for i in batch], min_length=pad_to)
-        logits, attention = model(tokens.to(device), lengths)
+        inputs = collate(model, [ids[i] for i in batch], pad_to)
+        logits, attention = model(*(t.to(device) for t in inputs))
         for row, index in enumerate(batch):
             probs[index] = torch.softmax(logits[row].float().cpu(), -1)
             if attention is not None:
-                weights[index] = attention[row, : len(ids[index])].cpu().tolist()
+                weights[index] = (unpad(attention, row, ids[index]) if unpad else
+                                  attention[row, : len(ids[index])].cpu().tolist())
     return torch.stack(probs), weights
 
 
 def score(model: torch.nn.Module, data: ClassifyData, examples: list[Example],
           config: ClassifyConfig) -> dict[str, Any]:
     """Accuracy, macro-F1, mean loss and the confusion matrix of `examples`."""
-    ids, gold = data.encode(examples, config.max_len)
+    ids, gold = encode_examples(data, examples, config)
     probs, _ = classify_ids(model, ids, config.eval_batch_size, min_length(config))
     return score_probabilities(probs, gold)
 

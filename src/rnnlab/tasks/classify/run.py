@@ -14,7 +14,13 @@ from rnnlab.device import resolve_device
 from rnnlab.errors import RnnlabError
 from rnnlab.metrics import signature
 from rnnlab.tasks.classify.config import ClassifyConfig
-from rnnlab.tasks.classify.data import ClassifyData, load_classify_data, tokenize
+from rnnlab.tasks.classify.data import ClassifyData, load_classify_data
+from rnnlab.tasks.classify.documents import (
+    encode_example,
+    encode_examples,
+    text_example,
+    tokens_read,
+)
 from rnnlab.tasks.classify.model import build_model, min_length
 from rnnlab.tasks.classify.predict import classify_ids, report_split, score_probabilities
 from rnnlab.tasks.classify.train import RESULTS_FILE, cv_summary
@@ -35,10 +41,17 @@ class Prediction:
     label: str
     probabilities: dict[str, float]  # label -> probability, in the run's label order
     attention: list[float] | None  # one weight per token (attention pooling only)
+    # Documents (han): the sentences read, each sentence's weight and its words' weights.
+    sentences: list[list[str]] | None = None
+    sentence_attention: list[float] | None = None
+    word_attention: list[list[float]] | None = None
 
     def to_json(self) -> dict[str, Any]:
         record = {"text": self.text, "label": self.label, "probabilities": self.probabilities}
-        if self.attention is not None:
+        if self.sentences is not None and self.sentence_attention is not None:
+            record.update(sentences=self.sentences, sentence_attention=self.sentence_attention,
+                          word_attention=self.word_attention)
+        elif self.attention is not None:
             record["tokens"] = self.tokens
             record["attention"] = self.attention
         return record
@@ -67,13 +80,13 @@ class ClassifyRun:
     def read(self, texts: list[str]) -> tuple[list[list[str]], Tensor, list[list[float] | None]]:
         """Each text's tokens as the model reads them, class probabilities (N, C) and (with
         attention pooling) word weights."""
-        token_lists = []
+        token_lists, ids = [], []
         for number, text in enumerate(texts, 1):
-            tokens = tokenize(text, self.config.lowercase)[: self.config.max_len]
-            if not tokens:
+            example = text_example(text, self.config)
+            if not example.tokens:
                 raise RnnlabError(f"text {number} is empty: nothing to classify")
-            token_lists.append(tokens)
-        ids = [self.vocab.encode(tokens) for tokens in token_lists]
+            token_lists.append(tokens_read(example, self.config))
+            ids.append(encode_example(self.vocab, example, self.config))
         probs, weights = classify_ids(self.model, ids, self.config.eval_batch_size,
                                       min_length(self.config))
         return token_lists, probs, weights
@@ -88,7 +101,7 @@ class ClassifyRun:
         """Class probabilities of every sentence of `split` (None: the last the data has),
         their gold label ids, the data."""
         data = self._data(split, data_dir)
-        ids, gold = data.encode(data.split(split or last_split(data)), self.config.max_len)
+        ids, gold = encode_examples(data, data.split(split or last_split(data)), self.config)
         probs, _ = classify_ids(self.model, ids, self.config.eval_batch_size,
                                 min_length(self.config))
         return probs, gold, data
@@ -156,11 +169,18 @@ class ClassifyEnsemble:
                                        tok="word", model=models, ensemble=len(self.runs))}
 
 
-def _predictions(texts: list[str], token_lists: list[list[str]], probs: Tensor,
-                 weights: list[list[float] | None], labels: list[str]) -> list[Prediction]:
-    return [Prediction(text, tokens, labels[int(p.argmax())],
-                       dict(zip(labels, p.tolist(), strict=True)), w)
-            for text, tokens, p, w in zip(texts, token_lists, probs, weights, strict=True)]
+def _predictions(texts: list[str], token_lists: list[list], probs: Tensor,
+                 weights: list[Any], labels: list[str]) -> list[Prediction]:
+    predictions = []
+    for text, tokens, p, w in zip(texts, token_lists, probs, weights, strict=True):
+        label, probabilities = labels[int(p.argmax())], dict(zip(labels, p.tolist(), strict=True))
+        if tokens and isinstance(tokens[0], list):  # a document read as sentences (han)
+            sentence_w, word_w = w if w is not None else (None, None)
+            predictions.append(Prediction(text, [t for s in tokens for t in s], label,
+                                          probabilities, None, tokens, sentence_w, word_w))
+        else:
+            predictions.append(Prediction(text, tokens, label, probabilities, w))
+    return predictions
 
 
 def evaluate_run(run_dir: str | Path, split: str | None = None, data_dir: str | None = None,

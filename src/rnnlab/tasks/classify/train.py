@@ -16,13 +16,15 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from rnnlab.data.buckets import bucket_batches, pad_batch
+from rnnlab.data.buckets import bucket_batches
 from rnnlab.metrics import signature
 from rnnlab.tasks.classify.config import ClassifyConfig
 from rnnlab.tasks.classify.data import ClassifyData, load_classify_data
+from rnnlab.tasks.classify.documents import encode_examples
 from rnnlab.tasks.classify.model import build_model, min_length
 from rnnlab.tasks.classify.predict import (  # noqa: F401 - classify_ids, score: re-exported
     classify_ids,
+    collate,
     report_split,
     score,
     score_probabilities,
@@ -45,8 +47,8 @@ class ClassifyTask:
     def __init__(self, model: torch.nn.Module, data: ClassifyData, config: ClassifyConfig,
                  seed: int) -> None:
         self.model, self.data, self.config, self.seed = model, data, config, seed
-        self.ids, self.labels = data.encode(data.train, config.max_len)
-        self.lengths = [len(s) for s in self.ids]
+        self.ids, self.labels = encode_examples(data, data.train, config)
+        self.lengths = [len(s) for s in self.ids]  # tokens, or a document's sentences
         self.device = next(model.parameters()).device
 
     def batches(self, epoch: int) -> list[list[int]]:
@@ -57,10 +59,10 @@ class ClassifyTask:
         """Sentences are independent: nothing carries over from one epoch to the next."""
 
     def train_loss(self, batch: list[int]) -> tuple[Tensor, int]:
-        tokens, lengths = pad_batch([self.ids[i] for i in batch],
-                                    min_length=min_length(self.config))  # (B, T), (B,)
+        inputs = collate(self.model, [self.ids[i] for i in batch],
+                         min_length(self.config))  # tokens (B, T) and lengths (B,), or more
         labels = torch.tensor([self.labels[i] for i in batch], device=self.device)  # (B,)
-        return self.model.loss(tokens.to(self.device), lengths, labels), len(batch)
+        return self.model.loss(*(t.to(self.device) for t in inputs), labels), len(batch)
 
     def evaluate(self) -> dict[str, float]:
         result = score(self.model, self.data, self.data.valid, self.config)
@@ -100,9 +102,17 @@ def train_classify(config: ClassifyConfig, train_config: TrainConfig, run_dir: P
                        corpus=data.name, data_notes=notes)
         data.vocab.save(run_dir / "vocab.json")
     task = ClassifyTask(model, data, config, train_config.seed)
+    if hasattr(model, "fit_ratios"):  # NBSVM: log-count ratios of the training documents
+        model.fit_ratios(task.ids, task.labels)
     summary = fit_and_plot(task, train_config, run_dir, resume=resume,
                            show_progress=show_progress)
     load_weights(model, run_dir / MODEL_FILE)  # the best dev checkpoint, not the last step
+    if data.read_test is not None:  # a test set scored only by `eval --split test`
+        dev = report_split(run_dir, model, data, config, "valid")
+        write_json(run_dir / RESULTS_FILE, {"summary": summary, "valid": dev})
+        return {"run_dir": str(run_dir), "parameters": model.num_parameters(), "notes": notes,
+                **summary, "dev_accuracy": dev["accuracy"], "signature": dev["signature"],
+                "test": f"not scored: run `rnnlab eval {run_dir} --split test`"}
     test = report_split(run_dir, model, data, config)
     write_json(run_dir / RESULTS_FILE, {"summary": summary, "test": test})
     return {"run_dir": str(run_dir), "parameters": model.num_parameters(), "notes": notes,
