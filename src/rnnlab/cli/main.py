@@ -12,6 +12,7 @@ from rnnlab.errors import RnnlabError
 
 # Each module adds its subcommands with `register(subparsers)`; handlers take the parsed args.
 COMMAND_MODULES = ("info", "data", "train", "generate", "evaluate") + TASK_MODULES + ("diagnose",)
+COMMAND_MODULES += ("serve",)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -29,6 +29,7 @@ class Translation:
     source_tokens: list[str]  # as the encoder read them, closing <eos> included
     target_tokens: list[str]  # as the decoder wrote them, closing <eos> included
     weights: Tensor | None  # (len(target_tokens), len(source_tokens)), None without attention
+    score: float  # log p(target_tokens | source), natural log, closing <eos> included
 
 
 class TranslateRun:
@@ -75,7 +76,8 @@ class TranslateRun:
         for line, src_tokens, hyp in zip(lines, tokens, hypotheses, strict=True):
             weights = None if hyp.weights is None else hyp.weights[:, : len(src_tokens)]
             results.append(Translation(line, detokenize(hyp, data), src_tokens,
-                                       [*self.tgt_vocab.decode(hyp.tokens), "<eos>"], weights))
+                                       [*self.tgt_vocab.decode(hyp.tokens), "<eos>"], weights,
+                                       hyp.score))
         return results
 
     def evaluate(self, split: str = "test", beam: int | None = None, alpha: float | None = None,

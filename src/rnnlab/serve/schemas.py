@@ -1,0 +1,128 @@
+"""Request and response bodies. The limits of a server (ServeLimits) are part of its schema, so
+the OpenAPI description tells a client what it may send, and pydantic refuses the rest (422)
+before anything is queued. Unknown fields are refused too: a typo never passes silently."""
+
+
+from types import SimpleNamespace
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from rnnlab.serve.limits import ServeLimits
+
+MAX_SEED = 2**32 - 1
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorBody(BaseModel):
+    detail: str = Field(description="what went wrong, in one line")
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    version: str
+    models: list[str]
+
+
+class ClassifyRecord(BaseModel):
+    text: str
+    label: str
+    probabilities: dict[str, float]
+    tokens: list[str] | None = Field(None, description="with attention pooling: the words read")
+    attention: list[float] | None = Field(None, description="one weight per token")
+
+
+class Entity(BaseModel):
+    type: str
+    start: int = Field(description="first word (0-based)")
+    end: int = Field(description="one past the last word")
+    char_start: int
+    char_end: int
+    text: str
+
+
+class TagRecord(BaseModel):
+    words: list[str]
+    tags: list[str]
+    entities: list[Entity] | None = Field(None, description="for entity tag schemes")
+
+
+class Hypothesis(BaseModel):
+    translation: str
+    score: float | None = Field(description="log-probability (natural log)")
+
+
+class TranslateRecord(BaseModel):
+    source: str
+    translation: str
+    score: float | None
+    n_best: list[Hypothesis]
+    source_tokens: list[str]
+    target_tokens: list[str]
+    attention: list[list[float]] | None = Field(
+        description="one row per target token, one column per source token")
+
+
+class ScoreRecord(BaseModel):
+    text: str
+    log_prob: float | None = Field(description="natural log; null when -inf")
+    tokens: int
+    perplexity: float | None
+    token_log_probs: list[tuple[str, float | None]]
+
+
+class ClassifyResponse(BaseModel):
+    predictions: list[ClassifyRecord]
+
+
+class TagResponse(BaseModel):
+    sentences: list[TagRecord]
+
+
+class TranslateResponse(BaseModel):
+    translations: list[TranslateRecord]
+
+
+class ScoreResponse(BaseModel):
+    scores: list[ScoreRecord]
+
+
+def request_models(limits: ServeLimits) -> SimpleNamespace:
+    """The request bodies of a server with these limits."""
+    Text = Annotated[str, Field(min_length=1, max_length=limits.max_text_chars,
+                                pattern=r"\S", description="a non-blank text")]
+    Texts = Annotated[list[Text], Field(min_length=1, max_length=limits.max_items)]
+
+    class ClassifyRequest(Strict):
+        texts: Texts = Field(examples=[["a gripping, funny film"]])
+
+    class TagRequest(Strict):
+        sentences: Texts = Field(description="sentences, words separated by spaces",
+                                 examples=[["EU rejects German call"]])
+        output_scheme: Literal["bio", "bioes", "iob1"] = "bio"
+
+    class TranslateRequest(Strict):
+        texts: Texts = Field(examples=[["ein hund läuft"]])
+        beam: int | None = Field(None, ge=1, le=limits.max_beam,
+                                 description="beam size (1: greedy; default: the run's)")
+        alpha: float | None = Field(None, ge=0.0, le=10.0,
+                                    description="GNMT length-penalty exponent")
+
+    class ScoreRequest(Strict):
+        texts: Texts = Field(examples=[["the cat sat on the mat"]])
+
+    class SampleRequest(Strict):
+        prime: str = Field("", max_length=limits.max_text_chars, description="text to start from")
+        length: int = Field(min(200, limits.max_sample_length), ge=1,
+                            le=limits.max_sample_length, description="tokens to generate")
+        temperature: float = Field(1.0, ge=0.05, le=100.0)
+        top_k: int = Field(0, ge=0, le=1_000_000, description="0: no top-k filter")
+        top_p: float = Field(1.0, gt=0.0, le=1.0)
+        greedy: bool = False
+        seed: int | None = Field(None, ge=0, le=MAX_SEED)
+
+    return SimpleNamespace(classify=ClassifyRequest, tag=TagRequest, translate=TranslateRequest,
+                           score=ScoreRequest, sample=SampleRequest)
