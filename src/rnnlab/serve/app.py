@@ -101,7 +101,6 @@ def _add_classify(app: FastAPI, name: str, model: Any, worker: ModelWorker, bodi
     async def classify(body: bodies.classify) -> dict[str, Any]:  # type: ignore[name-defined]
         """Label, class probabilities and (with attention pooling) each word's weight, as
         `rnnlab predict --format json`."""
-        model.check(body.texts)
         return {"predictions": await worker.submit(None, body.texts)}
 
 

@@ -75,14 +75,6 @@ class ClassifyModel(ServedModel):
         super().__init__(name, run_dir, info)
         self.run = ClassifyRun(run_dir, device)
 
-    def check(self, texts: Sequence[str]) -> None:
-        """Refuse before queueing what the model would refuse (no words after tokenizing)."""
-        from rnnlab.tasks.classify.data import tokenize
-
-        for number, text in enumerate(texts, 1):
-            if not tokenize(text, self.run.config.lowercase):
-                raise RnnlabError(f"text {number} has no words to classify")
-
     def run_batch(self, key: Hashable, payloads: list[list[str]]) -> list[list[dict]]:
         texts = [text for payload in payloads for text in payload]
         records = [p.to_json() for p in self.run.predict(texts)]

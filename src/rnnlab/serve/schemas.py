@@ -6,7 +6,7 @@ before anything is queued. Unknown fields are refused too: a typo never passes s
 from types import SimpleNamespace
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from rnnlab.serve.limits import ServeLimits
 
@@ -90,10 +90,16 @@ class ScoreResponse(BaseModel):
     scores: list[ScoreRecord]
 
 
+def _not_blank(text: str) -> str:
+    if not text.strip():
+        raise ValueError("the text is blank")
+    return text
+
+
 def request_models(limits: ServeLimits) -> SimpleNamespace:
     """The request bodies of a server with these limits."""
     Text = Annotated[str, Field(min_length=1, max_length=limits.max_text_chars,
-                                pattern=r"\S", description="a non-blank text")]
+                                description="a non-blank text"), AfterValidator(_not_blank)]
     Texts = Annotated[list[Text], Field(min_length=1, max_length=limits.max_items)]
 
     class ClassifyRequest(Strict):
