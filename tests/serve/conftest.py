@@ -58,3 +58,12 @@ def runs(tmp_path_factory) -> dict:
     _train("lm", "--train", str(data / "lm.txt"), "--level", "char", "--hidden", "16",
            "--layers", "1", "--batch-size", "4", "--bptt", "16", "--run-dir", str(out["chars"]))
     return out
+
+
+@pytest.fixture(scope="session")
+def models(runs) -> dict:
+    """The four runs behind their serve adapters, by name."""
+    from rnnlab.serve.models import load_models
+
+    return load_models([runs[name] for name in ("sentiment", "ner", "de-en", "chars")],
+                       device="cpu")

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from rnnlab.serve.app import create_app
 from rnnlab.serve.limits import ServeLimits
-from rnnlab.serve.models import entities, load_models
+from rnnlab.serve.models import entities
 from rnnlab.tasks.lm.run import LMRun
 
 
@@ -26,12 +26,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def models(runs):
-    return load_models([runs[name] for name in ("sentiment", "ner", "de-en", "chars")],
-                       device="cpu")
 
 
 def _client(models, **options):
@@ -225,7 +219,8 @@ BAD_REQUESTS = [
     ("/models/chars/sample", {"length": 1001}, 422, "length"),
     ("/models/chars/sample", {"temperature": 0}, 422, "temperature"),
     ("/models/chars/sample", {"top_p": 1.5}, 422, "top_p"),
-    ("/models/chars/sample", {"top_k": 100000}, 422, "exceeds the vocabulary"),
+    ("/models/chars/sample", {"top_k": -1}, 422, "top_k"),
+    ("/models/chars/sample", {"length": "5"}, 422, "length"),
     ("/models/chars/score", {"texts": [""]}, 422, "texts.0"),
 ]
 

@@ -31,6 +31,10 @@ from rnnlab.serve.limits import ServeLimits
 from rnnlab.serve.models import ServedModel
 
 log = logging.getLogger(__name__)
+# One server-sent event (OpenAPI 3.1 reads a stream's `schema` as the schema of each event).
+SSE_EVENT = {"type": "object", "required": ["event", "data"], "properties": {
+    "event": {"type": "string", "enum": ["token", "end", "error"]},
+    "data": {"type": "string", "description": "a JSON object"}}}
 ERRORS = {code: {"model": schemas.ErrorBody} for code in (400, 401, 413, 422, 503)}
 
 
@@ -144,7 +148,7 @@ def _add_sample(app: FastAPI, name: str, model: Any, worker: ModelWorker, bodies
     stream_doc = {200: {"description": "server-sent events: `token` ({\"text\"}) per token, "
                                        "then `end` ({\"tokens\", \"seconds\"}) or `error` "
                                        "({\"detail\"})",
-                        "content": {"text/event-stream": {"schema": {"type": "string"}}}}}
+                        "content": {"text/event-stream": {"schema": SSE_EVENT}}}}
 
     @app.post(f"/models/{name}/sample", response_class=StreamingResponse,
               operation_id=f"{name}_sample", tags=[name], dependencies=guard,
@@ -152,7 +156,6 @@ def _add_sample(app: FastAPI, name: str, model: Any, worker: ModelWorker, bodies
     async def sample(body: bodies.sample) -> StreamingResponse:  # type: ignore[name-defined]
         """Generate text token by token, streamed as server-sent events (the prime is not
         repeated), as `rnnlab sample`."""
-        model.check_sample(body.top_k)
         options = {"seed": body.seed, "temperature": body.temperature, "top_k": body.top_k,
                    "top_p": body.top_p, "greedy": body.greedy}
         pieces = worker.open_stream(lambda: model.sample(body.prime, body.length, **options))

@@ -190,13 +190,9 @@ class LanguageModel(ServedModel):
             results.append(records)
         return results
 
-    def check_sample(self, top_k: int) -> None:
-        if top_k > len(self.run.vocab):
-            raise RnnlabError(f"top_k {top_k} exceeds the vocabulary ({len(self.run.vocab)} "
-                              "tokens)")
-
     def sample(self, prime: str, length: int, **options: Any) -> Iterator[str]:
-        """The text of one sample, a token at a time (the prime is not repeated)."""
+        """The text of one sample, a token at a time (the prime is not repeated). A top_k
+        beyond the vocabulary filters nothing, as in HF's TopKLogitsWarper."""
         return self.run.generate(prime, length, **options)
 
     def describe(self) -> dict[str, Any]:

@@ -6,7 +6,7 @@ before anything is queued. Unknown fields are refused too: a typo never passes s
 from types import SimpleNamespace
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 
 from rnnlab.serve.limits import ServeLimits
 
@@ -90,6 +90,20 @@ class ScoreResponse(BaseModel):
     scores: list[ScoreRecord]
 
 
+def _json_number(value: object) -> object:
+    """JSON Schema's numbers: 15.0 is an integer, but "15" and false are not numbers (pydantic's
+    lax mode would take them, its strict mode would refuse 15.0)."""
+    if isinstance(value, bool | str | bytes):
+        raise ValueError("expected a number")
+    return value
+
+
+def number(kind: type, **bounds: float) -> object:
+    """An int or float field's type with its bounds (inside, so OpenAPI shows them even when
+    the field may also be null)."""
+    return Annotated[kind, Field(**bounds), BeforeValidator(_json_number)]
+
+
 def _not_blank(text: str) -> str:
     if not text.strip():
         raise ValueError("the text is blank")
@@ -112,23 +126,23 @@ def request_models(limits: ServeLimits) -> SimpleNamespace:
 
     class TranslateRequest(Strict):
         texts: Texts = Field(examples=[["ein hund läuft"]])
-        beam: int | None = Field(None, ge=1, le=limits.max_beam,
-                                 description="beam size (1: greedy; default: the run's)")
-        alpha: float | None = Field(None, ge=0.0, le=10.0,
-                                    description="GNMT length-penalty exponent")
+        beam: number(int, ge=1, le=limits.max_beam) | None = Field(
+            None, description="beam size (1: greedy; default: the run's)")
+        alpha: number(float, ge=0.0, le=10.0) | None = Field(
+            None, description="GNMT length-penalty exponent")
 
     class ScoreRequest(Strict):
         texts: Texts = Field(examples=[["the cat sat on the mat"]])
 
     class SampleRequest(Strict):
         prime: str = Field("", max_length=limits.max_text_chars, description="text to start from")
-        length: int = Field(min(200, limits.max_sample_length), ge=1,
-                            le=limits.max_sample_length, description="tokens to generate")
-        temperature: float = Field(1.0, ge=0.05, le=100.0)
-        top_k: int = Field(0, ge=0, le=1_000_000, description="0: no top-k filter")
-        top_p: float = Field(1.0, gt=0.0, le=1.0)
-        greedy: bool = False
-        seed: int | None = Field(None, ge=0, le=MAX_SEED)
+        length: number(int, ge=1, le=limits.max_sample_length) = Field(
+            min(200, limits.max_sample_length), description="tokens to generate")
+        temperature: number(float, ge=0.05, le=100.0) = 1.0
+        top_k: number(int, ge=0, le=1_000_000) = Field(0, description="0: no top-k filter")
+        top_p: number(float, gt=0.0, le=1.0) = 1.0
+        greedy: StrictBool = False
+        seed: number(int, ge=0, le=MAX_SEED) | None = None
 
     return SimpleNamespace(classify=ClassifyRequest, tag=TagRequest, translate=TranslateRequest,
                            score=ScoreRequest, sample=SampleRequest)
