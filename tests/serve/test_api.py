@@ -112,9 +112,23 @@ def test_translate_answers_as_the_cli_with_attention(client, models, beam):
         assert record["score"] == pytest.approx(result.score) and record["score"] <= 0
         assert record["n_best"][0] == {"translation": result.text,
                                        "score": pytest.approx(result.score)}
+        assert len(record["n_best"]) == 1
         attention = torch.tensor(record["attention"])
         assert attention.shape == (len(record["target_tokens"]), len(record["source_tokens"]))
         assert torch.allclose(attention.sum(1), torch.ones(len(attention)), atol=1e-4)
+
+
+def test_translate_n_best(client, models):
+    answer = client.post("/models/de-en/translate",
+                         json={"texts": ["ein hund läuft"], "beam": 4, "n_best": 3}).json()
+    record = answer["translations"][0]
+    expected = models["de-en"].run.translate(["ein hund läuft"], 4, n_best=3)[0]
+    assert [h["translation"] for h in record["n_best"]] == \
+        [expected.text, *(text for text, _ in expected.alternatives)]
+    assert record["n_best"][0]["translation"] == record["translation"]
+    assert len(record["n_best"]) == 3
+    scores = [h["score"] for h in record["n_best"]]
+    assert scores[0] == pytest.approx(expected.score)
 
 
 def test_score_answers_as_the_cli(client, runs):
@@ -216,6 +230,7 @@ BAD_REQUESTS = [
     ("/models/ner/tag", {"sentences": ["EU"], "output_scheme": "xml"}, 422, "output_scheme"),
     ("/models/de-en/translate", {"texts": ["hund"], "beam": 11}, 422, "beam"),
     ("/models/de-en/translate", {"texts": ["hund"], "beam": 0}, 422, "beam"),
+    ("/models/de-en/translate", {"texts": ["hund"], "beam": 2, "n_best": 3}, 422, "n_best"),
     ("/models/chars/sample", {"length": 1001}, 422, "length"),
     ("/models/chars/sample", {"temperature": 0}, 422, "temperature"),
     ("/models/chars/sample", {"top_p": 1.5}, 422, "top_p"),

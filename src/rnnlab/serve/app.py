@@ -126,10 +126,12 @@ def _add_translate(app: FastAPI, name: str, model: Any, worker: ModelWorker, bod
               responses=ERRORS)
     async def translate(body: bodies.translate) -> dict[str, Any]:  # type: ignore[name-defined]
         """Translation of each line with its log-probability and attention (one row per output
-        token), as `rnnlab translate --format json`."""
+        token), as `rnnlab translate --format json`, and the n best of the beam."""
         config = model.run.config
-        key = (config.beam if body.beam is None else body.beam,
-               config.alpha if body.alpha is None else body.alpha)
+        beam = config.beam if body.beam is None else body.beam
+        if body.n_best > beam:
+            raise RnnlabError(f"n_best ({body.n_best}) cannot exceed the beam ({beam})")
+        key = (beam, config.alpha if body.alpha is None else body.alpha, body.n_best)
         return {"translations": await worker.submit(key, body.texts)}
 
 

@@ -145,15 +145,17 @@ class TranslateModel(ServedModel):
         self.run = TranslateRun(run_dir, device)
 
     def run_batch(self, key: Hashable, payloads: list[list[str]]) -> list[list[dict]]:
-        """Key: (beam, alpha), which every sentence of one search must share."""
-        beam, alpha = key  # type: ignore[misc]
+        """Key: (beam, alpha, n_best), which every sentence of one search must share."""
+        beam, alpha, n_best = key  # type: ignore[misc]
         lines = [line for payload in payloads for line in payload]
         records = []
-        for result in self.run.translate(lines, beam, alpha):
+        for result in self.run.translate(lines, beam, alpha, n_best):
+            ranked = [(result.text, result.score), *result.alternatives]
             records.append({
                 "source": result.source, "translation": result.text,
                 "score": finite(result.score),
-                "n_best": [{"translation": result.text, "score": finite(result.score)}],
+                "n_best": [{"translation": text, "score": finite(score)}
+                           for text, score in ranked],
                 "source_tokens": result.source_tokens, "target_tokens": result.target_tokens,
                 "attention": None if result.weights is None else result.weights.tolist()})
         return _split(records, payloads)

@@ -50,7 +50,7 @@ class TagRecord(BaseModel):
     entities: list[Entity] | None = Field(None, description="for entity tag schemes")
 
 
-class Hypothesis(BaseModel):
+class Ranked(BaseModel):
     translation: str
     score: float | None = Field(description="log-probability (natural log)")
 
@@ -59,7 +59,7 @@ class TranslateRecord(BaseModel):
     source: str
     translation: str
     score: float | None
-    n_best: list[Hypothesis]
+    n_best: list[Ranked] = Field(description="the best translations of the beam, best first")
     source_tokens: list[str]
     target_tokens: list[str]
     attention: list[list[float]] | None = Field(
@@ -130,6 +130,8 @@ def request_models(limits: ServeLimits) -> SimpleNamespace:
             None, description="beam size (1: greedy; default: the run's)")
         alpha: number(float, ge=0.0, le=10.0) | None = Field(
             None, description="GNMT length-penalty exponent")
+        n_best: number(int, ge=1, le=limits.max_beam) = Field(
+            1, description="how many translations of each line, best first (at most the beam)")
 
     class ScoreRequest(Strict):
         texts: Texts = Field(examples=[["the cat sat on the mat"]])

@@ -30,6 +30,7 @@ class Translation:
     target_tokens: list[str]  # as the decoder wrote them, closing <eos> included
     weights: Tensor | None  # (len(target_tokens), len(source_tokens)), None without attention
     score: float  # log p(target_tokens | source), natural log, closing <eos> included
+    alternatives: list[tuple[str, float]]  # with n_best > 1: the runners-up (text, score)
 
 
 class TranslateRun:
@@ -65,19 +66,23 @@ class TranslateRun:
         return beam, self.config.alpha if alpha is None else alpha
 
     def translate(self, lines: list[str], beam: int | None = None,
-                  alpha: float | None = None) -> list[Translation]:
-        """One translation per line (beam 1: greedy), with each output token's attention."""
+                  alpha: float | None = None, n_best: int = 1) -> list[Translation]:
+        """One translation per line (beam 1: greedy), with each output token's attention and,
+        with n_best > 1, the next best translations of the beam."""
         beam, alpha = self._beam(beam, alpha)
+        if not 1 <= n_best <= beam:
+            raise RnnlabError(f"n_best must be between 1 and the beam ({beam}), got {n_best}")
         data = self._data()
         tokens = [[*self.src_tokenizer.encode(line), "<eos>"] for line in lines]
         ids = [self.src_vocab.encode(t) for t in tokens]
-        hypotheses = translate_ids(self.model, ids, data, beam=beam, alpha=alpha)
+        hypotheses = translate_ids(self.model, ids, data, beam=beam, alpha=alpha, n_best=n_best)
         results = []
         for line, src_tokens, hyp in zip(lines, tokens, hypotheses, strict=True):
             weights = None if hyp.weights is None else hyp.weights[:, : len(src_tokens)]
             results.append(Translation(line, detokenize(hyp, data), src_tokens,
                                        [*self.tgt_vocab.decode(hyp.tokens), "<eos>"], weights,
-                                       hyp.score))
+                                       hyp.score, [(detokenize(other, data), other.score)
+                                                   for other in hyp.alternatives]))
         return results
 
     def evaluate(self, split: str = "test", beam: int | None = None, alpha: float | None = None,
