@@ -2,7 +2,8 @@
 
 Starts the real server (a subprocess, uvicorn, `--threads T`) once per batching setting
 (`--max-batch 1`: one request at a time; `--max-batch 32`: micro-batches), and drives it with
-an async HTTP client (httpx) from this process: C clients, each sending its next request as
+an async HTTP client (aiohttp, whose C parser leaves more of the shared CPUs to the server
+than httpx does) from this process: C clients, each sending its next request as
 soon as the last is answered (a closed loop, as wrk and locust do), for `--seconds` after a
 warm-up. Sentences come from the dev splits (SST-2 dev for classify, Multi30k valid for
 translate), one per request. Then the first-token latency of streamed sampling: the time from
@@ -31,6 +32,7 @@ import sys
 import time
 from pathlib import Path
 
+import aiohttp
 import httpx
 import torch
 
@@ -92,17 +94,20 @@ async def closed_loop(url: str, path: str, bodies: list[dict], clients: int, sec
     feed = itertools.cycle(bodies)
     latencies: list[float] = []
     errors = 0
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=120) as http:
+    connector = aiohttp.TCPConnector(limit=clients)
+    async with aiohttp.ClientSession(url, connector=connector,
+                                     timeout=aiohttp.ClientTimeout(total=120)) as http:
         start = time.perf_counter()
         measure_from, stop_at = start + warmup, start + warmup + seconds
 
         async def client() -> None:
             nonlocal errors
             while (sent := time.perf_counter()) < stop_at:
-                response = await http.post(path, json=next(feed))
+                async with http.post(path, json=next(feed)) as response:
+                    await response.read()
+                    ok = response.status == 200
                 done = time.perf_counter()
-                if response.status_code != 200:
+                if not ok:
                     errors += 1
                 elif sent >= measure_from:
                     latencies.append(done - sent)
@@ -116,14 +121,14 @@ async def closed_loop(url: str, path: str, bodies: list[dict], clients: int, sec
 async def first_tokens(url: str, path: str, streams: int, rounds: int, length: int) -> dict:
     """Time to the first `token` event of each of `streams` concurrent samples, `rounds` times."""
     waits: list[float] = []
-    async with httpx.AsyncClient(base_url=url, timeout=120) as http:
+    async with aiohttp.ClientSession(url, timeout=aiohttp.ClientTimeout(total=120)) as http:
         async def one(seed: int) -> None:
             sent = time.perf_counter()
             body = {"prime": "The ", "length": length, "seed": seed}
-            async with http.stream("POST", path, json=body) as response:
+            async with http.post(path, json=body) as response:
                 first = None
-                async for line in response.aiter_lines():
-                    if first is None and line.startswith("event: token"):
+                async for line in response.content:
+                    if first is None and line.startswith(b"event: token"):
                         first = time.perf_counter() - sent
                 waits.append(first)
 
@@ -132,6 +137,27 @@ async def first_tokens(url: str, path: str, streams: int, rounds: int, length: i
     return {"streams": streams, "samples": len(waits), "length": length,
             "p50_ms": 1000 * percentile(waits, 50), "p99_ms": 1000 * percentile(waits, 99),
             "mean_ms": 1000 * statistics.fmean(waits)}
+
+
+def model_ceiling(run_dir: str, sentences: list[str], threads: int, seconds: float) -> dict:
+    """The classifier alone, in this process, no HTTP: sentences/s one at a time and 32 at a
+    time, which bounds what micro-batching can gain over HTTP."""
+    from rnnlab.tasks.classify.run import ClassifyRun
+
+    torch.set_num_threads(threads)
+    run = ClassifyRun(run_dir, "cpu")
+    run.predict(sentences[:32])
+    rates = {}
+    for size in (1, 32):
+        feed = itertools.cycle(range(0, len(sentences) - size, size))
+        done, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            first = next(feed)
+            run.predict(sentences[first:first + size])
+            done += size
+        rates[size] = done / (time.perf_counter() - start)
+    return {"sentences_per_second_alone": rates[1], "sentences_per_second_32": rates[32],
+            "ratio": rates[32] / rates[1]}
 
 
 def main() -> None:
@@ -178,6 +204,8 @@ def main() -> None:
             process.terminate()
             process.wait(30)
 
+    ceiling = model_ceiling(args.classify, sst2_sentences(500), args.threads, args.seconds)
+    print(json.dumps(ceiling), flush=True)
     speedup = {}
     for task in workloads:
         for clients in CONCURRENCY:
@@ -192,7 +220,8 @@ def main() -> None:
               "cpus": os.cpu_count(), "load_average": os.getloadavg(),
               "runs": runs, "lm": args.lm, "seconds": args.seconds, "beam": args.beam,
               "batch_wait_ms": args.batch_wait_ms, "points": rows,
-              "speedup_batched_over_alone": speedup, "first_token": first_token}
+              "speedup_batched_over_alone": speedup, "first_token": first_token,
+              "classifier_without_http": ceiling}
     lines = ["# rnnlab serve under load\n", f"`{command}`\n",
              f"torch {torch.__version__}, server threads {args.threads}, "
              f"{os.cpu_count()} CPUs, load average at the end "
@@ -206,6 +235,10 @@ def main() -> None:
                      f"{r['errors']} |")
     lines += ["", "| task @ clients | requests/s, batched / one at a time |", "|---|---|"]
     lines += [f"| {key} | {value:.2f}x |" for key, value in speedup.items()]
+    lines += ["", "The classifier alone in one process (no HTTP, same threads): "
+              f"{ceiling['sentences_per_second_alone']:.1f} sentences/s one at a time, "
+              f"{ceiling['sentences_per_second_32']:.1f} in batches of 32 "
+              f"({ceiling['ratio']:.2f}x): the most batching can gain here."]
     if first_token:
         lines += ["", "First token of a streamed sample (50 tokens, `--max-batch 32` server):",
                   "", "| concurrent streams | p50 ms | p99 ms |", "|---|---|---|"]
