@@ -1,7 +1,8 @@
 """Load on `rnnlab serve`: requests/s and latency with and without micro-batching.
 
 Starts the real server (a subprocess, uvicorn, `--threads T`) once per batching setting
-(`--max-batch 1`: one request at a time; `--max-batch 32`: micro-batches), and drives it with
+(`--max-batch 1`: one request at a time; `--max-batch 32`: micro-batches), both at once, and
+drives them in turn (ABBA) with
 an async HTTP client (aiohttp, whose C parser leaves more of the shared CPUs to the server
 than httpx does) from this process: C clients, each sending its next request as
 soon as the last is answered (a closed loop, as wrk and locust do), for `--seconds` after a
@@ -113,7 +114,15 @@ async def closed_loop(url: str, path: str, bodies: list[dict], clients: int, sec
                     latencies.append(done - sent)
 
         await asyncio.gather(*(client() for _ in range(clients)))
-    return {"clients": clients, "requests": len(latencies), "errors": errors,
+    return {"clients": clients, "seconds": seconds, "errors": errors, "latencies": latencies}
+
+
+def merge(parts: list[dict]) -> dict:
+    """One point from the halves measured apart (ABBA)."""
+    latencies = [x for part in parts for x in part["latencies"]]
+    seconds = sum(part["seconds"] for part in parts)
+    return {"clients": parts[0]["clients"], "requests": len(latencies),
+            "errors": sum(part["errors"] for part in parts),
             "requests_per_second": len(latencies) / seconds,
             "p50_ms": 1000 * percentile(latencies, 50), "p99_ms": 1000 * percentile(latencies, 99)}
 
@@ -186,21 +195,30 @@ def main() -> None:
     served = list(runs.values()) + ([args.lm] if args.lm else [])
     rows = []
     first_token = []
-    for max_batch in BATCHING:
-        process, url = start_server(served, max_batch, args.threads, args.batch_wait_ms)
-        try:
-            for task, (path, bodies) in workloads.items():
-                for clients in CONCURRENCY:
-                    point = asyncio.run(closed_loop(url, path, bodies, clients, args.seconds,
-                                                    args.warmup))
-                    rows.append({"task": task, "max_batch": max_batch, **point})
+    # Both servers run at once and every point is measured in ABBA order (alone, batched,
+    # batched, alone; half the time each), so a change of load on the shared machine during
+    # the run falls on both settings alike.
+    servers = [start_server(served, max_batch, args.threads, args.batch_wait_ms)
+               for max_batch in BATCHING]
+    try:
+        for task, (path, bodies) in workloads.items():
+            for clients in CONCURRENCY:
+                halves: dict[int, list[dict]] = {b: [] for b in BATCHING}
+                for index in (0, 1, 1, 0):
+                    url = servers[index][1]
+                    halves[BATCHING[index]].append(asyncio.run(closed_loop(
+                        url, path, bodies, clients, args.seconds / 2, args.warmup / 2)))
+                for max_batch, parts in halves.items():
+                    rows.append({"task": task, "max_batch": max_batch, **merge(parts)})
                     print(json.dumps(rows[-1]), flush=True)
-            if args.lm and max_batch == BATCHING[-1]:
-                lm_path = f"/models/{Path(args.lm).resolve().name}/sample"
-                for streams in (1, 8):
-                    first_token.append(asyncio.run(first_tokens(url, lm_path, streams, 5, 50)))
-                    print(json.dumps(first_token[-1]), flush=True)
-        finally:
+        if args.lm:
+            lm_path = f"/models/{Path(args.lm).resolve().name}/sample"
+            for streams in (1, 8):
+                first_token.append(asyncio.run(first_tokens(servers[-1][1], lm_path, streams,
+                                                            5, 50)))
+                print(json.dumps(first_token[-1]), flush=True)
+    finally:
+        for process, _ in servers:
             process.terminate()
             process.wait(30)
 
