@@ -129,6 +129,9 @@ def test_translate_n_best(client, models):
     assert len(record["n_best"]) == 3
     scores = [h["score"] for h in record["n_best"]]
     assert scores[0] == pytest.approx(expected.score)
+    greedy = client.post("/models/de-en/translate",
+                         json={"texts": ["ein hund läuft"], "beam": 1, "n_best": 3}).json()
+    assert len(greedy["translations"][0]["n_best"]) == 1  # a beam of 1 has one hypothesis
 
 
 def test_score_answers_as_the_cli(client, runs):
@@ -230,7 +233,7 @@ BAD_REQUESTS = [
     ("/models/ner/tag", {"sentences": ["EU"], "output_scheme": "xml"}, 422, "output_scheme"),
     ("/models/de-en/translate", {"texts": ["hund"], "beam": 11}, 422, "beam"),
     ("/models/de-en/translate", {"texts": ["hund"], "beam": 0}, 422, "beam"),
-    ("/models/de-en/translate", {"texts": ["hund"], "beam": 2, "n_best": 3}, 422, "n_best"),
+    ("/models/de-en/translate", {"texts": ["hund"], "n_best": 0}, 422, "n_best"),
     ("/models/chars/sample", {"length": 1001}, 422, "length"),
     ("/models/chars/sample", {"temperature": 0}, 422, "temperature"),
     ("/models/chars/sample", {"top_p": 1.5}, 422, "top_p"),

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -39,16 +40,16 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(runs, tmp_path_factory):
-    """`rnnlab serve` on the four tiny runs, in its own process; stopped after the module."""
+@contextmanager
+def serving(run_dirs, log_dir, *extra):
+    """`rnnlab serve RUN_DIR...` in its own process on a free port, as a user starts it."""
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": str(Path(rnnlab.__file__).parents[1])}
-    log = (tmp_path_factory.mktemp("serve-log") / "server.log").open("w")
-    command = [sys.executable, "-m", "rnnlab.cli.main", "serve",
-               *(str(runs[n]) for n in ("sentiment", "ner", "de-en", "chars")),
+    env.pop("RNNLAB_SERVE_TOKEN", None)
+    log = (log_dir / "server.log").open("w")
+    command = [sys.executable, "-m", "rnnlab.cli.main", "serve", *map(str, run_dirs),
                "--port", str(port), "--threads", "1", "--device", "cpu",
-               "--log-level", "warning"]
+               "--log-level", "warning", *extra]
     process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -67,6 +68,14 @@ def server(runs, tmp_path_factory):
         process.terminate()
         process.wait(10)
         log.close()
+
+
+@pytest.fixture(scope="module")
+def server(runs, tmp_path_factory):
+    """The four tiny runs behind one server; stopped after the module."""
+    names = ("sentiment", "ner", "de-en", "chars")
+    with serving([runs[n] for n in names], tmp_path_factory.mktemp("serve-log")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -237,3 +246,25 @@ def test_readable_at_phone_width(browser, server):
         assert page.evaluate("document.documentElement.scrollWidth") <= 360
     finally:
         context.close()
+
+
+def test_a_token_server_asks_for_the_token_then_shows_the_panels(browser, runs, tmp_path):
+    with serving([runs["sentiment"]], tmp_path, "--token", "s3cret") as url:
+        context = browser.new_context()
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        try:
+            page.goto(url + "/")
+            page.wait_for_function("document.querySelector('#status').textContent"
+                                   ".includes('token')")
+            assert page.locator("section.panel").count() == 0
+            token = page.get_by_label("Access token (if the server asks for one)")
+            assert page.evaluate("document.activeElement.id") == "token"  # focus moved there
+            token.fill("s3cret")
+            token.press("Enter")
+            page.wait_for_selector("#panel-sentiment")
+            text = page.get_by_label("Text to classify")
+            text.press("Enter")  # the token goes with every request
+            page.locator("#panel-sentiment .label").wait_for()
+        finally:
+            context.close()

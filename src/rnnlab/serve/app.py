@@ -129,9 +129,8 @@ def _add_translate(app: FastAPI, name: str, model: Any, worker: ModelWorker, bod
         token), as `rnnlab translate --format json`, and the n best of the beam."""
         config = model.run.config
         beam = config.beam if body.beam is None else body.beam
-        if body.n_best > beam:
-            raise RnnlabError(f"n_best ({body.n_best}) cannot exceed the beam ({beam})")
-        key = (beam, config.alpha if body.alpha is None else body.alpha, body.n_best)
+        # a beam of k keeps at most k hypotheses: n_best asks for "up to n"
+        key = (beam, config.alpha if body.alpha is None else body.alpha, min(body.n_best, beam))
         return {"translations": await worker.submit(key, body.texts)}
 
 

@@ -131,7 +131,8 @@ def request_models(limits: ServeLimits) -> SimpleNamespace:
         alpha: number(float, ge=0.0, le=10.0) | None = Field(
             None, description="GNMT length-penalty exponent")
         n_best: number(int, ge=1, le=limits.max_beam) = Field(
-            1, description="how many translations of each line, best first (at most the beam)")
+            1, description="up to this many translations of each line, best first (a beam of "
+                           "k has at most k)")
 
     class ScoreRequest(Strict):
         texts: Texts = Field(examples=[["the cat sat on the mat"]])
