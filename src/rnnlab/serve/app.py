@@ -8,6 +8,7 @@ large, 422 wrong fields or values) and 503 when a model's queue is full.
 """
 
 
+import dataclasses
 import hmac
 import json
 import logging
@@ -85,7 +86,7 @@ def create_app(models: dict[str, ServedModel], limits: ServeLimits | None = None
         """Each model's task, corpus, dev metric with its signature, endpoints, and the
         server's limits."""
         return {"models": [model.describe() for model in models.values()],
-                "limits": limits.__dict__}
+                "limits": dataclasses.asdict(limits)}
 
     bodies = schemas.request_models(limits)
     for name, model in models.items():
