@@ -65,6 +65,29 @@ def test_wide_beam_equals_exhaustive_search(alpha, seed):
         assert hypothesis.score == pytest.approx(score, abs=1e-5)
 
 
+@pytest.mark.parametrize("alpha", [0.0, 0.6])
+@pytest.mark.parametrize("seed", range(3))
+def test_n_best_of_a_wide_beam_are_the_exhaustive_top_n(alpha, seed):
+    max_len = 4
+    log_probs, step, start = toy_model(1, max_len, seed)
+    ranked = []  # (normalised score, tokens, score) of every possible output
+    for n in range(max_len):
+        for body in itertools.product([t for t in range(VOCAB) if t != EOS], repeat=n):
+            previous, score = BOS, 0.0
+            for position, token in enumerate((*body, EOS)):
+                score += float(log_probs[0, position, previous, token])
+                previous = token
+            ranked.append((score / length_penalty(n + 1, alpha), list(body), score))
+    ranked.sort(key=lambda entry: -entry[0])
+    best = beam_search(step, start([0]), BOS, EOS, torch.tensor([max_len]), beam=64,
+                       alpha=alpha, n_best=5)[0]
+    found = [best, *best.alternatives]
+    assert [h.tokens for h in found] == [tokens for _, tokens, _ in ranked[:5]]
+    assert [h.score for h in found] == pytest.approx([score for _, _, score in ranked[:5]])
+    with pytest.raises(ValueError, match="n_best"):
+        beam_search(step, start([0]), BOS, EOS, torch.tensor([max_len]), beam=2, n_best=3)
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_narrow_beam_never_beats_exhaustive_and_beats_or_ties_greedy(seed):
     max_len = 4

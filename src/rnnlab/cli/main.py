@@ -18,7 +18,8 @@ from rnnlab.tasks.registry import TASKS
 # The tasks' own commands (sample, predict, tag, ...) come from their registry entries.
 TASK_COMMAND_MODULES = tuple(dict.fromkeys(spec.cli for spec in TASKS.values() if spec.cli))
 COMMAND_MODULES = ("rnnlab.cli.info", "rnnlab.cli.data", "rnnlab.cli.train",
-                   "rnnlab.cli.evaluate", *TASK_COMMAND_MODULES, "rnnlab.cli.diagnose")
+                   "rnnlab.cli.evaluate", *TASK_COMMAND_MODULES, "rnnlab.cli.diagnose",
+                   "rnnlab.cli.serve")
 # Write errors that mean "no room" rather than a bug: disk full, file-size limit, quota.
 WRITE_FAILURES = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 

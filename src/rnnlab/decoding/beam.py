@@ -8,9 +8,11 @@ and the answer is the finished one with the best length-normalised score:
     score(Y) / lp(Y),  lp(Y) = ((5 + |Y|) / 6) ** alpha    (GNMT, Wu et al. 2016, sec. 7)
 
 with |Y| counting the closing <eos>; alpha = 0 ranks by the plain sum (short outputs win more
-often). The search needs one more thing of the state than greedy decoding: a way to follow the
-surviving prefixes, `reorder(state, indices)`. The default handles states that are tensors, or
-tuples / lists / dicts of them, with the batch on dim 0; models whose state keeps the batch
+often). With n_best > 1 the best hypothesis also carries the next best finished ones
+(`alternatives`), as OpenNMT's and fairseq's `--n_best` return them. The search needs one more
+thing of the state than greedy decoding: a way to follow the surviving prefixes,
+`reorder(state, indices)`. The default handles states that are tensors, or tuples / lists /
+dicts of them, with the batch on dim 0; models whose state keeps the batch
 elsewhere (recurrent layers: (L, B, H)) pass their own (e.g. `Seq2Seq.reorder_state`).
 """
 
@@ -43,11 +45,14 @@ def length_penalty(length: int, alpha: float) -> float:
 @torch.no_grad()
 def beam_search(step: StepFn, state: Any, bos_id: int, eos_id: int, max_lengths: Tensor, *,
                 beam: int = 5, alpha: float = 0.0,
-                reorder: Callable[[Any, Tensor], Any] = select_batch) -> list[Hypothesis]:
+                reorder: Callable[[Any, Tensor], Any] = select_batch,
+                n_best: int = 1) -> list[Hypothesis]:
     """Decode max_lengths.numel() sentences at once (`state` holds one entry per sentence);
     sentence b's outputs have at most max_lengths[b] tokens, the last forced to be <eos>."""
     if beam < 1:
         raise ValueError(f"beam must be >= 1, got {beam}")
+    if not 1 <= n_best <= beam:
+        raise ValueError(f"n_best must be in 1..beam ({beam}), got {n_best}")
     batch, k = max_lengths.numel(), beam
     device = max_lengths.device
     rows = torch.arange(batch, device=device)
@@ -58,7 +63,7 @@ def beam_search(step: StepFn, state: Any, bos_id: int, eos_id: int, max_lengths:
     finished = torch.zeros(batch, k, dtype=torch.bool, device=device)
     history = torch.zeros(batch, k, 0, dtype=torch.long, device=device)
     attention: Tensor | None = None  # (B, K, t, S)
-    best: list[tuple[float, Hypothesis] | None] = [None] * batch
+    kept: list[list[tuple[float, Hypothesis]]] = [[] for _ in range(batch)]  # n_best, best first
     for t in range(int(max_lengths.max())):
         logits, state = step(tokens, state)
         log_probs = torch.log_softmax(logits.float(), dim=-1).view(batch, k, -1)  # (B, K, V)
@@ -87,11 +92,18 @@ def beam_search(step: StepFn, state: Any, bos_id: int, eos_id: int, max_lengths:
         newly = finished & ~was_finished & torch.isfinite(scores)
         for b, j in newly.nonzero().tolist():
             normalized = float(scores[b, j]) / length_penalty(t + 1, alpha)
-            if best[b] is None or normalized > best[b][0]:
+            if len(kept[b]) < n_best or normalized > kept[b][-1][0]:
                 weights = None if attention is None else attention[b, j].cpu()
-                best[b] = (normalized, Hypothesis(history[b, j, :t].tolist(),
-                                                  float(scores[b, j]), weights))
+                kept[b].append((normalized, Hypothesis(history[b, j, :t].tolist(),
+                                                       float(scores[b, j]), weights)))
+                kept[b].sort(key=lambda entry: -entry[0])
+                del kept[b][n_best:]
         if bool(finished.all()):
             break
         tokens = tokens_bk.view(-1)
-    return [entry[1] for entry in best]  # type: ignore[index]
+    results = []
+    for entries in kept:
+        best = entries[0][1]
+        best.alternatives = [hypothesis for _, hypothesis in entries[1:]]
+        results.append(best)
+    return results

@@ -9,7 +9,7 @@ too, for alignment plots.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -23,6 +23,8 @@ class Hypothesis:
     tokens: list[int]  # the output, without <bos> and without the closing <eos>
     score: float  # sum of the natural-log probabilities of the tokens and of the closing <eos>
     weights: Tensor | None = None  # (len(tokens) + 1, S): attention of each step, <eos>'s last
+    # beam search with n_best > 1: the runners-up, best first (each without alternatives)
+    alternatives: list[Hypothesis] = field(default_factory=list)
 
 
 def attention_weights(state: Any) -> Tensor | None:

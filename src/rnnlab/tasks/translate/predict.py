@@ -28,7 +28,8 @@ def corpus_nll(model: Translator, split: Split, data: ParallelData) -> tuple[flo
 
 
 def translate_ids(model: Translator, sources: list[list[int]], data: ParallelData, *,
-                  beam: int = 1, alpha: float = 0.0, batch_size: int = EVAL_BATCH) -> list:
+                  beam: int = 1, alpha: float = 0.0, batch_size: int = EVAL_BATCH,
+                  n_best: int = 1) -> list:
     """Hypotheses for source id lists, in input order (decoded in length-sorted batches)."""
     device = next(model.parameters()).device
     config, vocab = model.config, data.tgt_vocab
@@ -37,7 +38,7 @@ def translate_ids(model: Translator, sources: list[list[int]], data: ParallelDat
         src, lengths = pad_batch([sources[i] for i in indices], vocab.pad_id)
         hypotheses = model.translate(src.to(device), lengths, vocab.bos_id, vocab.eos_id,
                                      beam=beam, alpha=alpha, max_len_ratio=config.max_len_ratio,
-                                     max_len_extra=config.max_len_extra)
+                                     max_len_extra=config.max_len_extra, n_best=n_best)
         for i, hypothesis in zip(indices, hypotheses, strict=True):
             results[i] = hypothesis
     return results

@@ -28,6 +28,8 @@ class Translation:
     source_tokens: list[str]  # as the encoder read them, closing <eos> included
     target_tokens: list[str]  # as the decoder wrote them, closing <eos> included
     weights: Tensor | None  # (len(target_tokens), len(source_tokens)), None without attention
+    score: float  # log p(target_tokens | source), natural log, closing <eos> included
+    alternatives: list[tuple[str, float]]  # with n_best > 1: the runners-up (text, score)
     # conv/transformer: the chosen layer's cross-attention of every head, (heads, T, S);
     # `weights` is then their mean
     head_weights: Tensor | None = None
@@ -66,15 +68,18 @@ class TranslateRun:
         return beam, self.config.alpha if alpha is None else alpha
 
     def translate(self, lines: list[str], beam: int | None = None, alpha: float | None = None,
-                  attention_layer: int | None = None) -> list[Translation]:
+                  attention_layer: int | None = None, n_best: int = 1) -> list[Translation]:
         """One translation per line (beam 1: greedy), with each output token's attention (conv,
-        transformer: the last layer's, heads averaged). With `attention_layer` (1-based) they
-        report that layer instead, each head (`head_weights`) and their mean."""
+        transformer: the last layer's, heads averaged) and, with n_best > 1, the next best
+        translations of the beam. With `attention_layer` (1-based) the attention is that
+        layer's instead, each head (`head_weights`) and their mean."""
         beam, alpha = self._beam(beam, alpha)
+        if not 1 <= n_best <= beam:
+            raise RnnlabError(f"n_best must be between 1 and the beam ({beam}), got {n_best}")
         data = self._data()
         tokens = [[*self.src_tokenizer.encode(line), "<eos>"] for line in lines]
         ids = [self.src_vocab.encode(t) for t in tokens]
-        hypotheses = translate_ids(self.model, ids, data, beam=beam, alpha=alpha)
+        hypotheses = translate_ids(self.model, ids, data, beam=beam, alpha=alpha, n_best=n_best)
         results = []
         for line, src_ids, src_tokens, hyp in zip(lines, ids, tokens, hypotheses, strict=True):
             weights = None if hyp.weights is None else hyp.weights[:, : len(src_tokens)]
@@ -84,7 +89,9 @@ class TranslateRun:
                 weights = heads.mean(dim=0)  # (T, S)
             results.append(Translation(line, detokenize(hyp, data), src_tokens,
                                        [*self.tgt_vocab.decode(hyp.tokens), "<eos>"], weights,
-                                       heads))
+                                       hyp.score, [(detokenize(other, data), other.score)
+                                                   for other in hyp.alternatives],
+                                       head_weights=heads))
         return results
 
     def _cross_attention(self, src_ids: list[int], output: list[int], layer: int) -> Tensor:

@@ -39,8 +39,9 @@ class Translator:
     @torch.no_grad()
     def translate(self, src: Tensor, lengths: Tensor, bos_id: int, eos_id: int, *,
                   beam: int = 1, alpha: float = 0.0, max_len_ratio: float = 2.0,
-                  max_len_extra: int = 10) -> list[Hypothesis]:
-        """Greedy (beam 1) or beam search; outputs stop at ratio * source length + extra."""
+                  max_len_extra: int = 10, n_best: int = 1) -> list[Hypothesis]:
+        """Greedy (beam 1) or beam search; outputs stop at ratio * source length + extra;
+        with n_best > 1 each hypothesis carries its runners-up (`alternatives`)."""
         from rnnlab.decoding.beam import beam_search
         from rnnlab.decoding.greedy import greedy_search
 
@@ -51,7 +52,7 @@ class Translator:
         if beam == 1:
             return greedy_search(self.step, state, bos_id, eos_id, max_lengths)
         return beam_search(self.step, state, bos_id, eos_id, max_lengths, beam=beam,
-                           alpha=alpha, reorder=self.reorder_state)
+                           alpha=alpha, reorder=self.reorder_state, n_best=n_best)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
