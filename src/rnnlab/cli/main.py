@@ -11,7 +11,8 @@ from rnnlab.cli.tasks import TASK_MODULES, available
 from rnnlab.errors import RnnlabError
 
 # Each module adds its subcommands with `register(subparsers)`; handlers take the parsed args.
-COMMAND_MODULES = ("info", "data", "train", "generate", "evaluate") + TASK_MODULES + ("diagnose",)
+COMMAND_MODULES = (("info", "data", "train", "generate", "evaluate") + TASK_MODULES
+                   + ("diagnose", "export"))
 
 
 def build_parser() -> argparse.ArgumentParser:
