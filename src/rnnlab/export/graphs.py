@@ -14,6 +14,7 @@ H hidden, K tags, V vocabulary.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -37,12 +38,16 @@ class GraphSpec:
     inputs: list[str]
     outputs: list[str]
     axes: dict[str, dict[int, str]] = field(default_factory=dict)  # input -> {axis: name}
+    varargs: int | None = None  # inputs from this index on are `forward(..., *tensors)`
 
-    def dynamic_shapes(self) -> tuple[dict[int, object] | None, ...]:
+    def dynamic_shapes(self) -> tuple[Any, ...]:
         """For torch.onnx.export(dynamo=True): one torch.export.Dim per axis name."""
         dims = {n: torch.export.Dim(n) for spec in self.axes.values() for n in spec.values()}
-        return tuple({axis: dims[n] for axis, n in self.axes[name].items()}
-                     if name in self.axes else None for name in self.inputs)
+        shapes = tuple({axis: dims[n] for axis, n in self.axes[name].items()}
+                       if name in self.axes else None for name in self.inputs)
+        if self.varargs is None:
+            return shapes
+        return (*shapes[: self.varargs], shapes[self.varargs:])
 
 
 def _lengths(batch: int, steps: int) -> Tensor:
@@ -151,7 +156,8 @@ def lm_graphs(model: LanguageModel, vocab_size: int) -> list[GraphSpec]:
     axes = {"tokens": {0: "batch"}, **{s: {1: "batch"} for s in states}}
     return [GraphSpec("lm_step", LMStepGraph(model),
                       (_ids(vocab_size, BATCH), *[zeros.clone() for _ in states]),
-                      ["tokens", *states], ["logits", *[f"{s}_out" for s in states]], axes)]
+                      ["tokens", *states], ["logits", *[f"{s}_out" for s in states]], axes,
+                      varargs=1)]
 
 
 # -- translation -------------------------------------------------------------------------------
@@ -228,5 +234,5 @@ def translate_graphs(model: Seq2Seq, src_vocab: int, tgt_vocab: int) -> list[Gra
                         {"src": {0: "batch", 1: "source_length"}, "lengths": {0: "batch"}})
     decoder = GraphSpec("decoder_step", DecoderStepGraph(model, names),
                         (_ids(tgt_vocab, BATCH), *example_state), ["tokens", *names], outputs,
-                        {"tokens": {0: "batch"}, **batch_axis})
+                        {"tokens": {0: "batch"}, **batch_axis}, varargs=1)
     return [encoder, decoder]

@@ -152,8 +152,16 @@ def _masked_scan(cell, x_proj: Tensor, mask: Tensor,  # noqa: ANN001
         kept = tuple(m * n + (1 - m) * s for n, s in zip(new, state, strict=True))
         return kept, m * new[0]
 
-    final, outputs = scan(step, start, (x_proj, mask))
-    return outputs, tuple(final)
+    if torch.compiler.is_exporting():
+        final, outputs = scan(step, start, (x_proj, mask))
+        return outputs, tuple(final)
+    # Eager (checks, the export's parity run): the same `step` in a Python loop, because an
+    # eager `scan` compiles its body on every call (seconds each).
+    state, steps = start, []
+    for inputs in zip(x_proj.unbind(0), mask.unbind(0), strict=True):
+        state, out = step(state, inputs)
+        steps.append(out)
+    return torch.stack(steps), state
 
 
 def _reverse_time(x: Tensor, reverse_index: Tensor) -> Tensor:
