@@ -355,6 +355,9 @@ def test_translation_greedy_parity(cell, attention, feeding, tmp_path):
     config = TranslateConfig(cell=cell, embedding=6, hidden=5, attention=attention,
                              input_feeding=feeding, bidirectional=attention != "dot")
     model = Seq2Seq(30, 25, config).eval()
+    with torch.no_grad():
+        for parameter in model.parameters():  # larger than torch's init: outputs vary by step
+            parameter.normal_(0.0, 0.7)
     with scan_form(model):
         specs = graphs.translate_graphs(model, 30, 25)
         for spec in specs:
@@ -371,8 +374,13 @@ def test_translation_greedy_parity(cell, attention, feeding, tmp_path):
     tokens = np.full(4, 2)
     outputs = []
     limit = int((lengths.float() * 2).long().max()) + 10
+    with torch.no_grad():
+        torch_state = model.encode(src, lengths)
     for _ in range(limit):
         logits, *rest = run_graph(tmp_path / "decoder_step.onnx", {"tokens": tokens, **state})
+        with torch.no_grad():
+            want_logits, torch_state = model.step(torch.from_numpy(tokens), torch_state)
+        assert np.abs(logits - want_logits.numpy()).max() <= TOLERANCE  # every step, not one
         tokens = logits.argmax(1)
         outputs.append(tokens)
         for name, value in zip(specs[1].outputs[1:], rest, strict=True):
@@ -380,7 +388,7 @@ def test_translation_greedy_parity(cell, attention, feeding, tmp_path):
                 state[name.removesuffix("_out")] = value
     outputs = np.stack(outputs, 1)
     for row, hyp, length in zip(outputs, want, lengths.tolist(), strict=True):
-        row = row[: int(length * 2) + 10].tolist()
+        row = row[: int(length * 2) + 9].tolist()  # greedy_search ends the last with <eos>
         got = row[: row.index(3)] if 3 in row else row
         assert got == hyp.tokens
 
