@@ -86,7 +86,7 @@ def model_card(run: Any, meta: dict[str, Any], run_dir: Path) -> str:  # noqa: A
                  f"fp32; onnxruntime matches PyTorch within "
                  f"{max(meta['fp32_max_abs_diff'].values()):.1e} on the export check")
     lines = [
-        f"# rnnlab {TASK_NAMES[task]} model ({config.get('cell', config.get('model', ''))})", "",
+        f"# rnnlab {TASK_NAMES[task]} model ({_architecture(task, config)})", "",
         f"- Task: {TASK_NAMES[task]}; graphs: {files} (ONNX opset {meta['onnx_opset']}, "
         f"dynamic batch and length axes).",
         f"- Data: {corpus}" + (f" ({_data_detail(task, config)})" if _data_detail(task, config)
@@ -107,6 +107,17 @@ def model_card(run: Any, meta: dict[str, Any], run_dir: Path) -> str:  # noqa: A
               "- The graphs run what the model learnt from its training data only; "
               "figures above are for that data's test or dev split, not for other text.", ""]
     return "\n".join(lines)
+
+
+def _architecture(task: str, config: dict[str, Any]) -> str:
+    if task == "tag":
+        output = "CRF" if config.get("crf") else "softmax"
+        return f"BiLSTM-{output}, character features: {config.get('char_features')}"
+    if task == "classify" and config.get("model") == "cnn":
+        return "TextCNN"
+    if task == "translate":
+        return f"{config.get('cell')} encoder-decoder, attention: {config.get('attention')}"
+    return str(config.get("cell"))
 
 
 def _data_detail(task: str, config: dict[str, Any]) -> str:
