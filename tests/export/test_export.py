@@ -329,7 +329,7 @@ def test_tagger_parity(chars, crf, tmp_path):
         spec = graphs.tagger_graphs(model, 30, 20)[0]
         path = tmp_path / "tagger.onnx"
         export_graph(spec, path)
-    words, char_ids, char_lengths, lengths = graphs.tagger_graphs(model, 30, 20)[0].example
+    words, char_ids, char_lengths, lengths = spec.example
     batch = Batch(words, char_ids, char_lengths, lengths, torch.zeros_like(words))
     with torch.no_grad():
         want = model.emissions(batch)
