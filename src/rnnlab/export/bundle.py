@@ -1,0 +1,103 @@
+"""Per task: which graphs to export, and what a client needs beside them to turn text into the
+graphs' inputs and their outputs back into text (vocabularies, labels, tokenization settings,
+special ids, CRF scores, the standalone tag decoder)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from rnnlab.errors import RnnlabError
+from rnnlab.export import graphs
+
+RUNTIME_DIR = Path(__file__).parent / "runtime"
+TAG_DECODER = "tag_decoder.py"
+
+
+def task_bundle(run: Any) -> tuple[list[graphs.GraphSpec], dict[str, Any]]:  # noqa: ANN401
+    """The graph specs of `run`'s model and the task's entries of meta.json."""
+    task = run.info["task"]
+    if task == "classify":
+        return _classify(run)
+    if task == "tag":
+        return _tag(run)
+    if task == "lm":
+        return _lm(run)
+    if task == "translate":
+        return _translate(run)
+    raise RnnlabError(f"cannot export a {task!r} run")
+
+
+def _classify(run: Any) -> tuple[list[graphs.GraphSpec], dict[str, Any]]:  # noqa: ANN401
+    from rnnlab.tasks.classify.data import _TOKEN
+    from rnnlab.tasks.classify.model import min_length
+
+    config = run.config
+    specs = graphs.classifier_graphs(run.model, len(run.vocab))
+    meta = {"labels": run.labels, "lowercase": config.lowercase, "max_len": config.max_len,
+            "min_length": min_length(config), "token_pattern": _TOKEN.pattern,
+            "model": config.model, "cell": config.cell if config.model == "rnn" else None,
+            "pad_id": run.vocab.pad_id, "unk_id": run.vocab.unk_id}
+    return specs, {"meta": meta, "vocab": {"vocab.json": run.vocab},
+                   "json": {"labels.json": run.labels}}
+
+
+def _tag(run: Any) -> tuple[list[graphs.GraphSpec], dict[str, Any]]:  # noqa: ANN401
+    vocab, model = run.vocab, run.model
+    specs = graphs.tagger_graphs(model, len(vocab.words), len(vocab.chars))
+    meta = {"tags": vocab.tags, "scheme": run.scheme, "lowercase": vocab.lowercase,
+            "zero_digits": vocab.zero_digits, "crf": model.crf is not None,
+            "char_features": run.config.char_features, "decoder": TAG_DECODER}
+    files: dict[str, Any] = {"tags.json": vocab.tags}
+    if model.crf is not None:
+        crf = model.crf
+        files["crf.json"] = {
+            "start": crf.start.tolist(), "transitions": crf.transitions.tolist(),
+            "end": crf.end.tolist(), "allowed_start": crf.allowed_start.tolist(),
+            "allowed_transitions": crf.allowed_transitions.tolist(),
+            "allowed_end": crf.allowed_end.tolist()}
+    return specs, {"meta": meta, "vocab": {"vocab.json": vocab.words, "chars.json": vocab.chars},
+                   "json": files, "copy": [TAG_DECODER]}
+
+
+def _lm(run: Any) -> tuple[list[graphs.GraphSpec], dict[str, Any]]:  # noqa: ANN401
+    config = run.model.config
+    specs = graphs.lm_graphs(run.model, len(run.vocab))
+    meta = {"tokenizer": run.info["tokenizer"], "cell": config.cell, "layers": config.layers,
+            "hidden": config.hidden, "context_id": run.context_id(),
+            "pad_id": run.vocab.pad_id, "bos_id": run.vocab.bos_id, "eos_id": run.vocab.eos_id}
+    if meta["tokenizer"].get("name") == "subword":
+        meta["tokenizer"] = {"name": "subword", "model": "tokenizer.json"}
+    return specs, {"meta": meta, "vocab": {"vocab.json": run.vocab},
+                   "json": {"tokenizer.json": run.info["tokenizer"]}}
+
+
+def _translate(run: Any) -> tuple[list[graphs.GraphSpec], dict[str, Any]]:  # noqa: ANN401
+    config, model = run.config, run.model
+    specs = graphs.translate_graphs(model, len(run.src_vocab), len(run.tgt_vocab))
+    meta = {"cell": config.cell, "attention": config.attention,
+            "tokenization": f"subword{config.subwords}" if config.subwords else "word",
+            "bos_id": run.tgt_vocab.bos_id, "eos_id": run.tgt_vocab.eos_id,
+            "max_len_ratio": config.max_len_ratio, "max_len_extra": config.max_len_extra,
+            "source_eos": True, "state": graphs.translate_state_names(model)}
+    return specs, {"meta": meta,
+                   "vocab": {"src_vocab.json": run.src_vocab, "tgt_vocab.json": run.tgt_vocab},
+                   "json": {"src_tokenizer.json": run.info["src_tokenizer"],
+                            "tgt_tokenizer.json": run.info["tgt_tokenizer"]}}
+
+
+def write_side_files(run: Any, out: Path, extras: dict[str, Any]) -> list[str]:  # noqa: ANN401
+    """Vocabularies, JSON files and the runtime helpers beside the graphs; their names."""
+    written = []
+    for name, vocab in extras.get("vocab", {}).items():
+        vocab.save(out / name)
+        written.append(name)
+    for name, value in extras.get("json", {}).items():
+        (out / name).write_text(json.dumps(value, ensure_ascii=False) + "\n", "utf-8")
+        written.append(name)
+    for name in extras.get("copy", []):
+        shutil.copyfile(RUNTIME_DIR / name, out / name)
+        written.append(name)
+    return written

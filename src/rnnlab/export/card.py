@@ -1,0 +1,211 @@
+"""The model card (README.md) written beside exported graphs: what the model does, on what data,
+how well (with the metric's signature), the command that trained it, its limits, and how to run
+the graphs with onnxruntime in a few lines of Python."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+from rnnlab.metrics import signature
+
+TASK_NAMES = {"classify": "sentence classification", "tag": "sequence tagging",
+              "lm": "language modelling", "translate": "translation (encoder-decoder)"}
+METRICS = {"classify": "accuracy", "tag": "f1", "lm": "ppl", "translate": "bleu"}
+
+
+def training_command(info: dict[str, Any]) -> str:
+    """`rnnlab train TASK` with every setting of the run that differs from the defaults: it
+    trains the same model again (the run folder does not keep the original command line)."""
+    from rnnlab.training.config import TrainConfig
+
+    task = info["task"]
+    flags = _flags(_config_class(task), info.get("config", {}))
+    flags += _flags(TrainConfig, info.get("train", {}), skip=("device",))
+    return " ".join(["rnnlab train", task, *flags])
+
+
+def _config_class(task: str) -> type:
+    if task == "classify":
+        from rnnlab.tasks.classify.config import ClassifyConfig as Config
+    elif task == "tag":
+        from rnnlab.tasks.tag.config import TagConfig as Config
+    elif task == "lm":
+        from rnnlab.tasks.lm.config import LMConfig as Config
+    else:
+        from rnnlab.tasks.translate.config import TranslateConfig as Config
+    return Config
+
+
+def _flags(config_class: type, values: dict[str, Any], skip: tuple[str, ...] = ()) -> list[str]:
+    flags = []
+    for f in dataclasses.fields(config_class):
+        if f.name in skip or f.name not in values or values[f.name] == f.default:
+            continue
+        value = values[f.name]
+        flag = "--" + f.name.replace("_", "-")
+        if value is True:
+            flags.append(flag)
+        elif value is False:
+            flags.append("--no-" + f.name.replace("_", "-"))
+        else:
+            flags.append(f"{flag} {value}")
+    return flags
+
+
+def recorded_metric(run_dir: Path, info: dict[str, Any]) -> str:
+    """The best figure the run folder holds, with its signature."""
+    task = info["task"]
+    results = run_dir / "results.json"
+    if results.exists():
+        test = json.loads(results.read_text("utf-8")).get("test", {})
+        if "signature" in test:
+            metric = test["signature"].split("|")[0]
+            return f"{metric} {test.get(metric, '?'):.4f} on test (`{test['signature']}`)"
+    best = run_dir / "best.json"
+    metric = METRICS[task]
+    if best.exists():
+        scores = json.loads(best.read_text("utf-8"))
+        value = scores.get(metric, scores.get("ppl", scores.get("loss")))
+        if isinstance(value, int | float):
+            corpus = info.get("corpus") or info.get("config", {}).get("corpus")
+            sig = signature(metric=metric, corpus=corpus, split="valid", model=task)
+            return (f"{metric} {value:.4f} on the dev split at step {scores.get('step')} "
+                    f"(`{sig}`); evaluate on test with `rnnlab eval RUN_DIR`")
+    return "no evaluation recorded in the run folder (run `rnnlab eval RUN_DIR`)"
+
+
+def model_card(run: Any, meta: dict[str, Any], run_dir: Path) -> str:  # noqa: ANN401
+    info = run.info
+    task = info["task"]
+    config = info.get("config", {})
+    corpus = config.get("corpus") or "the user's own files"
+    files = ", ".join(f"`{g}`" for g in meta["graphs"])
+    quantized = ("int8 (onnxruntime dynamic quantization: int8 weights of the matrix "
+                 "products, activations quantized per call)" if meta.get("quantize") else
+                 f"fp32; onnxruntime matches PyTorch within "
+                 f"{max(meta['fp32_max_abs_diff'].values()):.1e} on the export check")
+    lines = [
+        f"# rnnlab {TASK_NAMES[task]} model ({_architecture(task, config)})", "",
+        f"- Task: {TASK_NAMES[task]}; graphs: {files} (ONNX opset {meta['onnx_opset']}, "
+        f"dynamic batch and length axes).",
+        f"- Data: {corpus}" + (f" ({_data_detail(task, config)})" if _data_detail(task, config)
+                               else "") + ".",
+        f"- Quality: {recorded_metric(run_dir, info)}.",
+        f"- Parameters: {info.get('parameters', sum(p.numel() for p in run.model.parameters()))}"
+        f"; precision: {quantized}.",
+        f"- Trained with: `{training_command(info)}` (rnnlab {info.get('rnnlab', '?')}, "
+        f"torch {info.get('torch', '?')}); exported from `{run_dir}`.",
+        "", "## Inputs and outputs", "",
+    ]
+    for graph in meta["graphs"]:
+        lines.append(f"- `{graph}`: inputs {', '.join(meta['inputs'][graph])}; outputs "
+                     f"{', '.join(meta['outputs'][graph])}.")
+    lines += ["", "## Run it with onnxruntime (no rnnlab needed)", "", "```python",
+              *USAGE[task](meta).strip("\n").splitlines(), "```", "", "## Limits", "",
+              *[f"- {limit}" for limit in LIMITS[task](meta)],
+              "- The graphs run what the model learnt from its training data only; "
+              "figures above are for that data's test or dev split, not for other text.", ""]
+    return "\n".join(lines)
+
+
+def _architecture(task: str, config: dict[str, Any]) -> str:
+    if task == "tag":
+        output = "CRF" if config.get("crf") else "softmax"
+        return f"BiLSTM-{output}, character features: {config.get('char_features')}"
+    if task == "classify" and config.get("model") == "cnn":
+        return "TextCNN"
+    if task == "translate":
+        return f"{config.get('cell')} encoder-decoder, attention: {config.get('attention')}"
+    return str(config.get("cell"))
+
+
+def _data_detail(task: str, config: dict[str, Any]) -> str:
+    if task == "tag":
+        return f"tag scheme {config.get('scheme')}"
+    if task == "translate":
+        return f"{config.get('src_lang')} -> {config.get('tgt_lang')}"
+    if task == "lm":
+        return f"level {config.get('level') or 'the corpus default'}"
+    return ""
+
+
+def _classify_usage(meta: dict[str, Any]) -> str:
+    return f'''
+import json, re, numpy as np, onnxruntime as ort
+itos = json.load(open("vocab.json"))["itos"]; stoi = {{w: i for i, w in enumerate(itos)}}
+labels = json.load(open("labels.json"))
+tokens = re.findall({meta["token_pattern"]!r}, "a gripping, funny film".lower())[:{meta["max_len"]}]
+ids = [stoi.get(t, {meta["unk_id"]}) for t in tokens]
+ids += [{meta["pad_id"]}] * max(0, {meta["min_length"]} - len(ids))  # the model's shortest input
+session = ort.InferenceSession("classifier.onnx")
+outputs = session.run(None, {{"tokens": np.array([ids]), "lengths": np.array([len(tokens)])}})
+print(labels[int(outputs[0][0].argmax())], outputs[0][0])  # outputs[1]: attention, if any
+'''
+
+
+def _tag_usage(meta: dict[str, Any]) -> str:
+    return '''
+# tag_decoder.py (beside this card) encodes words, runs tagger.onnx and decodes the tags
+# (Viterbi over crf.json's scores for a CRF); it imports only numpy and onnxruntime.
+from tag_decoder import Tagger
+tagger = Tagger(".")
+print(tagger.tag([["EU", "rejects", "German", "call", "to", "boycott", "British", "lamb", "."]]))
+# or from a shell: python tag_decoder.py . < sentences.txt   (one sentence a line)
+'''
+
+
+def _lm_usage(meta: dict[str, Any]) -> str:
+    states = ", ".join(f'"{s}": np.zeros(({meta["layers"]}, 1, {meta["hidden"]}), np.float32)'
+                       for s in (["h", "c"] if meta["cell"].startswith("lstm") else ["h"]))
+    return f'''
+import json, numpy as np, onnxruntime as ort
+itos = json.load(open("vocab.json"))["itos"]
+session = ort.InferenceSession("lm_step.onnx"); rng = np.random.default_rng(0)
+token, state = {meta["context_id"]}, {{{states}}}
+for _ in range(40):  # sample 40 tokens, one step each; the state carries the prefix
+    logits, *new = session.run(None, {{"tokens": np.array([token]), **state}})
+    state = dict(zip(state, new)); p = np.exp(logits[0] - logits[0].max()); p /= p.sum()
+    token = int(rng.choice(len(p), p=p)); print(itos[token], end=" ")
+'''
+
+
+def _translate_usage(meta: dict[str, Any]) -> str:
+    return f'''
+import json, numpy as np, onnxruntime as ort
+src_stoi = {{w: i for i, w in enumerate(json.load(open("src_vocab.json"))["itos"])}}
+tgt_itos = json.load(open("tgt_vocab.json"))["itos"]
+encoder, step = ort.InferenceSession("encoder.onnx"), ort.InferenceSession("decoder_step.onnx")
+words = "ein mann fährt fahrrad .".split() + ["<eos>"]  # lower-cased words, closing <eos>
+src = np.array([[src_stoi.get(w, 1) for w in words]])
+lengths = np.array([src.shape[1]])
+state = dict(zip({meta["state"]!r}, encoder.run(None, {{"src": src, "lengths": lengths}})))
+token, out = {meta["bos_id"]}, []
+for _ in range(int(src.shape[1] * {meta["max_len_ratio"]}) + {meta["max_len_extra"]}):  # greedy
+    logits, *rest = step.run(None, {{"tokens": np.array([token]), **state}})
+    token = int(logits[0].argmax())
+    if token == {meta["eos_id"]}: break
+    out.append(tgt_itos[token])
+    names = [o.name.removesuffix("_out") for o in step.get_outputs()[1:]]
+    state.update({{n: v for n, v in zip(names, rest) if n in state}})
+print(" ".join(out))
+'''
+
+
+USAGE = {"classify": _classify_usage, "tag": _tag_usage, "lm": _lm_usage,
+         "translate": _translate_usage}
+
+LIMITS = {
+    "classify": lambda m: [f"Texts are lower-cased ({m['lowercase']}) and cut to {m['max_len']} "
+                           "tokens by the token pattern above; words unseen in training read "
+                           "as <unk>.", f"Labels: {', '.join(m['labels'])}."],
+    "tag": lambda m: ["Input is tokenized sentences (a list of words each); the tagger does not "
+                      "split text into words.", f"Tags ({m['scheme']}): {', '.join(m['tags'])}."],
+    "lm": lambda m: [f"Tokens are {m['tokenizer'].get('name')}-level as in training; sampling, "
+                     "temperature and top-k/top-p are the client's loop over the step graph."],
+    "translate": lambda m: ["Greedy decoding is shown; beam search is the client's loop over the "
+                            "same step graph (reorder the state rows by the kept beams).",
+                            f"Tokenization: {m['tokenization']}, lower-cased."],
+}
