@@ -48,6 +48,13 @@ class Parser(argparse.ArgumentParser):
         self.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                           help="show tracebacks for errors")
 
+    def _get_values(self, action: argparse.Action, arg_strings: list[str]) -> object:
+        # argparse drops a lone "--" from an option's value (`--length=--` would become []):
+        # that is a missing value, said as such.
+        if action.nargs is None and action.option_strings and arg_strings == ["--"]:
+            raise argparse.ArgumentError(action, "expected a value, got '--'")
+        return super()._get_values(action, arg_strings)
+
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"rnnlab: error: {self.prog.removeprefix('rnnlab ')}: {message} "
                      f"(see {self.prog} --help)\n")
