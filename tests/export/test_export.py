@@ -106,7 +106,7 @@ def test_training_command_names_the_settings_that_differ():
     info = {"task": "tag", "config": {"corpus": "conll2003", "crf": True, "hidden": 100,
                                       "constrained": False},
             "train": {"minutes": 5.0, "threads": 1, "lr": 2e-3, "device": "cpu"}}
-    assert training_command(info) == ("rnnlab train tag --corpus conll2003 --constrained false "
+    assert training_command(info) == ("rnnlab train tag --corpus conll2003 --no-constrained "
                                       "--crf --minutes 5.0 --threads 1")
 
 

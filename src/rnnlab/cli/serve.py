@@ -6,6 +6,8 @@ import argparse
 import os
 import sys
 
+from rnnlab.cli.common import add_device, add_threads
+from rnnlab.config import checked_type
 from rnnlab.serve.limits import ServeLimits
 
 TOKEN_VARIABLE = "RNNLAB_SERVE_TOKEN"
@@ -22,14 +24,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="the URL name of each run, in order (default: its folder's name)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--port", type=checked_type(int, ge=0, le=65535), default=8000,
+                   help="port to listen on (0: any free port)")
     p.add_argument("--token", default=None,
                    help=f"require 'Authorization: Bearer TOKEN' (default: ${TOKEN_VARIABLE})")
     p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
                    help="allow browser calls from this origin (default: none)")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int, default=0,
-                   help="torch CPU threads (default: torch's choice)")
+    add_device(p)
+    add_threads(p)
     defaults = ServeLimits()
     limits = p.add_argument_group("limits and batching")
     for field, kind, text in (
@@ -41,11 +43,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             ("max_batch", int, "requests per micro-batch (1: no batching)"),
             ("batch_wait_ms", float, "how long a batch waits for more requests"),
             ("max_queue", int, "requests waiting per model before 503")):
-        limits.add_argument("--" + field.replace("_", "-"), type=kind,
-                            default=getattr(defaults, field),
-                            help=f"{text} (default {getattr(defaults, field)})")
+        limits.add_argument("--" + field.replace("_", "-"),
+                            type=checked_type(kind, ge=0 if kind is float else 1),
+                            default=getattr(defaults, field), help=text)
     p.add_argument("--log-level", default="info",
-                   choices=("critical", "error", "warning", "info", "debug"))
+                   choices=("critical", "error", "warning", "info", "debug"),
+                   help="uvicorn's log level")
     p.set_defaults(handler=run_serve)
 
 

@@ -95,9 +95,9 @@ def load_run_for_export(run_dir: str | Path) -> Any:  # noqa: ANN401 - one of th
         raise RnnlabError(f"run directory {run_dir} does not exist")
     if not run_dir.is_dir():
         raise RnnlabError(f"{run_dir} is a file, not a run directory")
-    from rnnlab.tasks.registry import load_predictor, load_run
+    from rnnlab.tasks.registry import load_predictor, run_task
 
-    task = load_run(run_dir).task  # config.json read and checked where every run is read
+    task = run_task(run_dir)  # config.json read and checked where every run is read
     if task == "ngram":
         raise RnnlabError(f"{run_dir} holds an n-gram model, which has no neural graph to "
                           "export; ONNX export supports lm, classify, tag and translate runs")

@@ -13,7 +13,9 @@ def make_recurrent(
     forget_bias: float = 0.0, impl: str = "auto",
 ) -> _Recurrent:
     """`cell` is one of CELLS: rnn (tanh), rnn-relu, lstm, lstm-peephole, gru, gru-minimal."""
-    common = dict(num_layers=num_layers, dropout=dropout, bidirectional=bidirectional,
+    # dropout acts between layers: one layer has none (and torch's warning would say so)
+    common = dict(num_layers=num_layers, dropout=dropout if num_layers > 1 else 0.0,
+                  bidirectional=bidirectional,
                   batch_first=batch_first, impl=impl)
     if cell in ("rnn", "rnn-relu"):
         return RNN(input_size, hidden_size, nonlinearity="relu" if cell == "rnn-relu" else "tanh",

@@ -149,7 +149,7 @@ class TranslateModel(ServedModel):
         beam, alpha, n_best = key  # type: ignore[misc]
         lines = [line for payload in payloads for line in payload]
         records = []
-        for result in self.run.translate(lines, beam, alpha, n_best):
+        for result in self.run.translate(lines, beam, alpha, n_best=n_best):
             ranked = [(result.text, result.score), *result.alternatives]
             records.append({
                 "source": result.source, "translation": result.text,
