@@ -13,6 +13,8 @@ from rnnlab.cli.common import DATA_DIR_HELP, format_value
 from rnnlab.config import add_dataclass_arguments, dataclass_from_args, to_dict
 from rnnlab.errors import RnnlabError
 from rnnlab.tasks.registry import TASKS, TaskSpec, get_task, load_run, resolve
+from rnnlab.training import distributed
+from rnnlab.training.checkpoint import holds_run
 
 
 def common_arguments(parser: argparse.ArgumentParser, spec: TaskSpec) -> None:
@@ -71,6 +73,9 @@ def run_dir_from_args(args: argparse.Namespace, task: str) -> Path:
         return Path(args.run_dir)
     if args.resume:
         raise RnnlabError("--resume needs the --run-dir of the run to continue")
+    if distributed.is_distributed():
+        raise RnnlabError("under torchrun, give --run-dir: every process (and every restart "
+                          "of the group) must write the same run")
     return Path("runs") / f"{task}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
@@ -101,6 +106,8 @@ def run_train(args: argparse.Namespace) -> int:
     spec = get_task(args.train_task)
     classes = spec.section_classes()
     run_dir = run_dir_from_args(args, spec.name)
+    # A group that torchrun restarted after a failure continues from the last checkpoint.
+    args.resume = args.resume or (distributed.restarted() and holds_run(run_dir))
     bases = section_bases(args, spec, classes)
     if any(getattr(args, name, None) for name in spec.own_files):
         bases["config"]["corpus"] = None
@@ -108,7 +115,11 @@ def run_train(args: argparse.Namespace) -> int:
         saved = load_run(run_dir, task=spec.name).sections
         bases = {key: to_dict(saved[key]) if key in saved else bases[key] for key in classes}
     configs = [dataclass_from_args(cls, args, bases[key]) for key, cls in classes.items()]
-    summary = resolve(spec.train)(*configs, run_dir, data_dir=args.data_dir,
-                                  resume=args.resume, show_progress=not args.quiet)
-    print_summary(summary, args.format)
+    try:
+        summary = resolve(spec.train)(*configs, run_dir, data_dir=args.data_dir,
+                                      resume=args.resume, show_progress=not args.quiet)
+    finally:
+        distributed.cleanup()
+    if distributed.is_main():  # data parallel: one summary, rank 0's
+        print_summary(summary, args.format)
     return 0

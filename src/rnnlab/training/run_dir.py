@@ -23,6 +23,7 @@ from rnnlab import __version__
 from rnnlab.config import to_dict
 from rnnlab.device import resolve_device
 from rnnlab.errors import RnnlabError
+from rnnlab.training import distributed
 from rnnlab.training.checkpoint import (
     CHECKPOINTS,
     CONFIG_FILE,
@@ -145,12 +146,16 @@ def open_run(run_dir: Path, task: str, config: C, train_config: TrainConfig,
 
     A new run refuses a directory that already holds one, so nothing is overwritten by mistake;
     a folder whose first start died before its first checkpoint is not a run yet and is reused.
-    A resumed run refuses a change to its model or data.
+    A resumed run refuses a change to its model or data. Launched by torchrun, this process
+    joins the training group here (the device decides the backend: `distributed.init`); rank 0
+    alone checks for other writers, whose lock it is about to take.
     """
     run_dir = Path(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise RnnlabError(f"--run-dir {run_dir} is a file, not a directory")
-    refuse_if_written(run_dir)  # another training in this folder: say so before loading data
+    main = distributed.is_main()
+    if main:
+        refuse_if_written(run_dir)  # another training in this folder: say so before loading
     if resume:
         if (run_dir / CHECKPOINTS).is_dir() and latest_checkpoint(run_dir) is None:
             raise RnnlabError(f"--resume: {run_dir} has no complete checkpoint (its first start "
@@ -158,14 +163,14 @@ def open_run(run_dir: Path, task: str, config: C, train_config: TrainConfig,
         saved_config = read_run_info(run_dir, {"config": type(config)}, task=task).config
         refuse_changes(saved_config, absolute_files(config))
         config = saved_config
-    elif holds_run(run_dir):
+    elif main and holds_run(run_dir):
         raise RnnlabError(f"{run_dir} already holds a run: pass --resume to continue it, "
                           "or choose another --run-dir")
     else:
         config = absolute_files(config)
     if train_config.threads:
         torch.set_num_threads(train_config.threads)
-    return config, resolve_device(train_config.device)
+    return config, distributed.init(resolve_device(train_config.device))
 
 
 def refuse_changes(saved: C, given: C) -> None:

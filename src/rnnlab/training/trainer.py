@@ -27,6 +27,7 @@ from torch import Tensor, nn
 
 from rnnlab.errors import RnnlabError
 from rnnlab.nn.utils import clip_grad_norm
+from rnnlab.training import distributed
 from rnnlab.training.averaging import WeightAverage, averaged_weights
 from rnnlab.training.checkpoint import (
     CONFIG_FILE,
@@ -88,13 +89,17 @@ class Trainer:
         self.schedule = Schedule(config)
         self.progress = Progress()
         self.average = WeightAverage(self.model, config.ema) if config.ema else None
-        self.log = RunLog(self.run_dir)
-        self.show_progress = show_progress
+        # Data parallel (torchrun): rank 0 alone writes the run folder (distributed.py).
+        self.world = distributed.world()
+        self.log = RunLog(self.run_dir) if self.world.main else distributed.SilentLog()
+        self.show_progress = show_progress and self.world.main
         self.resume_changes: dict[str, list[Any]] = {}
         self._saved_step: int | None = None
-        acquire_run_lock(self.run_dir)
+        if self.world.main:
+            acquire_run_lock(self.run_dir)
         try:
-            remove_orphans(self.run_dir)
+            if self.world.main:
+                remove_orphans(self.run_dir)
             if resume:
                 self._resume()
             else:
@@ -102,27 +107,47 @@ class Trainer:
         except BaseException:
             release_run_lock(self.run_dir)
             raise
+        device = next(self.model.parameters()).device
+        self.parallel = distributed.data_parallel(task, device)  # None for one process
 
     # -- checkpoints ---------------------------------------------------------------------------
 
-    def _state(self) -> dict[str, Any]:
+    def _rank_state(self) -> dict[str, Any]:
+        """What differs between data-parallel processes: RNG and the task's carried state."""
+        return {
+            "rng_cpu": torch.get_rng_state(),
+            "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "task": self.task.state_dict(),
+        }
+
+    def _state(self, ranks: list[dict[str, Any]]) -> dict[str, Any]:
+        """Rank 0's own state at the top level (as a single process saves it); the other
+        ranks' under "ranks", so a resumed group continues exactly."""
         return {
             "optimizer": self.optimizer.state_dict(),
             "schedule": self.schedule.state_dict(),
             "progress": asdict(self.progress),
-            "rng_cpu": torch.get_rng_state(),
-            "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            "task": self.task.state_dict(),
+            **ranks[0],
+            "world_size": len(ranks),
+            "ranks": ranks[1:],
             "ema": self.average.state_dict() if self.average else [],
         }
 
     def save(self) -> Path:
-        """A checkpoint of the current (completed) step; written once per step."""
+        """A checkpoint of the current (completed) step; written once per step. With several
+        processes every one calls it at the same step, and rank 0 writes."""
+        ranks = distributed.gather_to_main(self._rank_state())
+        path = None
+        if ranks is not None:  # rank 0 (or a process alone)
+            path = self._write_checkpoint(ranks)
+        return Path(distributed.broadcast(str(path)))
+
+    def _write_checkpoint(self, ranks: list[dict[str, Any]]) -> Path:
         if self._saved_step == self.progress.step:
             latest = latest_checkpoint(self.run_dir)
             if latest is not None and checkpoint_step(latest) == self.progress.step:
                 return latest
-        path = save_checkpoint(self.run_dir, self.progress.step, self.model, self._state())
+        path = save_checkpoint(self.run_dir, self.progress.step, self.model, self._state(ranks))
         self._saved_step = self.progress.step
         return path
 
@@ -130,6 +155,8 @@ class Trainer:
         if latest_checkpoint(self.run_dir) is not None:
             raise RnnlabError(f"{self.run_dir} already holds a run: pass --resume to continue "
                               "it, or choose another --run-dir")
+        if not self.world.main:
+            return
         for name in FAILED_START_LEFTOVERS:
             (self.run_dir / name).unlink(missing_ok=True)
 
@@ -144,10 +171,11 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.schedule.load_state_dict(state["schedule"])
         self.progress = Progress(**state["progress"])
-        torch.set_rng_state(state["rng_cpu"])
-        if state["rng_cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["rng_cuda"])
-        self.task.load_state_dict(state["task"])
+        own = self._own_state(state, path)
+        torch.set_rng_state(own["rng_cpu"])
+        if own["rng_cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(own["rng_cuda"])
+        self.task.load_state_dict(own["task"])
         if self.average:
             if not state.get("ema"):
                 raise RnnlabError(f"--ema: the checkpoint {path} was trained without --ema; "
@@ -155,6 +183,20 @@ class Trainer:
             self.average.load_state_dict(state["ema"])
         self.log.truncate_after(self.progress.step)
         self._saved_step = self.progress.step
+
+    def _own_state(self, state: dict[str, Any], path: Path) -> dict[str, Any]:
+        """This process's RNG and task state from a checkpoint written by as many processes.
+
+        A different number is refused rather than approximated: each process's carried LM
+        states and RNG streams belong to its own share of the batch."""
+        saved = int(state.get("world_size", 1))
+        if saved != self.world.size:
+            raise RnnlabError(
+                f"--resume: the checkpoint {path} was written by {saved} training "
+                f"process{'es' if saved > 1 else ''} and this run has {self.world.size}; "
+                f"resume it with {saved} (torchrun --nproc-per-node/--nnodes), since each "
+                "process's RNG and data position are saved for its own share of the batch")
+        return state if self.world.rank == 0 else state["ranks"][self.world.rank - 1]
 
     def _check_resumed_config(self) -> None:
         """Refuse a change the saved state cannot follow; note the changes that apply."""
@@ -226,20 +268,26 @@ class Trainer:
             release_run_lock(self.run_dir)
 
     def _stop_if_asked(self, stop: StopRequests) -> None:
-        """Between steps: on a stop signal, save the last completed step and stop."""
-        if stop.signum is None:
+        """Between steps: on a stop signal, save the last completed step and stop (a signal
+        to any one data-parallel process stops them all at the same step)."""
+        signum = distributed.any_signal(stop.signum)
+        if signum is None:
             return
         path = self.save()
-        name = signal.Signals(stop.signum).name
+        name = signal.Signals(signum).name
         self.log.write("interrupted", step=self.progress.step, signal=name, checkpoint=str(path))
-        raise TrainingInterrupted(stop.signum, f"{name} after step {self.progress.step}: "
+        raise TrainingInterrupted(signum, f"{name} after step {self.progress.step}: "
                                   f"checkpoint saved in {path}; continue with --resume")
 
     def _train_step(self, batch: Any) -> tuple[float, int]:
         self.model.train()
         self.schedule.start_step(self.optimizer, self.progress.step)
-        loss, items = self.task.train_loss(batch)
-        value = float(loss.detach())
+        if self.parallel is None:
+            loss, items = self.task.train_loss(batch)
+        else:  # DDP's forward runs train_loss, so the backward all-reduces the gradients
+            loss, items = self.parallel(batch)
+            items = 0 if isinstance(batch, distributed.Borrowed) else items
+        loss, value, items = distributed.weigh(loss, items)  # global mean over all processes
         if not math.isfinite(value):
             # This loss came from the weights of the step before: its checkpoint is spoilt too.
             raise self._non_finite("training loss", value, self.progress.step + 1,
@@ -255,7 +303,8 @@ class Trainer:
 
     def _non_finite(self, what: str, value: float, step: int, first_bad_step: int) -> RnnlabError:
         """Set aside the checkpoints from `first_bad_step` on and name the last good one."""
-        good = set_aside_bad_checkpoints(self.run_dir, first_bad_step)
+        good = distributed.from_main(  # every process stops here: rank 0 alone renames
+            lambda: set_aside_bad_checkpoints(self.run_dir, first_bad_step))
         self.log.write("non_finite", step=step, what=what, value=str(value),
                        good_checkpoint=str(good) if good else None)
         kept = (f"the last good checkpoint is {good} (--resume continues from it)" if good
@@ -295,7 +344,7 @@ class Trainer:
         """Dev metrics, and whether they beat the best so far (then the weights are kept)."""
         self.model.eval()
         with torch.no_grad(), averaged_weights(self.average):
-            metrics = self.task.evaluate()
+            metrics = distributed.from_main(self.task.evaluate)  # rank 0's, given to all
             for name, number in metrics.items():
                 if isinstance(number, float) and not math.isfinite(number):
                     raise self._non_finite(f"dev {name}", number, self.progress.step,
@@ -303,7 +352,7 @@ class Trainer:
             value, best = metrics[self.task.metric], self.progress.best
             sign = 1 if self.task.higher_is_better else -1
             better = best is None or sign * (value - best) > 0
-            if better:  # with --ema the averaged weights are the ones evaluated and kept
+            if better and self.world.main:  # with --ema: the averaged weights are kept
                 save_weights(self.model, self.run_dir / MODEL_FILE)
                 write_json(self.run_dir / "best.json",
                            {"step": self.progress.step, "epoch": self.progress.epoch, **metrics})

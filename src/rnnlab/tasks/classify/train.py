@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from rnnlab.data.buckets import bucket_batches
+from rnnlab.errors import RnnlabError
 from rnnlab.metrics import signature
 from rnnlab.tasks.classify.config import ClassifyConfig
 from rnnlab.tasks.classify.data import ClassifyData, load_classify_data
@@ -30,6 +31,7 @@ from rnnlab.tasks.classify.predict import (  # noqa: F401 - classify_ids, score:
     score_probabilities,
 )
 from rnnlab.tasks.fit import fit_and_plot
+from rnnlab.training import distributed
 from rnnlab.training.checkpoint import CONFIG_FILE, MODEL_FILE, load_weights, read_json, write_json
 from rnnlab.training.config import TrainConfig
 from rnnlab.training.lock import release_run_lock
@@ -52,8 +54,10 @@ class ClassifyTask:
         self.device = next(model.parameters()).device
 
     def batches(self, epoch: int) -> list[list[int]]:
-        """Length-bucketed, shuffled batches of example indices: a function of (seed, epoch)."""
-        return bucket_batches(self.lengths, self.config.batch_size, seed=self.seed, epoch=epoch)
+        """Length-bucketed, shuffled batches of example indices: a function of (seed, epoch);
+        data parallel, this process's share of each (`distributed.share`)."""
+        return distributed.share_batches(
+            bucket_batches(self.lengths, self.config.batch_size, seed=self.seed, epoch=epoch))
 
     def start_epoch(self, epoch: int) -> None:
         """Sentences are independent: nothing carries over from one epoch to the next."""
@@ -83,6 +87,9 @@ def train_classify(config: ClassifyConfig, train_config: TrainConfig, run_dir: P
     run_dir = Path(run_dir)
     config, device = open_run(run_dir, "classify", config, train_config, resume)
     if config.folds and config.fold < 0:
+        if distributed.is_distributed():
+            raise RnnlabError("--folds: cross-validation trains one small model per fold; "
+                              "run it without torchrun")
         return cross_validate(config, train_config, run_dir, data_dir=data_dir, resume=resume,
                               show_progress=show_progress)
     data = load_classify_data(config, data_dir)
@@ -97,7 +104,7 @@ def train_classify(config: ClassifyConfig, train_config: TrainConfig, run_dir: P
         model.embedding.weight.requires_grad_(not config.freeze)
         notes.append(f"embeddings {config.embeddings}: {pretrained.summary()}")
     model.to(device)
-    if not resume:
+    if not resume and distributed.is_main():
         write_run_info(run_dir, "classify", config, train_config, model, labels=data.labels,
                        corpus=data.name, data_notes=notes)
         data.vocab.save(run_dir / "vocab.json")
@@ -106,6 +113,8 @@ def train_classify(config: ClassifyConfig, train_config: TrainConfig, run_dir: P
         model.fit_ratios(task.ids, task.labels)
     summary = fit_and_plot(task, train_config, run_dir, resume=resume,
                            show_progress=show_progress)
+    if not distributed.is_main():  # rank 0 scores the best weights and writes the results
+        return {"run_dir": str(run_dir), **summary, **distributed.shares(config.batch_size)}
     load_weights(model, run_dir / MODEL_FILE)  # the best dev checkpoint, not the last step
     if data.read_test is not None:  # a test set scored only by `eval --split test`
         dev = report_split(run_dir, model, data, config, "valid")

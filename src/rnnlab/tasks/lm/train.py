@@ -14,6 +14,7 @@ from rnnlab.tasks.fit import fit_and_plot
 from rnnlab.tasks.lm.config import LMConfig
 from rnnlab.tasks.lm.model import build_lm
 from rnnlab.tasks.lm.scoring import score_streams, window_loss
+from rnnlab.training import distributed
 from rnnlab.training.config import TrainConfig
 from rnnlab.training.run_dir import open_run, write_run_info
 
@@ -26,6 +27,10 @@ class LMTask:
     carries nothing, so it reads windows of its context length from random places instead
     (nanoGPT), as many per epoch as cover the training split once, and it is evaluated on the
     whole dev stream in windows of its context length.
+
+    Data parallel (torchrun), each process trains on its own contiguous streams (columns) of
+    the global batch of `batch_size` streams, the same ones all run long, so the state it
+    carries is that of its own streams (`distributed.rank_columns`).
     """
 
     metric = "loss"
@@ -39,8 +44,9 @@ class LMTask:
         self.window = self.context or config.bptt
         self.train_ids = train.to(device)
         # batchify refuses, with the sizes in its message, a split too small for batch x bptt
+        self.columns = distributed.rank_columns(config.batch_size)  # this process's streams
         self.train_streams = batchify(train, config.batch_size, bptt=self.window,
-                                      split="train").to(device)  # (N, B)
+                                      split="train")[:, self.columns].to(device)  # (N, B_rank)
         self.valid_ids = valid.to(device)
         self.valid_streams = batchify(valid, config.eval_batch_size, bptt=1,
                                       split="valid").to(device)  # (N', B')
@@ -53,8 +59,9 @@ class LMTask:
             generator = torch.Generator().manual_seed(self.seed * 1009 + epoch)
             if self.context:
                 count = num_windows(self.train_streams, self.window)
-                windows = random_windows(self.train_ids, self.config.batch_size, self.window,
-                                         count, generator)
+                windows = [(x[:, self.columns], y[:, self.columns])  # (T, B_rank) each
+                           for x, y in random_windows(self.train_ids, self.config.batch_size,
+                                                      self.window, count, generator)]
             else:
                 windows = list(tbptt_windows(self.train_streams, self.config.bptt,
                                              variable=self.config.variable_bptt,
@@ -106,7 +113,7 @@ def train_lm(config: LMConfig, train_config: TrainConfig, run_dir: Path, *,
     torch.manual_seed(train_config.seed)
     model = build_lm(len(corpus.vocab), config).to(device)
     char_level = corpus.tokenizer.name == "char"
-    if not resume:
+    if not resume and distributed.is_main():
         write_run_info(run_dir, "lm", config, train_config, model,
                        tokenizer=corpus.tokenizer.to_json(), corpus=corpus.name,
                        data_notes=corpus.notes)
@@ -115,4 +122,4 @@ def train_lm(config: LMConfig, train_config: TrainConfig, run_dir: Path, *,
     summary = fit_and_plot(task, train_config, run_dir, resume=resume,
                            show_progress=show_progress)
     return {"run_dir": str(run_dir), "parameters": model.num_parameters(),
-            "notes": corpus.notes, **summary}
+            "notes": corpus.notes, **summary, **distributed.shares(config.batch_size)}

@@ -10,6 +10,7 @@ from typing import Any
 from rnnlab.data.lm_corpus import LMDataConfig
 from rnnlab.errors import RnnlabError
 from rnnlab.tasks.ngram import NGramConfig, NGramModel
+from rnnlab.training import distributed
 from rnnlab.training.checkpoint import CONFIG_FILE
 from rnnlab.training.lock import release_run_lock
 from rnnlab.training.run_dir import absolute_files, write_run_info
@@ -28,6 +29,9 @@ def train_ngram(data: LMDataConfig, config: NGramConfig, run_dir: Path, *,
 
     if resume:
         raise RnnlabError("an n-gram model trains in one pass: --resume does not apply")
+    if distributed.is_distributed():
+        raise RnnlabError("an n-gram model is counted in one pass by one process: run it "
+                          "without torchrun")
     run_dir = Path(run_dir)
     if (run_dir / CONFIG_FILE).exists():
         raise RnnlabError(f"{run_dir} already holds a run; choose another --run-dir")

@@ -21,6 +21,7 @@ from rnnlab.tasks.tag.predict import (  # noqa: F401 - re-exported
     tag_signature,
     timed_scores,
 )
+from rnnlab.training import distributed
 from rnnlab.training.checkpoint import MODEL_FILE, load_weights
 from rnnlab.training.config import TrainConfig
 from rnnlab.training.run_dir import open_run, read_run_info, write_run_info
@@ -41,7 +42,9 @@ class TagTask:
         self.device = next(model.parameters()).device
 
     def batches(self, epoch: int) -> list[list[int]]:
-        return bucket_batches(self.lengths, self.config.batch_size, seed=self.seed, epoch=epoch)
+        """Length-bucketed batches of (seed, epoch); data parallel, this process's share."""
+        return distributed.share_batches(
+            bucket_batches(self.lengths, self.config.batch_size, seed=self.seed, epoch=epoch))
 
     def start_epoch(self, epoch: int) -> None:
         """Nothing carries over between epochs."""
@@ -92,16 +95,18 @@ def train_tag(config: TagConfig, train_config: TrainConfig, run_dir: Path, *,
         notes.append(f"embeddings: {found.summary()}")
     torch.manual_seed(train_config.seed)
     model = build_model(config, vocab, data.scheme, pretrained).to(device)
-    if not resume:
+    if not resume and distributed.is_main():
         write_run_info(run_dir, "tag", config, train_config, model, scheme=data.scheme,
                        corpus=data.name, data_notes=notes)
         vocab.save(run_dir)
     task = TagTask(model, vocab, data, config, train_config.seed)
     summary = fit_and_plot(task, train_config, run_dir, resume=resume,
                            show_progress=show_progress)
-    load_weights(model, run_dir / MODEL_FILE)  # the best dev checkpoint, as used afterwards
     result = {"run_dir": str(run_dir), "parameters": model.num_parameters(), "notes": notes,
-              **summary}
+              **summary, **distributed.shares(config.batch_size)}
+    if not distributed.is_main():  # rank 0 scores the best weights
+        return result
+    load_weights(model, run_dir / MODEL_FILE)  # the best dev checkpoint, as used afterwards
     for split in ("valid", "test"):
         sentences = data.valid if split == "valid" else data.test
         if sentences:

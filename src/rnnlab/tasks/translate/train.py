@@ -21,6 +21,7 @@ from rnnlab.tasks.translate.predict import (  # noqa: F401 - re-exported
     translate_ids,
 )
 from rnnlab.tasks.translate.translator import Translator
+from rnnlab.training import distributed
 from rnnlab.training.config import TrainConfig
 from rnnlab.training.run_dir import open_run, write_run_info
 
@@ -40,7 +41,9 @@ class TranslateTask:
                                                              strict=True)]
 
     def batches(self, epoch: int) -> list[list[int]]:
-        return bucket_batches(self._lengths, self.config.batch_size, seed=self.seed, epoch=epoch)
+        """Length-bucketed batches of (seed, epoch); data parallel, this process's share."""
+        return distributed.share_batches(
+            bucket_batches(self._lengths, self.config.batch_size, seed=self.seed, epoch=epoch))
 
     def start_epoch(self, epoch: int) -> None:
         """Nothing carries over between epochs (sentence pairs are independent)."""
@@ -87,7 +90,7 @@ def train_translate(config: TranslateConfig, train_config: TrainConfig, run_dir:
     torch.manual_seed(train_config.seed)
     model = build_model(len(data.src_vocab), len(data.tgt_vocab), config,
                         pad_id=data.tgt_vocab.pad_id).to(device)
-    if not resume:
+    if not resume and distributed.is_main():
         write_run_info(run_dir, "translate", config, train_config, model,
                        src_tokenizer=data.src_tokenizer.to_json(),
                        tgt_tokenizer=data.tgt_tokenizer.to_json(), corpus=data.name,
@@ -98,4 +101,4 @@ def train_translate(config: TranslateConfig, train_config: TrainConfig, run_dir:
     summary = fit_and_plot(task, train_config, run_dir, resume=resume,
                            show_progress=show_progress)
     return {"run_dir": str(run_dir), "parameters": model.num_parameters(),
-            "notes": data.notes, **summary}
+            "notes": data.notes, **summary, **distributed.shares(config.batch_size)}
