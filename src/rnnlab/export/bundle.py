@@ -14,6 +14,9 @@ from rnnlab.export import graphs
 
 RUNTIME_DIR = Path(__file__).parent / "runtime"
 TAG_DECODER = "tag_decoder.py"
+# HAN's sentence splitter: a rule in plain Python (no rnnlab imports), shipped as it is
+SENTENCE_SPLITTER = Path(__file__).parents[1] / "data" / "sentences.py"
+RECURRENT = ("rnn", "han")  # classifiers built from a recurrent --cell
 
 
 def task_bundle(run: Any) -> tuple[list[graphs.GraphSpec], dict[str, Any]]:  # noqa: ANN401
@@ -35,13 +38,26 @@ def _classify(run: Any) -> tuple[list[graphs.GraphSpec], dict[str, Any]]:  # noq
     from rnnlab.tasks.classify.model import min_length
 
     config = run.config
-    specs = graphs.classifier_graphs(run.model, len(run.vocab))
     meta = {"labels": run.labels, "lowercase": config.lowercase, "max_len": config.max_len,
             "min_length": min_length(config), "token_pattern": _TOKEN.pattern,
-            "model": config.model, "cell": config.cell if config.model == "rnn" else None,
+            "model": config.model, "cell": config.cell if config.model in RECURRENT else None,
             "pad_id": run.vocab.pad_id, "unk_id": run.vocab.unk_id}
+    copy: list[str] = []
+    if config.model == "han":
+        from rnnlab.export.document_graphs import han_graphs
+
+        specs = han_graphs(run.model, len(run.vocab))
+        meta.update(max_sentences=config.max_sentences, max_sentence_len=config.max_sentence_len,
+                    sentence_splitter=SENTENCE_SPLITTER.name)
+        copy.append(SENTENCE_SPLITTER)
+    else:
+        specs = graphs.classifier_graphs(run.model, len(run.vocab))
+    if config.model == "nbsvm":
+        from rnnlab.tasks.classify.documents import NGRAM_JOIN
+
+        meta.update(ngrams=config.ngrams, ngram_join=NGRAM_JOIN)
     return specs, {"meta": meta, "vocab": {"vocab.json": run.vocab},
-                   "json": {"labels.json": run.labels}}
+                   "json": {"labels.json": run.labels}, "copy": copy}
 
 
 def _tag(run: Any) -> tuple[list[graphs.GraphSpec], dict[str, Any]]:  # noqa: ANN401
@@ -123,7 +139,8 @@ def write_side_files(run: Any, out: Path, extras: dict[str, Any]) -> list[str]: 
     for name, value in extras.get("json", {}).items():
         (out / name).write_text(json.dumps(value, ensure_ascii=False) + "\n", "utf-8")
         written.append(name)
-    for name in extras.get("copy", []):
-        shutil.copyfile(RUNTIME_DIR / name, out / name)
-        written.append(name)
+    for name in extras.get("copy", []):  # a runtime helper's name, or a path
+        source = name if isinstance(name, Path) else RUNTIME_DIR / name
+        shutil.copyfile(source, out / source.name)
+        written.append(source.name)
     return written

@@ -124,6 +124,10 @@ def _architecture(task: str, config: dict[str, Any]) -> str:
         return f"{encoder}-{output}, character features: {config.get('char_features')}"
     if task == "classify" and model == "cnn":
         return "TextCNN"
+    if task == "classify" and model == "han":
+        return f"hierarchical attention network (Yang et al. 2016), {config.get('cell')} encoders"
+    if task == "classify" and model == "nbsvm":
+        return f"NBSVM (Wang & Manning 2012), word 1..{config.get('ngrams')}-grams"
     if task == "classify" and model == "transformer":
         return f"{_transformer(config)}, pooling: {config.get('pooling')}"
     if task == "lm" and model == "transformer":
@@ -148,7 +152,52 @@ def _data_detail(task: str, config: dict[str, Any]) -> str:
     return ""
 
 
+def _han_usage(meta: dict[str, Any]) -> str:
+    lower = ".lower()" if meta["lowercase"] else ""
+    return f'''
+import json, re, numpy as np, onnxruntime as ort
+from sentences import split_sentences  # the training's sentence rule, shipped beside this card
+itos = json.load(open("vocab.json"))["itos"]; stoi = {{w: i for i, w in enumerate(itos)}}
+labels = json.load(open("labels.json"))
+text = "A gripping, funny film. The plot drags, though!"
+pattern = re.compile({meta["token_pattern"]!r})
+words = [w for w in (pattern.findall(s{lower}) for s in split_sentences(text)) if w]
+width, most = {meta["max_sentence_len"]}, {meta["max_sentences"]}  # long sentences: cut in pieces
+pieces = [w[i:i + width] for w in words for i in range(0, len(w), width)][:most]
+ids = [[stoi.get(t, {meta["unk_id"]}) for t in p] for p in pieces]
+longest = max(map(len, ids))
+tokens = np.array([[row + [{meta["pad_id"]}] * (longest - len(row)) for row in ids]])
+session = ort.InferenceSession("classifier.onnx")
+probabilities, sentence_weights, word_weights = session.run(None, {{
+    "tokens": tokens, "sentence_counts": np.array([len(ids)]),
+    "word_lengths": np.array([[len(row) for row in ids]])}})
+print(labels[int(probabilities[0].argmax())], sentence_weights[0])
+'''
+
+
+def _nbsvm_usage(meta: dict[str, Any]) -> str:
+    lower = ".lower()" if meta["lowercase"] else ""
+    return f'''
+import json, re, numpy as np, onnxruntime as ort
+itos = json.load(open("vocab.json"))["itos"]; stoi = {{w: i for i, w in enumerate(itos)}}
+labels = json.load(open("labels.json"))
+text = re.sub(r"<br\\s*/?>", " ", "A gripping, funny film.<br />Not bad at all.")  # IMDB's breaks
+tokens = re.findall({meta["token_pattern"]!r}, text{lower})
+n = {meta["ngrams"]}  # distinct word n-grams of lengths 1..n, first seen first
+grams = dict.fromkeys({meta["ngram_join"]!r}.join(tokens[i:i + k]) for k in range(1, n + 1)
+                      for i in range(len(tokens) - k + 1))
+ids = [stoi[g] for g in grams if g in stoi] or [{meta["unk_id"]}]  # unseen n-grams are dropped
+session = ort.InferenceSession("classifier.onnx")
+probabilities, = session.run(None, {{"tokens": np.array([ids]), "lengths": np.array([len(ids)])}})
+print(labels[int(probabilities[0].argmax())], probabilities[0])
+'''
+
+
 def _classify_usage(meta: dict[str, Any]) -> str:
+    if meta.get("model") == "han":
+        return _han_usage(meta)
+    if meta.get("model") == "nbsvm":
+        return _nbsvm_usage(meta)
     return f'''
 import json, re, numpy as np, onnxruntime as ort
 itos = json.load(open("vocab.json"))["itos"]; stoi = {{w: i for i, w in enumerate(itos)}}
@@ -211,6 +260,8 @@ for _ in range(40):  # sample 40 tokens, one step each; the state carries the pr
 
 
 def _translate_usage(meta: dict[str, Any]) -> str:
+    longest = meta.get("max_output_length")
+    clamp = f"\nlimit = min(limit, {longest})  # the positions the model learned" if longest else ""
     return f'''
 import json, numpy as np, onnxruntime as ort
 src_stoi = {{w: i for i, w in enumerate(json.load(open("src_vocab.json"))["itos"])}}
@@ -221,8 +272,8 @@ src = np.array([[src_stoi.get(w, 1) for w in words]])
 lengths = np.array([src.shape[1]])
 state = dict(zip({meta["state"]!r}, encoder.run(None, {{"src": src, "lengths": lengths}})))
 token, out = {meta["bos_id"]}, []
-limit = int(src.shape[1] * {meta["max_len_ratio"]}) + {meta["max_len_extra"]}
-for _ in range(min(limit, {meta.get("max_output_length") or "limit"})):  # greedy
+limit = int(src.shape[1] * {meta["max_len_ratio"]}) + {meta["max_len_extra"]}{clamp}
+for _ in range(limit - 1):  # greedy; at the limit the output ends (its last token is <eos>)
     logits, *rest = step.run(None, {{"tokens": np.array([token]), **state}})
     token = int(logits[0].argmax())
     if token == {meta["eos_id"]}: break

@@ -78,7 +78,7 @@ class ClassifierGraph(nn.Module):
 def classifier_graphs(model: Classifier | TextCNN, vocab_size: int) -> list[GraphSpec]:
     steps = max(STEPS, *getattr(model, "widths", (1,)))
     outputs = ["probabilities"]
-    if getattr(model.config, "pooling", None) in ("attention", "structured"):
+    if any(getattr(model, pooling, None) is not None for pooling in ("attention", "structured")):
         outputs.append("attention")  # word weights (structured: the mean of the hops)
     return [GraphSpec("classifier", ClassifierGraph(model),
                       (_ids(vocab_size, BATCH, steps), _lengths(BATCH, steps)),
