@@ -1,6 +1,7 @@
 """ONNX fp32 vs int8 for a Transformer: a trained GPT (character level) exported with
 `rnnlab export` (the step graph with the key/value cache as state), run in onnxruntime over a
-slice of the test split, against the PyTorch model's own `step` on the same tokens.
+slice of the test split (valid where the corpus has none), against the PyTorch model's own
+`step` on the same tokens.
 
 Protocol (the same for the three): the slice is cut into windows of `block_size` tokens; in
 each window every token after the first is predicted from the window's earlier tokens, one
@@ -27,7 +28,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from records import save_record  # noqa: E402
+from records import environment, save_record  # noqa: E402
 
 
 def log_softmax(row: np.ndarray) -> np.ndarray:
@@ -86,13 +87,16 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="export folder (default: a temp folder)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    env = environment()  # taken now, so it records the thread count the run uses
     from rnnlab.export.onnx_export import export_run
     from rnnlab.tasks.lm.run import LMRun
 
     run = LMRun(args.run, device="cpu")
     model = run.model.eval()
     config = model.config
-    ids = run.load_corpus().test[: args.tokens].tolist()
+    corpus_ids = run.load_corpus()
+    split = "test" if corpus_ids.test is not None else "valid"  # tinyshakespeare: train/valid
+    ids = getattr(corpus_ids, split)[: args.tokens].tolist()
     chunks = windows(ids, config.block_size)
     targets = [t for chunk in chunks for t in chunk[1:]]
     out = Path(args.out or tempfile.mkdtemp(prefix="export-int8-gpt-"))
@@ -113,12 +117,12 @@ def main() -> None:
         rows[f"onnx {precision}"] = {**summary(logits, targets, reference, seconds),
                                      **{f"export_{k}": v for k, v in exports[precision].items()}}
     corpus = config.corpus or "own files"
-    record = {"run": str(args.run), "corpus": corpus, "split": "test", "tokens": len(targets),
+    record = {"run": str(args.run), "corpus": corpus, "split": split, "tokens": len(targets),
               "block_size": config.block_size, "threads": args.threads,
               "model": f"GPT {config.layers}x{config.hidden}, {config.heads} heads",
               "command": "python " + " ".join(sys.argv), "results": rows}
     lines = [f"# ONNX fp32 vs int8: GPT ({record['model']}, block {config.block_size}) on "
-             f"{corpus} test, first {len(targets)} predictions", "",
+             f"{corpus} {split}, first {len(targets)} predictions", "",
              f"`{record['command']}`", "",
              "| runtime | bits/char | argmax = PyTorch | max abs logit diff | ms/step | graph MB |",
              "|---|---|---|---|---|---|"]
@@ -126,7 +130,7 @@ def main() -> None:
         size = f"{row['export_bytes'] / 1e6:.2f}" if "export_bytes" in row else "-"
         lines.append(f"| {name} | {row['bpc']:.4f} | {100 * row['argmax_agreement']:.2f}% | "
                      f"{row['max_abs_logit_diff']:.2e} | {row['ms_per_step']:.3f} | {size} |")
-    save_record("export_int8_gpt", record, "\n".join(lines))
+    save_record("export_int8_gpt", record, "\n".join(lines), env)
 
 
 if __name__ == "__main__":
