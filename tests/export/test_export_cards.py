@@ -101,3 +101,8 @@ def test_translation_card_translates_as_rnnlab(model, tmp_path, monkeypatch):
     _, printed = _run_card(out, monkeypatch)
     want = TranslateRun(run_dir, device="cpu").translate(["ein mann fährt fahrrad ."], 1)[0]
     assert printed.strip() == want.text
+    int8 = tmp_path / "int8"  # the int8 graphs run through the same client loop
+    assert main(["export", str(run_dir), "--out", str(int8), "--quantize", "int8",
+                 "--threads", "1"]) == 0
+    found, _ = _run_card(int8, monkeypatch)
+    assert set(found["out"]) <= set(found["tgt_itos"])
