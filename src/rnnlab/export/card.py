@@ -299,6 +299,7 @@ LIMITS = {
         "client restarts the cache from the last block_size tokens (shown above)."]
        if m.get("model") == "transformer" else []),
     "translate": lambda m: ["Greedy decoding is shown; beam search is the client's loop over the "
-                            "same step graph (reorder the state rows by the kept beams).",
+                            "same step graph (reorder the state along each input's `batch` "
+                            "axis, which meta.json's dynamic_axes names, by the kept beams).",
                             f"Tokenization: {m['tokenization']}, lower-cased."],
 }

@@ -84,6 +84,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, fmt: str = "onnx",
     meta = {**extras["meta"], "task": result.task, "graphs": result.graphs,
             "inputs": {f"{s.name}.onnx": s.inputs for s in specs},
             "outputs": {f"{s.name}.onnx": s.outputs for s in specs},
+            "dynamic_axes": {f"{s.name}.onnx": s.axes for s in specs},  # input -> axis -> name
             "quantize": quantize, "fp32_max_abs_diff": result.max_abs_diff,
             "onnx_opset": OPSET, "torch": torch.__version__}
     (out / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", "utf-8")
