@@ -23,6 +23,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from rnnlab.errors import RnnlabError
 from rnnlab.export.graphs import BATCH, SOURCE, STEPS, GraphSpec, _ids, _lengths
 from rnnlab.nn.transformer import Cache
 
@@ -79,7 +80,8 @@ def gpt_graphs(model: nn.Module, vocab_size: int) -> list[GraphSpec]:
     layers, heads, head_dim = _heads(model.blocks)
     steps = min(STEPS, model.context_length - PAST)
     if steps < 2:
-        raise ValueError("the block size is too small to export (at least 6 positions)")
+        raise RnnlabError(f"a GPT with a block size of {model.context_length} is too small to "
+                          f"export (it needs at least {PAST + 2} positions)")
     past = _random_cache(layers, heads, head_dim, BATCH, PAST)
     axes = {"tokens": {0: "batch", 1: "length"},
             "keys": {1: "batch", 3: "past"}, "values": {1: "batch", 3: "past"}}
