@@ -246,6 +246,44 @@ def _greedy_parity(model, specs, paths, src_vocab):
         assert got == hyp.tokens
 
 
+def _beam_parity(model, specs, paths, src_vocab, beam=3):
+    """rnnlab's own beam search run over the exported graphs, its state reordered along each
+    input's `batch` axis as the spec (and meta.json's dynamic_axes) names it, finds what
+    `model.translate(beam=...)` finds: the state layout a client's beam search relies on."""
+    from rnnlab.decoding.beam import beam_search
+
+    torch.manual_seed(2)
+    src = torch.randint(4, src_vocab, (3, 5))
+    lengths = torch.tensor([5, 2, 4])
+    src[torch.arange(5)[None, :] >= lengths[:, None]] = 0
+    want = model.translate(src, lengths, bos_id=2, eos_id=3, beam=beam, alpha=0.6)
+    batch_axis = {name: next(a for a, n in axes.items() if n == "batch")
+                  for name, axes in specs[1].axes.items()}
+    names = specs[1].inputs[1:]
+    start = run_graph(paths[0], {"src": src.numpy(), "lengths": lengths.numpy()})
+    state = {n: torch.from_numpy(v) for n, v in zip(specs[0].outputs, start, strict=True)}
+
+    def step(tokens, state):
+        logits, *rest = run_graph(paths[1], {"tokens": tokens.numpy(),
+                                             **{n: state[n].numpy() for n in names}})
+        new = dict(state)
+        for name, value in zip(specs[1].outputs[1:], rest, strict=True):
+            new["weights" if name == "attention" else name.removesuffix("_out")] = \
+                torch.from_numpy(value)
+        return torch.from_numpy(logits), new
+
+    def reorder(state, rows):
+        return {n: v.index_select(batch_axis.get(n, 0), rows) for n, v in state.items()}
+
+    max_lengths = (lengths.float() * 2.0).long() + 10
+    if model.max_output_length is not None:
+        max_lengths = max_lengths.clamp(max=model.max_output_length)
+    got = beam_search(step, state, 2, 3, max_lengths, beam=beam, alpha=0.6, reorder=reorder)
+    for g, w in zip(got, want, strict=True):
+        assert g.tokens == w.tokens
+        assert g.score == pytest.approx(w.score, abs=1e-3)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("positions, norm_first", [("sinusoidal", False), ("learned", True)])
 def test_transformer_translation_greedy_parity(positions, norm_first, tmp_path):
@@ -258,7 +296,9 @@ def test_transformer_translation_greedy_parity(positions, norm_first, tmp_path):
                              positions=positions, norm_first=norm_first)
     model = _scaled(build_model(30, 25, config), 0.5)
     specs = transformer_translate_graphs(model, 30, 25)
-    _greedy_parity(model, specs, _export(model, specs, tmp_path), 30)
+    paths = _export(model, specs, tmp_path)
+    _greedy_parity(model, specs, paths, 30)
+    _beam_parity(model, specs, paths, 30)
 
 
 @pytest.mark.slow
@@ -271,4 +311,6 @@ def test_conv_translation_greedy_parity(tmp_path):
     config = TranslateConfig(model="conv", hidden=6, embedding=5, layers=2, kernel=3)
     model = _scaled(build_model(30, 25, config), 0.3)
     specs = conv_translate_graphs(model, 30, 25)
-    _greedy_parity(model, specs, _export(model, specs, tmp_path), 30)
+    paths = _export(model, specs, tmp_path)
+    _greedy_parity(model, specs, paths, 30)
+    _beam_parity(model, specs, paths, 30)
