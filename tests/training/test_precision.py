@@ -57,7 +57,7 @@ def test_resume_may_change_the_precision(tmp_path, corpus):
     train_lm(corpus, run, 4, "--precision", "bf16", "--resume")
     start = [r for r in read_log(run) if r["kind"] == "start"][-1]
     assert start["changes"]["precision"] == ["fp32", "bf16"]
-    assert json.loads((run / "config.json").read_text())["train"]["precision"] == "fp32"
+    assert json.loads((run / "config.json").read_text())["train"]["precision"] == "bf16"
 
 
 def test_fp16_on_the_cpu_is_one_line_naming_bf16(tmp_path, corpus, capsys):
