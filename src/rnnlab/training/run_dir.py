@@ -35,6 +35,7 @@ from rnnlab.training.checkpoint import (
 )
 from rnnlab.training.config import TrainConfig
 from rnnlab.training.lock import acquire_run_lock, refuse_if_written, release_run_lock
+from rnnlab.training.precision import check_precision
 from rnnlab.training.trainer import Trainer, TrainTask
 
 C = TypeVar("C")
@@ -165,7 +166,9 @@ def open_run(run_dir: Path, task: str, config: C, train_config: TrainConfig,
         config = absolute_files(config)
     if train_config.threads:
         torch.set_num_threads(train_config.threads)
-    return config, resolve_device(train_config.device)
+    device = resolve_device(train_config.device)
+    check_precision(train_config.precision, device.type)
+    return config, device
 
 
 def refuse_changes(saved: C, given: C) -> None:

@@ -43,8 +43,9 @@ from rnnlab.training.checkpoint import (
 )
 from rnnlab.training.config import TrainConfig
 from rnnlab.training.lock import acquire_run_lock, release_run_lock
-from rnnlab.training.log import RunLog, progress_bar
+from rnnlab.training.log import EVENT_FILES, RunLog, progress_bar
 from rnnlab.training.optim import Schedule, build_optimizer
+from rnnlab.training.precision import Precision
 from rnnlab.training.signals import StopRequests, TrainingInterrupted
 
 # Settings a resumed run must keep: the optimizer's saved state and the batch order depend on
@@ -88,7 +89,8 @@ class Trainer:
         self.schedule = Schedule(config)
         self.progress = Progress()
         self.average = WeightAverage(self.model, config.ema) if config.ema else None
-        self.log = RunLog(self.run_dir)
+        self.log = RunLog(self.run_dir, tensorboard=config.tensorboard)
+        self.precision = Precision(config.precision, next(self.model.parameters()).device.type)
         self.show_progress = show_progress
         self.resume_changes: dict[str, list[Any]] = {}
         self._saved_step: int | None = None
@@ -114,6 +116,7 @@ class Trainer:
             "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
             "task": self.task.state_dict(),
             "ema": self.average.state_dict() if self.average else [],
+            "scaler": self.precision.state_dict(),
         }
 
     def save(self) -> Path:
@@ -132,6 +135,8 @@ class Trainer:
                               "it, or choose another --run-dir")
         for name in FAILED_START_LEFTOVERS:
             (self.run_dir / name).unlink(missing_ok=True)
+        for path in self.run_dir.glob(EVENT_FILES):
+            path.unlink()
 
     def _resume(self) -> None:
         path = latest_checkpoint(self.run_dir)
@@ -148,6 +153,7 @@ class Trainer:
         if state["rng_cuda"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng_cuda"])
         self.task.load_state_dict(state["task"])
+        self.precision.load_state_dict(state.get("scaler", {}))
         if self.average:
             if not state.get("ema"):
                 raise RnnlabError(f"--ema: the checkpoint {path} was trained without --ema; "
@@ -188,6 +194,7 @@ class Trainer:
                     self._stop_if_asked(stop)
                     batches = self.task.batches(p.epoch)
                     bar.total = self._expected_steps(len(batches), started)
+                    bar.refresh()  # the end is known from the start, not from the first log
                     if p.batch_in_epoch == 0:
                         self.task.start_epoch(p.epoch)
                     self.schedule.start_epoch(self.optimizer, p.epoch)
@@ -199,6 +206,7 @@ class Trainer:
                         self._stop_if_asked(stop)  # only here, between two whole steps
                         loss, items = self._train_step(batches[index])
                         p.batch_in_epoch = index + 1
+                        self._advance(bar)
                         window_loss += loss * items
                         window_items += items
                         if p.step % c.log_every == 0 or p.batch_in_epoch == len(batches):
@@ -223,6 +231,7 @@ class Trainer:
                 return self._finish(stop_reason, started)
         finally:
             bar.close()
+            self.log.close()
             release_run_lock(self.run_dir)
 
     def _stop_if_asked(self, stop: StopRequests) -> None:
@@ -238,16 +247,18 @@ class Trainer:
     def _train_step(self, batch: Any) -> tuple[float, int]:
         self.model.train()
         self.schedule.start_step(self.optimizer, self.progress.step)
-        loss, items = self.task.train_loss(batch)
+        with self.precision.autocast():
+            loss, items = self.task.train_loss(batch)
         value = float(loss.detach())
         if not math.isfinite(value):
             # This loss came from the weights of the step before: its checkpoint is spoilt too.
             raise self._non_finite("training loss", value, self.progress.step + 1,
                                    first_bad_step=self.progress.step)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        self.precision.backward(loss)
+        self.precision.unscale(self.optimizer)
         self.last_grad_norm = clip_grad_norm(self.model.parameters(), self.config.clip)
-        self.optimizer.step()
+        self.precision.step(self.optimizer)
         self.progress.step += 1
         if self.average:
             self.average.update(self.progress.step)
@@ -270,8 +281,12 @@ class Trainer:
                        grad_norm=self.last_grad_norm, items_per_second=items_per_second)
         bar.set_postfix(epoch=p.epoch + 1, loss=f"{loss:.3f}", ppl=f"{math.exp(min(loss, 50)):.1f}",
                         tok_s=f"{items_per_second:.0f}", refresh=False)
+
+    def _advance(self, bar: Any) -> None:
+        """Move the bar to this step, every step (not only at log lines, which may be minutes
+        apart), with the end re-estimated: its percentage and ETA stay current."""
         bar.total = self._expected_steps(None, self._started)
-        bar.update(p.step - bar.n)
+        bar.update(self.progress.step - bar.n)
 
     def _expected_steps(self, epoch_batches: int | None, started: float) -> int | None:
         """The step the run will stop at, for the progress bar's percentage and ETA: the
