@@ -9,7 +9,7 @@ state carried from the previous sentence as in streaming evaluation). The PyTorc
 metric on the same split is printed beside them.
 
 Train the models first (one thread, a few minutes each): bash benchmarks/export_int8_train.sh
-Usage: python benchmarks/export_int8.py [--runs runs/export-int8] [--threads 1]
+Usage: python benchmarks/export_int8.py [--runs runs/export-int8] [--threads 1] [--name NAME]
 Writes benchmarks/results/export_int8.{json,md}; exports in RUNS/onnx-{fp32,int8}-<name>.
 """
 
@@ -135,6 +135,8 @@ def main() -> None:
     parser.add_argument("--runs", default="runs/export-int8", help="folder of the trained runs")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     parser.add_argument("--threads", type=int, default=1, help="torch and onnxruntime threads")
+    parser.add_argument("--name", default="export_int8", help="results file name (another "
+                        "model set, e.g. a Transformer in RUNS/sst2, keeps its own)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     from rnnlab.export.onnx_export import export_run
@@ -160,7 +162,7 @@ def main() -> None:
               "torch": torch.__version__, "onnxruntime": _ort_version(),
               "machine": platform.processor() or platform.machine(),
               "load_average": os.getloadavg(), "rows": rows}
-    save_record("export_int8", record, markdown(record))
+    save_record(args.name, record, markdown(record))
 
 
 def _ort_version() -> str:

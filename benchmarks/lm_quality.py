@@ -59,7 +59,7 @@ def add_transformer_figures(lm: LMRun, config, train_config, run_dir: Path,  # n
     """nanoGPT's way to report dev loss (the mean over 200 random batches of windows, its
     `eval_iters` default) beside the whole-stream loss, and the seconds per training step
     (from the log's training throughput, evaluations excluded)."""
-    from rnnlab.tasks.lm.scoring import window_loss
+    from rnnlab.tasks.lm.predict import window_loss
 
     valid = lm.load_corpus(data_dir).valid
     final["valid"]["window_loss"] = window_loss(lm.model, valid, config.batch_size,

@@ -134,3 +134,30 @@ def test_language_model_resume_is_exact_on_cuda(tmp_path):
     resumed = train(tmp_path / "split", 8, "--resume")
     for name, tensor in straight.items():
         assert torch.equal(tensor, resumed[name]), name
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_resumes_exactly_on_cuda(tmp_path, precision):
+    """Autocast on CUDA (fp16 with its gradient scaler, whose state the checkpoint keeps):
+    float32 weights, and a resumed run equals the straight one."""
+    from safetensors.torch import load_file
+
+    from rnnlab.training.checkpoint import STATE_FILE, latest_checkpoint
+
+    corpus = tmp_path / "train.txt"
+    corpus.write_text("\n".join(f"line {i} on the gpu" for i in range(300)) + "\n")
+
+    def train(run, steps, *extra):
+        assert main(["train", "lm", "--train", str(corpus), "--level", "char", "--hidden", "32",
+                     "--layers", "2", "--batch-size", "8", "--bptt", "16", "--device", "cuda",
+                     "--precision", precision, "--run-dir", str(run), "--quiet", "--max-steps",
+                     str(steps), *extra]) == 0
+        return load_file(str(latest_checkpoint(run) / "model.safetensors"))
+
+    straight = train(tmp_path / "straight", 8)
+    train(tmp_path / "split", 4)
+    resumed = train(tmp_path / "split", 8, "--resume")
+    for name, tensor in straight.items():
+        assert tensor.dtype == torch.float32 and torch.equal(tensor, resumed[name]), name
+    saved = torch.load(latest_checkpoint(tmp_path / "split") / STATE_FILE, weights_only=True)
+    assert ("scale" in saved["scaler"]) == (precision == "fp16")

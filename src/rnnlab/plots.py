@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")  # files only: no display is needed or wanted
 import matplotlib.pyplot as plt  # noqa: E402
 
-from rnnlab.training.log import read_log  # noqa: E402
+from rnnlab.errors import RnnlabError  # noqa: E402
+from rnnlab.training.log import LOG_FILE, read_log  # noqa: E402
 
 
 def plot_training_curves(run_dir: Path, out: Path | None = None) -> Path | None:
@@ -45,6 +48,80 @@ def plot_training_curves(run_dir: Path, out: Path | None = None) -> Path | None:
     fig.savefig(out)
     plt.close(fig)
     return out
+
+
+def read_run_logs(run_dirs: Sequence[str | Path]) -> dict[str, list[dict[str, Any]]]:
+    """Each run's log records, keyed by a label that tells the runs apart (the folder name, or
+    the path where two folders share a name); a folder that is not a run with a log is refused."""
+    paths = [Path(d) for d in run_dirs]
+    if not paths:
+        raise RnnlabError("name at least one run folder")
+    names = [p.name for p in paths]
+    logs: dict[str, list[dict[str, Any]]] = {}
+    for path, name in zip(paths, names, strict=True):
+        if not path.is_dir():
+            raise RnnlabError(f"{path} is not a folder (expected a run folder from rnnlab train)")
+        if not (path / LOG_FILE).is_file():
+            raise RnnlabError(f"{path} is not a training run: it has no {LOG_FILE}")
+        records = read_log(path)
+        if not records:
+            raise RnnlabError(f"{path}/{LOG_FILE} holds no records (the run logged nothing yet)")
+        logs[name if names.count(name) == 1 else str(path)] = records
+    return logs
+
+
+def plot_runs(run_dirs: Sequence[str | Path], out: str | Path,
+              metrics: Sequence[str] | None = None) -> Path:
+    """Several runs' curves on one PNG: the training loss per step, and one panel per dev
+    metric (default: the metric each run picked its checkpoint by, as its log says)."""
+    logs = read_run_logs(run_dirs)
+    evals = {label: [r for r in records if r.get("kind") == "eval"]
+             for label, records in logs.items()}
+    out = Path(out)
+    if not out.parent.is_dir():
+        raise RnnlabError(f"--out {out}: the folder {out.parent} does not exist")
+    metrics = list(metrics or _default_metrics(logs, evals))
+    for metric in metrics:
+        if not any(metric in r for records in evals.values() for r in records):
+            logged = sorted({k for records in evals.values() for r in records for k, v in
+                             r.items() if isinstance(v, float) and k != "time"})
+            raise RnnlabError(f"no run logged a dev {metric!r}; the dev metrics logged are: "
+                              f"{', '.join(logged) or 'none (no evaluation yet)'}")
+    fig, axes = plt.subplots(1, 1 + len(metrics), figsize=(6 * (1 + len(metrics)), 4), dpi=100,
+                             squeeze=False)
+    loss_ax, metric_axes = axes[0, 0], axes[0, 1:]
+    for index, (label, records) in enumerate(logs.items()):
+        color = f"C{index % 10}"
+        train = [r for r in records if r.get("kind") == "train" and "loss" in r]
+        loss_ax.plot([r["step"] for r in train], [r["loss"] for r in train], color=color,
+                     lw=1, label=label)
+        for ax, metric in zip(metric_axes, metrics, strict=True):
+            points = [r for r in evals[label] if metric in r]
+            ax.plot([r["step"] for r in points], [r[metric] for r in points], "o-",
+                    color=color, ms=3, label=label)
+    for ax, title in zip(axes[0], ["training loss", *(f"dev {m}" for m in metrics)],
+                         strict=True):
+        ax.set_title(title)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+    return out
+
+
+def _default_metrics(logs: dict[str, list[dict[str, Any]]],
+                     evals: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """The metrics the finished runs were selected by; for runs still training, the dev loss
+    (or their first dev metric); none while no run has been evaluated yet."""
+    chosen = [r["metric"] for records in logs.values() for r in records
+              if r.get("kind") == "end" and isinstance(r.get("metric"), str)]
+    if chosen:
+        return list(dict.fromkeys(chosen))
+    logged = [k for records in evals.values() for r in records for k, v in r.items()
+              if isinstance(v, float) and k != "time"]
+    return ["loss"] if "loss" in logged else logged[:1]
 
 
 # -- classification ---------------------------------------------------------------------------

@@ -67,6 +67,25 @@ def test_translate_file_stdin_and_attention_plots(run_dir, tmp_path, capsys, mon
     assert json.loads(capsys.readouterr().out)["source"] == "der mann"
 
 
+def test_n_best_lists_the_beams_runners_up(run_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("sys.stdin", io.StringIO("ein hund\neine katze läuft\n"))
+    assert main(["translate", str(run_dir), "--beam", "3", "--n-best", "3",
+                 "--format", "json"]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    for record in records:
+        ranked = record["n_best"]
+        assert ranked[0] == {"translation": record["translation"], "score": record["score"]}
+        assert len(ranked) == 3  # a tiny vocabulary still finishes three hypotheses
+        assert len({r["translation"] for r in ranked}) == 3  # three different hypotheses
+        assert all(isinstance(r["score"], float) and r["score"] < 0 for r in ranked)
+    monkeypatch.setattr("sys.stdin", io.StringIO("ein hund\n"))
+    assert main(["translate", str(run_dir), "--beam", "3", "--n-best", "2"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2
+    monkeypatch.setattr("sys.stdin", io.StringIO("ein hund\n"))
+    assert main(["translate", str(run_dir), "--beam", "2", "--n-best", "3"]) == 2
+    assert "n_best must be between 1 and the beam (2), got 3" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("attention", ["none", "general", "dot", "concat"])
 def test_other_attentions_train(tmp_path, files, attention):
     extra = ["--attention", attention, "--max-steps", "2", "--dev-metric", "ppl"]

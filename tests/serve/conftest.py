@@ -67,3 +67,41 @@ def models(runs) -> dict:
 
     return load_models([runs[name] for name in ("sentiment", "ner", "de-en", "chars")],
                        device="cpu")
+
+
+TRANSFORMER = ("--model", "transformer", "--hidden", "8", "--heads", "2", "--layers", "1")
+ATTENTION_NAMES = ("gpt-cls", "han-cls", "gpt-ner", "gpt-chars", "gpt-de-en", "conv-de-en")
+
+
+@pytest.fixture(scope="session")
+def attention_runs(tmp_path_factory) -> dict:
+    """name -> run directory of the non-recurrent models (test_attention_models.py)."""
+    root = tmp_path_factory.mktemp("serve-attention-runs")
+    data = root / "data"
+    data.mkdir()
+    (data / "train.tsv").write_text(
+        "label\ttext\n" + "".join(f"{a}\t{b}. it is {b}!\n" for a, b in CLASSIFY_ROWS),
+        encoding="utf-8")
+    (data / "eng.train").write_text(NER, encoding="utf-8")
+    (data / "t.de").write_text("\n".join(SRC) + "\n", encoding="utf-8")
+    (data / "t.en").write_text("\n".join(TGT) + "\n", encoding="utf-8")
+    (data / "lm.txt").write_text(LM_TEXT + "\n", encoding="utf-8")
+    out = {name: root / name for name in ATTENTION_NAMES}
+    train_tsv = str(data / "train.tsv")
+    _train("classify", "--train", train_tsv, *TRANSFORMER, "--pooling", "structured", "--hops",
+           "2", "--embedding-size", "8", "--batch-size", "8", "--run-dir", str(out["gpt-cls"]))
+    _train("classify", "--train", train_tsv, "--model", "han", "--embedding-size", "8",
+           "--hidden", "4", "--batch-size", "8", "--run-dir", str(out["han-cls"]))
+    ner = str(data / "eng.train")
+    _train("tag", "--train", ner, "--valid", ner, "--test", ner, "--crf", "--scheme", "bio",
+           *TRANSFORMER, "--word-embedding-size", "8", "--char-hidden", "4",
+           "--run-dir", str(out["gpt-ner"]))
+    _train("lm", "--train", str(data / "lm.txt"), "--level", "char", *TRANSFORMER,
+           "--block-size", "16", "--batch-size", "4", "--run-dir", str(out["gpt-chars"]))
+    files = ("--src-train", str(data / "t.de"), "--tgt-train", str(data / "t.en"),
+             "--src-valid", str(data / "t.de"), "--tgt-valid", str(data / "t.en"),
+             "--min-freq", "1", "--batch-size", "8", "--dev-sentences", "4")
+    _train("translate", *files, *TRANSFORMER, "--run-dir", str(out["gpt-de-en"]))
+    _train("translate", *files, "--model", "conv", "--embedding", "8", "--hidden", "8",
+           "--layers", "2", "--run-dir", str(out["conv-de-en"]))
+    return out

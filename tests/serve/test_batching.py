@@ -149,3 +149,28 @@ def test_a_stream_that_fails_raises_in_the_reader():
 def test_limits_refuse_nonsense(bad):
     with pytest.raises(RnnlabError):
         ServeLimits(**bad)
+
+
+def test_a_lone_request_does_not_wait_for_company():
+    """With nobody else about, a request runs at once, not after batch_wait_ms; once requests
+    arrive together they are batched again."""
+    import time
+
+    model = Recorder()
+    worker = _worker(model, max_batch=8, batch_wait_ms=400)
+
+    async def alone():
+        started = time.perf_counter()
+        assert await worker.submit(None, 3) == 6
+        return time.perf_counter() - started
+
+    async def together():
+        return await asyncio.gather(*(worker.submit(None, i) for i in range(6)))
+
+    try:
+        assert max(asyncio.run(alone()) for _ in range(3)) < 0.2  # not the 0.4 s wait
+        assert asyncio.run(together()) == [2 * i for i in range(6)]
+    finally:
+        worker.close()
+    assert [len(batch) for _, batch in model.batches[:3]] == [1, 1, 1]
+    assert len(model.batches) - 3 < 6  # the six shared batches

@@ -268,3 +268,31 @@ def test_a_token_server_asks_for_the_token_then_shows_the_panels(browser, runs, 
             page.locator("#panel-sentiment .label").wait_for()
         finally:
             context.close()
+
+
+def test_transformer_and_han_classifiers_shade_words_and_sentences(browser, attention_runs,
+                                                                    tmp_path):
+    """Structured pooling's word weights and a HAN's sentence and word weights are drawn."""
+    with serving([attention_runs["gpt-cls"], attention_runs["han-cls"]], tmp_path) as url:
+        context = browser.new_context()
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        page.goto(url + "/")
+        text = "A gripping, funny film. It is lovely!"
+        for name in ("gpt-cls", "han-cls"):
+            panel = page.locator(f"#panel-{name}")
+            panel.wait_for()
+            panel.get_by_label("Text to classify").fill(text)
+            panel.get_by_role("button", name="Classify").click()
+            panel.locator(".label").wait_for()
+        expected = _api(url, "/models/gpt-cls/classify", {"texts": [text]})["predictions"][0]
+        words = page.locator("#panel-gpt-cls .attention .word")
+        assert [words.nth(i).inner_text() for i in range(words.count())] == expected["tokens"]
+        expected = _api(url, "/models/han-cls/classify", {"texts": [text]})["predictions"][0]
+        lines = page.locator("#panel-han-cls .attention .sentence")
+        assert lines.count() == len(expected["sentences"]) == 2
+        for i, sentence in enumerate(expected["sentences"]):
+            words = lines.nth(i).locator(".word")
+            assert words.count() == 1 + len(sentence)  # the sentence's weight, then its words
+            assert [words.nth(j + 1).inner_text() for j in range(len(sentence))] == sentence
+        context.close()

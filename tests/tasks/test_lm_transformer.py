@@ -10,8 +10,8 @@ from torch.nn import functional as F
 from rnnlab.data.batching import random_windows
 from rnnlab.decoding.beam import beam_search
 from rnnlab.tasks.lm.config import LMConfig
+from rnnlab.tasks.lm.predict import token_log_probs
 from rnnlab.tasks.lm.presets import preset_configs
-from rnnlab.tasks.lm.scoring import token_log_probs
 from rnnlab.tasks.lm.transformer import TransformerLM
 
 
@@ -93,7 +93,7 @@ def test_nanogpt_preset_has_nanogpts_parameter_count():
 
 def test_batched_windows_score_the_stream_as_one_stream_does():
     from rnnlab.data.batching import batchify
-    from rnnlab.tasks.lm.scoring import score_streams, score_windows
+    from rnnlab.tasks.lm.predict import score_streams, score_windows
 
     model = _model(block=8)
     ids = torch.randint(0, 11, (45,))

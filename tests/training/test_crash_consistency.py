@@ -79,6 +79,9 @@ def test_resume_refuses_model_changes_and_names_training_changes(tmp_path, text)
     summary = train_lm(config, dataclasses.replace(train, max_steps=30), tmp_path / "run",
                        resume=True, show_progress=False)
     assert summary["steps"] == 30 and summary["resumed_with"] == {"max_steps": [20, 30]}
+    from rnnlab.tasks.registry import load_run
+
+    assert load_run(tmp_path / "run").train.max_steps == 30  # config.json says what last ran
 
 
 def test_resave_never_deletes_the_only_copy_and_a_bad_latest_falls_back(tmp_path, monkeypatch):

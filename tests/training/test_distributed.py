@@ -142,6 +142,7 @@ def test_tagger_two_ranks_equal_one_process(tmp_path):
     assert max_difference(last_weights(tmp_path / "one"), last_weights(tmp_path / "two")) <= 1e-9
 
 
+@pytest.mark.slow
 def test_resume_under_two_ranks_equals_an_uninterrupted_run(tmp_path, text):
     """With dropout: each rank's RNG stream and carried LSTM state come back from the
     checkpoint, so the resumed run is the same, bit for bit."""
@@ -152,6 +153,7 @@ def test_resume_under_two_ranks_equals_an_uninterrupted_run(tmp_path, text):
     assert_same_run(tmp_path / "straight", tmp_path / "resumed")
 
 
+@pytest.mark.slow
 def test_resume_with_another_world_size_is_refused(tmp_path, text):
     run(torchrun(lm_args(text, tmp_path / "run", 5, "--batch-size", "4")))
     done = subprocess.run([sys.executable, str(WORKER),
@@ -179,6 +181,7 @@ def wait_for(condition, timeout: float = 90.0) -> None:
     raise AssertionError("timed out")
 
 
+@pytest.mark.slow
 def test_a_killed_worker_is_restarted_and_nothing_is_lost(tmp_path, text):
     """kill -9 rank 1 after the first checkpoint: torchrun (--max-restarts 1) restarts the
     group, which resumes from the last checkpoint, and the run ends as if nothing happened."""

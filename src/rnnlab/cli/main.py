@@ -19,7 +19,7 @@ from rnnlab.tasks.registry import TASKS
 TASK_COMMAND_MODULES = tuple(dict.fromkeys(spec.cli for spec in TASKS.values() if spec.cli))
 COMMAND_MODULES = ("rnnlab.cli.info", "rnnlab.cli.data", "rnnlab.cli.train",
                    "rnnlab.cli.evaluate", *TASK_COMMAND_MODULES, "rnnlab.cli.diagnose",
-                   "rnnlab.cli.serve", "rnnlab.cli.export")
+                   "rnnlab.cli.serve", "rnnlab.cli.export", "rnnlab.cli.plot")
 # Write errors that mean "no room" rather than a bug: disk full, file-size limit, quota.
 WRITE_FAILURES = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 

@@ -29,6 +29,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--attention-layer", type=checked_type(int, ge=1), default=None, metavar="N",
                    help="conv, transformer: the decoder layer whose cross-attention is drawn "
                         "(1-based; default: the last)")
+    p.add_argument("--n-best", type=checked_type(int, ge=1), default=1, metavar="N",
+                   help="the N best translations of the beam (at most --beam): text output "
+                        "writes N lines a sentence, best first, as OpenNMT's -n_best; JSON "
+                        "lists them with their log-probabilities")
     add_device(p)
     add_format(p)
     p.set_defaults(handler=run_translate)
@@ -60,7 +64,8 @@ def run_translate(args: argparse.Namespace) -> int:
     layer = args.attention_layer
     if plots is not None and layer is None and run.config.model != "rnn":
         layer = run.config.layers  # per-head weights of the last layer
-    results = run.translate(lines, args.beam, args.alpha, attention_layer=layer)
+    results = run.translate(lines, args.beam, args.alpha, attention_layer=layer,
+                            n_best=args.n_best)
     if plots is not None:
         from rnnlab.plots import plot_attention
 
@@ -75,11 +80,15 @@ def run_translate(args: argparse.Namespace) -> int:
                     plot_attention(weights, result.source_tokens, result.target_tokens,
                                    plots / f"attention-{index:04d}-head{head}.png",
                                    title=f"head {head}")
+        ranked = [(result.text, result.score), *result.alternatives]
         if args.format == "json":
-            print(json.dumps({"source": result.source, "translation": result.text},
-                             ensure_ascii=False))
+            print(json.dumps({"source": result.source, "translation": result.text,
+                              "score": result.score,
+                              "n_best": [{"translation": text, "score": score}
+                                         for text, score in ranked]}, ensure_ascii=False))
         else:
-            print(result.text)
+            for text, _ in ranked:
+                print(text)
     if plots is not None and results[0].weights is None:
         print("note: this model has no attention (--attention none): no plots written",
               file=sys.stderr)

@@ -14,6 +14,9 @@ from rnnlab.export import graphs
 
 RUNTIME_DIR = Path(__file__).parent / "runtime"
 TAG_DECODER = "tag_decoder.py"
+# HAN's sentence splitter: a rule in plain Python (no rnnlab imports), shipped as it is
+SENTENCE_SPLITTER = Path(__file__).parents[1] / "data" / "sentences.py"
+RECURRENT = ("rnn", "han")  # classifiers built from a recurrent --cell
 
 
 def task_bundle(run: Any) -> tuple[list[graphs.GraphSpec], dict[str, Any]]:  # noqa: ANN401
@@ -35,13 +38,26 @@ def _classify(run: Any) -> tuple[list[graphs.GraphSpec], dict[str, Any]]:  # noq
     from rnnlab.tasks.classify.model import min_length
 
     config = run.config
-    specs = graphs.classifier_graphs(run.model, len(run.vocab))
     meta = {"labels": run.labels, "lowercase": config.lowercase, "max_len": config.max_len,
             "min_length": min_length(config), "token_pattern": _TOKEN.pattern,
-            "model": config.model, "cell": config.cell if config.model == "rnn" else None,
+            "model": config.model, "cell": config.cell if config.model in RECURRENT else None,
             "pad_id": run.vocab.pad_id, "unk_id": run.vocab.unk_id}
+    copy: list[str] = []
+    if config.model == "han":
+        from rnnlab.export.document_graphs import han_graphs
+
+        specs = han_graphs(run.model, len(run.vocab))
+        meta.update(max_sentences=config.max_sentences, max_sentence_len=config.max_sentence_len,
+                    sentence_splitter=SENTENCE_SPLITTER.name)
+        copy.append(SENTENCE_SPLITTER)
+    else:
+        specs = graphs.classifier_graphs(run.model, len(run.vocab))
+    if config.model == "nbsvm":
+        from rnnlab.tasks.classify.documents import NGRAM_JOIN
+
+        meta.update(ngrams=config.ngrams, ngram_join=NGRAM_JOIN)
     return specs, {"meta": meta, "vocab": {"vocab.json": run.vocab},
-                   "json": {"labels.json": run.labels}}
+                   "json": {"labels.json": run.labels}, "copy": copy}
 
 
 def _tag(run: Any) -> tuple[list[graphs.GraphSpec], dict[str, Any]]:  # noqa: ANN401
@@ -49,7 +65,12 @@ def _tag(run: Any) -> tuple[list[graphs.GraphSpec], dict[str, Any]]:  # noqa: AN
     specs = graphs.tagger_graphs(model, len(vocab.words), len(vocab.chars))
     meta = {"tags": vocab.tags, "scheme": run.scheme, "lowercase": vocab.lowercase,
             "zero_digits": vocab.zero_digits, "crf": model.crf is not None,
-            "char_features": run.config.char_features, "decoder": TAG_DECODER}
+            "char_features": run.config.char_features, "decoder": TAG_DECODER,
+            "model": run.config.model}
+    if run.config.model == "transformer":
+        from rnnlab.tasks.tag.model import MAX_WORDS
+
+        meta["max_words"] = MAX_WORDS  # the positions it learned
     files: dict[str, Any] = {"tags.json": vocab.tags}
     if model.crf is not None:
         crf = model.crf
@@ -64,10 +85,18 @@ def _tag(run: Any) -> tuple[list[graphs.GraphSpec], dict[str, Any]]:  # noqa: AN
 
 def _lm(run: Any) -> tuple[list[graphs.GraphSpec], dict[str, Any]]:  # noqa: ANN401
     config = run.model.config
-    specs = graphs.lm_graphs(run.model, len(run.vocab))
-    meta = {"tokenizer": run.info["tokenizer"], "cell": config.cell, "layers": config.layers,
+    meta = {"tokenizer": run.info["tokenizer"], "model": config.model, "layers": config.layers,
             "hidden": config.hidden, "context_id": run.context_id(),
             "pad_id": run.vocab.pad_id, "bos_id": run.vocab.bos_id, "eos_id": run.vocab.eos_id}
+    if config.model == "transformer":
+        from rnnlab.export.transformer_graphs import gpt_graphs
+
+        specs = gpt_graphs(run.model, len(run.vocab))
+        meta.update(cell=None, heads=config.heads, head_dim=config.hidden // config.heads,
+                    block_size=config.block_size)
+    else:
+        specs = graphs.lm_graphs(run.model, len(run.vocab))
+        meta["cell"] = config.cell
     if meta["tokenizer"].get("name") == "subword":
         meta["tokenizer"] = {"name": "subword", "model": "tokenizer.json"}
     return specs, {"meta": meta, "vocab": {"vocab.json": run.vocab},
@@ -76,12 +105,25 @@ def _lm(run: Any) -> tuple[list[graphs.GraphSpec], dict[str, Any]]:  # noqa: ANN
 
 def _translate(run: Any) -> tuple[list[graphs.GraphSpec], dict[str, Any]]:  # noqa: ANN401
     config, model = run.config, run.model
-    specs = graphs.translate_graphs(model, len(run.src_vocab), len(run.tgt_vocab))
-    meta = {"cell": config.cell, "attention": config.attention,
+    sizes = (len(run.src_vocab), len(run.tgt_vocab))
+    if config.model == "transformer":
+        from rnnlab.export.transformer_graphs import transformer_translate_graphs
+
+        specs = transformer_translate_graphs(model, *sizes)
+    elif config.model == "conv":
+        from rnnlab.export.conv_graphs import conv_translate_graphs
+
+        specs = conv_translate_graphs(model, *sizes)
+    else:
+        specs = graphs.translate_graphs(model, *sizes)
+    recurrent = config.model == "rnn"
+    meta = {"model": config.model, "cell": config.cell if recurrent else None,
+            "attention": config.attention if recurrent else config.model,
             "tokenization": f"subword{config.subwords}" if config.subwords else "word",
             "bos_id": run.tgt_vocab.bos_id, "eos_id": run.tgt_vocab.eos_id,
             "max_len_ratio": config.max_len_ratio, "max_len_extra": config.max_len_extra,
-            "source_eos": True, "state": graphs.translate_state_names(model)}
+            "max_output_length": model.max_output_length,
+            "source_eos": True, "state": specs[0].outputs}
     return specs, {"meta": meta,
                    "vocab": {"src_vocab.json": run.src_vocab, "tgt_vocab.json": run.tgt_vocab},
                    "json": {"src_tokenizer.json": run.info["src_tokenizer"],
@@ -97,7 +139,8 @@ def write_side_files(run: Any, out: Path, extras: dict[str, Any]) -> list[str]: 
     for name, value in extras.get("json", {}).items():
         (out / name).write_text(json.dumps(value, ensure_ascii=False) + "\n", "utf-8")
         written.append(name)
-    for name in extras.get("copy", []):
-        shutil.copyfile(RUNTIME_DIR / name, out / name)
-        written.append(name)
+    for name in extras.get("copy", []):  # a runtime helper's name, or a path
+        source = name if isinstance(name, Path) else RUNTIME_DIR / name
+        shutil.copyfile(source, out / source.name)
+        written.append(source.name)
     return written

@@ -111,12 +111,32 @@ def model_card(run: Any, meta: dict[str, Any], run_dir: Path) -> str:  # noqa: A
     return "\n".join(lines)
 
 
+def _transformer(config: dict[str, Any]) -> str:
+    return (f"Transformer, {config.get('layers')} layers x {config.get('heads')} heads, width "
+            f"{config.get('hidden')}")
+
+
 def _architecture(task: str, config: dict[str, Any]) -> str:
+    model = config.get("model", "rnn")
     if task == "tag":
         output = "CRF" if config.get("crf") else "softmax"
-        return f"BiLSTM-{output}, character features: {config.get('char_features')}"
-    if task == "classify" and config.get("model") == "cnn":
+        encoder = _transformer(config) if model == "transformer" else "BiLSTM"
+        return f"{encoder}-{output}, character features: {config.get('char_features')}"
+    if task == "classify" and model == "cnn":
         return "TextCNN"
+    if task == "classify" and model == "han":
+        return f"hierarchical attention network (Yang et al. 2016), {config.get('cell')} encoders"
+    if task == "classify" and model == "nbsvm":
+        return f"NBSVM (Wang & Manning 2012), word 1..{config.get('ngrams')}-grams"
+    if task == "classify" and model == "transformer":
+        return f"{_transformer(config)}, pooling: {config.get('pooling')}"
+    if task == "lm" and model == "transformer":
+        return f"GPT: {_transformer(config)}, block size {config.get('block_size')}"
+    if task == "translate" and model == "transformer":
+        return f"{_transformer(config)} encoder-decoder"
+    if task == "translate" and model == "conv":
+        return (f"ConvS2S, {config.get('layers')} layers, kernel {config.get('kernel')}, "
+                f"{config.get('hidden')} channels")
     if task == "translate":
         return f"{config.get('cell')} encoder-decoder, attention: {config.get('attention')}"
     return str(config.get("cell"))
@@ -132,7 +152,52 @@ def _data_detail(task: str, config: dict[str, Any]) -> str:
     return ""
 
 
+def _han_usage(meta: dict[str, Any]) -> str:
+    lower = ".lower()" if meta["lowercase"] else ""
+    return f'''
+import json, re, numpy as np, onnxruntime as ort
+from sentences import split_sentences  # the training's sentence rule, shipped beside this card
+itos = json.load(open("vocab.json"))["itos"]; stoi = {{w: i for i, w in enumerate(itos)}}
+labels = json.load(open("labels.json"))
+text = "A gripping, funny film. The plot drags, though!"
+pattern = re.compile({meta["token_pattern"]!r})
+words = [w for w in (pattern.findall(s{lower}) for s in split_sentences(text)) if w]
+width, most = {meta["max_sentence_len"]}, {meta["max_sentences"]}  # long sentences: cut in pieces
+pieces = [w[i:i + width] for w in words for i in range(0, len(w), width)][:most]
+ids = [[stoi.get(t, {meta["unk_id"]}) for t in p] for p in pieces]
+longest = max(map(len, ids))
+tokens = np.array([[row + [{meta["pad_id"]}] * (longest - len(row)) for row in ids]])
+session = ort.InferenceSession("classifier.onnx")
+probabilities, sentence_weights, word_weights = session.run(None, {{
+    "tokens": tokens, "sentence_counts": np.array([len(ids)]),
+    "word_lengths": np.array([[len(row) for row in ids]])}})
+print(labels[int(probabilities[0].argmax())], sentence_weights[0])
+'''
+
+
+def _nbsvm_usage(meta: dict[str, Any]) -> str:
+    lower = ".lower()" if meta["lowercase"] else ""
+    return f'''
+import json, re, numpy as np, onnxruntime as ort
+itos = json.load(open("vocab.json"))["itos"]; stoi = {{w: i for i, w in enumerate(itos)}}
+labels = json.load(open("labels.json"))
+text = re.sub(r"<br\\s*/?>", " ", "A gripping, funny film.<br />Not bad at all.")  # IMDB's breaks
+tokens = re.findall({meta["token_pattern"]!r}, text{lower})
+n = {meta["ngrams"]}  # distinct word n-grams of lengths 1..n, first seen first
+grams = dict.fromkeys({meta["ngram_join"]!r}.join(tokens[i:i + k]) for k in range(1, n + 1)
+                      for i in range(len(tokens) - k + 1))
+ids = [stoi[g] for g in grams if g in stoi] or [{meta["unk_id"]}]  # unseen n-grams are dropped
+session = ort.InferenceSession("classifier.onnx")
+probabilities, = session.run(None, {{"tokens": np.array([ids]), "lengths": np.array([len(ids)])}})
+print(labels[int(probabilities[0].argmax())], probabilities[0])
+'''
+
+
 def _classify_usage(meta: dict[str, Any]) -> str:
+    if meta.get("model") == "han":
+        return _han_usage(meta)
+    if meta.get("model") == "nbsvm":
+        return _nbsvm_usage(meta)
     return f'''
 import json, re, numpy as np, onnxruntime as ort
 itos = json.load(open("vocab.json"))["itos"]; stoi = {{w: i for i, w in enumerate(itos)}}
@@ -157,7 +222,29 @@ print(tagger.tag([["EU", "rejects", "German", "call", "to", "boycott", "British"
 '''
 
 
+def _gpt_usage(meta: dict[str, Any]) -> str:
+    empty = f'np.zeros(({meta["layers"]}, 1, {meta["heads"]}, 0, {meta["head_dim"]}), np.float32)'
+    return f'''
+import json, numpy as np, onnxruntime as ort
+itos = json.load(open("vocab.json"))["itos"]
+session = ort.InferenceSession("lm_step.onnx"); rng = np.random.default_rng(0)
+window = [{meta["context_id"]}]  # the tokens read so far (the prompt's ids)
+feed, keys, values = window, {empty}, {empty}
+for _ in range(40):  # sample 40 tokens; the key/value cache carries the prefix
+    logits, keys, values = session.run(None, {{"tokens": np.array([feed]), "keys": keys,
+                                               "values": values}})
+    p = np.exp(logits[0] - logits[0].max()); p /= p.sum()
+    token = int(rng.choice(len(p), p=p)); print(itos[token], end=" ")
+    window.append(token); feed = [token]
+    if keys.shape[3] + 1 > {meta["block_size"]}:  # the context is full: read the last
+        window = window[-{meta["block_size"]}:]  # block_size tokens afresh (as nanoGPT)
+        feed, keys, values = window, {empty}, {empty}
+'''
+
+
 def _lm_usage(meta: dict[str, Any]) -> str:
+    if meta.get("model") == "transformer":
+        return _gpt_usage(meta)
     states = ", ".join(f'"{s}": np.zeros(({meta["layers"]}, 1, {meta["hidden"]}), np.float32)'
                        for s in (["h", "c"] if meta["cell"].startswith("lstm") else ["h"]))
     return f'''
@@ -173,6 +260,8 @@ for _ in range(40):  # sample 40 tokens, one step each; the state carries the pr
 
 
 def _translate_usage(meta: dict[str, Any]) -> str:
+    longest = meta.get("max_output_length")
+    clamp = f"\nlimit = min(limit, {longest})  # the positions the model learned" if longest else ""
     return f'''
 import json, numpy as np, onnxruntime as ort
 src_stoi = {{w: i for i, w in enumerate(json.load(open("src_vocab.json"))["itos"])}}
@@ -183,7 +272,8 @@ src = np.array([[src_stoi.get(w, 1) for w in words]])
 lengths = np.array([src.shape[1]])
 state = dict(zip({meta["state"]!r}, encoder.run(None, {{"src": src, "lengths": lengths}})))
 token, out = {meta["bos_id"]}, []
-for _ in range(int(src.shape[1] * {meta["max_len_ratio"]}) + {meta["max_len_extra"]}):  # greedy
+limit = int(src.shape[1] * {meta["max_len_ratio"]}) + {meta["max_len_extra"]}{clamp}
+for _ in range(limit - 1):  # greedy; at the limit the output ends (its last token is <eos>)
     logits, *rest = step.run(None, {{"tokens": np.array([token]), **state}})
     token = int(logits[0].argmax())
     if token == {meta["eos_id"]}: break
@@ -204,8 +294,12 @@ LIMITS = {
     "tag": lambda m: ["Input is tokenized sentences (a list of words each); the tagger does not "
                       "split text into words.", f"Tags ({m['scheme']}): {', '.join(m['tags'])}."],
     "lm": lambda m: [f"Tokens are {m['tokenizer'].get('name')}-level as in training; sampling, "
-                     "temperature and top-k/top-p are the client's loop over the step graph."],
+                     "temperature and top-k/top-p are the client's loop over the step graph."]
+    + ([f"The context is {m['block_size']} tokens: positions past it do not exist, so the "
+        "client restarts the cache from the last block_size tokens (shown above)."]
+       if m.get("model") == "transformer" else []),
     "translate": lambda m: ["Greedy decoding is shown; beam search is the client's loop over the "
-                            "same step graph (reorder the state rows by the kept beams).",
+                            "same step graph (reorder the state along each input's `batch` "
+                            "axis, which meta.json's dynamic_axes names, by the kept beams).",
                             f"Tokenization: {m['tokenization']}, lower-cased."],
 }

@@ -78,8 +78,8 @@ class ClassifierGraph(nn.Module):
 def classifier_graphs(model: Classifier | TextCNN, vocab_size: int) -> list[GraphSpec]:
     steps = max(STEPS, *getattr(model, "widths", (1,)))
     outputs = ["probabilities"]
-    if getattr(model, "attention", None) is not None:
-        outputs.append("attention")
+    if any(getattr(model, pooling, None) is not None for pooling in ("attention", "structured")):
+        outputs.append("attention")  # word weights (structured: the mean of the hops)
     return [GraphSpec("classifier", ClassifierGraph(model),
                       (_ids(vocab_size, BATCH, steps), _lengths(BATCH, steps)),
                       ["tokens", "lengths"], outputs,
@@ -91,6 +91,9 @@ def classifier_graphs(model: Classifier | TextCNN, vocab_size: int) -> list[Grap
 
 class TaggerGraph(nn.Module):
     """words (B, T), chars (B, T, C), char_lengths (B, T), lengths (B,) -> emissions (B, T, K).
+
+    The word encoder is the BiLSTM or, with `--model transformer`, the input map, the positions
+    and the Transformer encoder (padding masked from `lengths`), as `Tagger.emissions` runs them.
 
     `Tagger.emissions` runs the character model on the real words only (a boolean selection,
     whose size depends on the data); here it runs on every position, padding words included,
@@ -112,7 +115,11 @@ class TaggerGraph(nn.Module):
             per_word = per_word.reshape(batch, steps, -1)  # (B, T, F)
             real = (char_lengths > 0).unsqueeze(-1)  # (B, T, 1)
             x = torch.cat([x, torch.where(real, per_word, torch.zeros_like(per_word))], dim=2)
-        out, _ = model.encoder(x, lengths=lengths)  # (B, T, 2H)
+        if model.input is None:
+            out, _ = model.encoder(x, lengths=lengths)  # (B, T, 2H)
+        else:
+            h = model.input(x) + model.positions(x.shape[1])  # (B, T, H)
+            out, _ = model.encoder(h, lengths)  # (B, T, H)
         return model.output(out)  # (B, T, K)
 
 

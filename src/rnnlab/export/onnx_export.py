@@ -6,7 +6,10 @@ Exporter: torch's dynamo-based `torch.onnx.export(..., dynamo=True)`. The TorchS
 (`dynamo=False`) is deprecated in torch 2.13 and cannot express a time loop of the textbook cells
 for any length; the dynamo exporter writes `scan` (see `scan.py`) as an ONNX `Scan` node, so
 every cell, peephole LSTM and minimal GRU included, runs through one path with dynamic batch and
-length axes. Every graph is checked in onnxruntime against the PyTorch model on the example
+length axes. Transformer models export with the same exporter, their position embeddings as
+lookups (`positions.py`) and their key/value caches as state in and out of the step graphs
+(`transformer_graphs.py`); ConvS2S's decoder step carries each layer's last k-1 inputs
+(`conv_graphs.py`). Every graph is checked in onnxruntime against the PyTorch model on the example
 inputs before the export is reported done (max abs difference in meta.json).
 """
 
@@ -27,6 +30,7 @@ from torch import nn
 
 from rnnlab.errors import RnnlabError
 from rnnlab.export import graphs
+from rnnlab.export.positions import positions_form
 from rnnlab.export.scan import scan_form
 
 FORMATS = ("onnx",)
@@ -34,7 +38,9 @@ QUANTIZATIONS = ("int8",)
 TOLERANCE = 1e-4  # max abs difference allowed between onnxruntime and PyTorch (fp32 graphs)
 META_FILE, CARD_FILE = "meta.json", "README.md"
 # The models each task's graphs are written for (export/graphs.py)
-EXPORTABLE = {"classify": ("rnn", "cnn"), "tag": ("rnn",), "lm": ("rnn",), "translate": ("rnn",)}
+EXPORTABLE = {"classify": ("rnn", "cnn", "transformer", "han", "nbsvm"),
+              "tag": ("rnn", "transformer"), "lm": ("rnn", "transformer"),
+              "translate": ("rnn", "transformer", "conv")}
 OPSET = 18
 
 
@@ -64,7 +70,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, fmt: str = "onnx",
     specs, extras = bundle.task_bundle(run)
     result = ExportResult(out, run.info["task"], [f"{s.name}.onnx" for s in specs],
                           quantize=quantize)
-    with torch.no_grad(), scan_form(run.model):
+    with torch.no_grad(), scan_form(run.model), positions_form(run.model):
         for spec in specs:
             path = out / f"{spec.name}.onnx"
             export_graph(spec, path)
@@ -78,6 +84,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, fmt: str = "onnx",
     meta = {**extras["meta"], "task": result.task, "graphs": result.graphs,
             "inputs": {f"{s.name}.onnx": s.inputs for s in specs},
             "outputs": {f"{s.name}.onnx": s.outputs for s in specs},
+            "dynamic_axes": {f"{s.name}.onnx": s.axes for s in specs},  # input -> axis -> name
             "quantize": quantize, "fp32_max_abs_diff": result.max_abs_diff,
             "onnx_opset": OPSET, "torch": torch.__version__}
     (out / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", "utf-8")
@@ -174,6 +181,18 @@ def torch_outputs(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> list[t
     return list(out) if isinstance(out, tuple) else [out]
 
 
+def max_abs_diff(got: Any, want: Any) -> float:  # noqa: ANN401 - numpy arrays
+    """Max |got - want| where equal values (masks' -inf included) count as 0; NaN if one side is
+    NaN where the other is not."""
+    import numpy as np
+
+    if not want.size:
+        return 0.0
+    with np.errstate(invalid="ignore"):  # -inf - -inf: equal, and np.where keeps the 0
+        diff = np.where(got == want, 0.0, np.abs(got - want))
+    return float(np.nan if np.isnan(diff).any() else diff.max())
+
+
 def check_parity(spec: graphs.GraphSpec, path: Path,
                  inputs: tuple[torch.Tensor, ...] | None = None) -> float:
     """Max abs difference between onnxruntime and PyTorch on `inputs` (default: the example);
@@ -190,7 +209,7 @@ def check_parity(spec: graphs.GraphSpec, path: Path,
             if not (g == w.numpy()).all():
                 raise RnnlabError(f"{path.name}: output {name} differs from PyTorch")
             continue
-        worst = max(worst, float(abs(g - w.numpy()).max()) if w.numel() else 0.0)
+        worst = max(worst, max_abs_diff(g, w.numpy()))
     if not worst <= TOLERANCE:
         raise RnnlabError(f"{path.name}: onnxruntime differs from PyTorch by {worst:.2e} "
                           f"(> {TOLERANCE:g})")

@@ -81,7 +81,8 @@ class ConvEmbedding(nn.Module):
         """ids (B, L) at positions start .. start+L-1 (start: an int or (B,)) -> (B, L, E)."""
         offsets = torch.arange(ids.shape[1], device=ids.device)[None, :]  # (1, L)
         positions = offsets + (start[:, None] if isinstance(start, Tensor) else start)  # (B|1, L)
-        if int(positions.max()) >= self.max_positions:
+        # (an exported graph cannot raise: there the position lookup itself fails)
+        if not torch.compiler.is_exporting() and int(positions.max()) >= self.max_positions:
             raise RnnlabError(f"a sentence is longer than max_positions {self.max_positions} "
                               "(the positions this model learned)")
         return self.tokens(ids) + self.positions(positions)

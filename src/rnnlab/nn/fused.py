@@ -22,6 +22,13 @@ output at step t, the carried state is h_t = m*h_new + (1-m)*h_{t-1} (same for c
 is out_t = m*h_new, so outputs past a sequence's end are zero and the final state is each
 sequence's own last valid state.
 
+Under `torch.autocast` (bf16/fp16 training) the recurrence runs in float32 on every device:
+each Function's forward casts its floating inputs to float32 and runs with autocast off
+(`torch.amp.custom_fwd(cast_inputs=float32)`), and its backward runs with autocast off too. The
+cell state is a running sum over all steps, which bf16's 8-bit mantissa would erode, and the
+per-step (B, H) products are too small to gain from lower precision; the large products around
+the recurrence (the input projection of all steps, the output layer) still follow autocast.
+
 Shapes (legend in cells.py): x_proj (T, B, G*H), h0/c0 (B, H), weight_hh (G*H, H),
 bias_hh (G*H,), out (T, B, H).
 """
@@ -33,6 +40,22 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 Peepholes = tuple[Tensor, Tensor, Tensor]
+AUTOCAST_DEVICES = ("cuda", "cpu")  # where autocast may be on: each gets its own declaration
+
+
+def _float32_forward(forward):
+    """Declare a Function's forward float32 under autocast, on every device (see docstring)."""
+    for device_type in AUTOCAST_DEVICES:
+        forward = torch.amp.custom_fwd(forward, device_type=device_type,
+                                       cast_inputs=torch.float32)
+    return forward
+
+
+def _autocast_backward(backward):
+    """Run a Function's backward with the autocast state its forward had (off, see above)."""
+    for device_type in AUTOCAST_DEVICES:
+        backward = torch.amp.custom_bwd(backward, device_type=device_type)
+    return backward
 
 
 def _steps(mask: Tensor | None, T: int) -> tuple:
@@ -133,6 +156,7 @@ class _Product:
 
 class _LSTMFunction(torch.autograd.Function):
     @staticmethod
+    @_float32_forward
     def forward(ctx, x_proj, h0, c0, weight_hh, bias_hh, w_ci, w_cf, w_co, mask):
         T, B, _ = x_proj.shape
         H = h0.shape[1]
@@ -171,6 +195,7 @@ class _LSTMFunction(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
+    @_autocast_backward
     def backward(ctx, d_out, d_hT, d_cT):
         gates, tanh_c, c_new, c_all, h_all, h0, c0, w, w_ci, w_cf, w_co, mask = ctx.saved_tensors
         T, B, H4 = gates.shape
@@ -223,6 +248,7 @@ class _LSTMFunction(torch.autograd.Function):
 
 class _GRUFunction(torch.autograd.Function):
     @staticmethod
+    @_float32_forward
     def forward(ctx, x_proj, h0, weight_hh, bias_hh, full, mask):
         T, B, _ = x_proj.shape
         H = h0.shape[1]
@@ -262,6 +288,7 @@ class _GRUFunction(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
+    @_autocast_backward
     def backward(ctx, d_out, d_hT):
         gates, h_proj, h_all, h0, w, mask = ctx.saved_tensors
         T, B, GH = gates.shape
@@ -307,6 +334,7 @@ class _GRUFunction(torch.autograd.Function):
 
 class _RNNFunction(torch.autograd.Function):
     @staticmethod
+    @_float32_forward
     def forward(ctx, x_proj, h0, weight_hh, bias_hh, relu, mask):
         T = x_proj.shape[0]
         h_new = _start(x_proj, bias_hh)  # (T, B, H) pre-activations, activated in place
@@ -326,6 +354,7 @@ class _RNNFunction(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
+    @_autocast_backward
     def backward(ctx, d_out, d_hT):
         h_new, h_all, h0, w, mask = ctx.saved_tensors
         T = h_new.shape[0]

@@ -296,10 +296,7 @@ class _Recurrent(nn.Module):
         elif self.impl == "loop":
             out, final = self._stack(x, states, lengths, self._run_loop)
         elif self._torch_kernel() is not None and not (lengths is None and self._own_bptt(x)):
-            if lengths is not None and self._padded_lengths(x):
-                out, final = lengths_path.run(self, x, states, lengths)  # same numbers, faster
-            else:
-                out, final = self._run_torch(x, states, lengths)
+            out, final = self._run_torch_float32(x, states, lengths)
         else:
             out, final = self._stack(x, states, lengths, self._run_fused)
 
@@ -365,6 +362,20 @@ class _Recurrent(nn.Module):
         if self.lengths_kernel == "auto":
             return lengths_path.applies(self, x)
         return self.lengths_kernel == "padded"
+
+    def _run_torch_float32(
+        self, x: Tensor, states: tuple[Tensor, ...], lengths: Tensor | None
+    ) -> tuple[Tensor, tuple[Tensor, ...]]:
+        """torch's kernel, in float32 even under autocast, as fused.py's recurrences (see its
+        docstring); on CPUs without bf16 support oneDNN cannot even build a bf16 LSTM."""
+        device_type = x.device.type
+        if torch.is_autocast_enabled(device_type):
+            with torch.autocast(device_type, enabled=False):
+                return self._run_torch_float32(x.float(), tuple(s.float() for s in states),
+                                               lengths)
+        if lengths is not None and self._padded_lengths(x):
+            return lengths_path.run(self, x, states, lengths)  # same numbers, faster
+        return self._run_torch(x, states, lengths)
 
     def _run_torch(
         self, x: Tensor, states: tuple[Tensor, ...], lengths: Tensor | None

@@ -3,10 +3,12 @@
 Inference runs off the event loop, in the model's own thread, so a slow batch never blocks the
 server, and one thread per model keeps torch from running two forwards of one model at once.
 The first request of a batch waits up to `batch_wait_ms` for others with the same key (the same
-beam, say) to join it, up to `max_batch`; whatever is already queued joins without waiting, so
-under load batches fill by themselves (the scheme of TF Serving's `batch_timeout_micros` and
-TorchServe's `maxBatchDelay`). Streams (LM sampling) share the thread: between batches the
-worker advances every open stream by one token, so streams and batches take turns.
+beam, say) to join it, up to `max_batch`, when others are about (the last batch had more than one
+request, or more are queued; a lone client is not kept waiting); whatever is already queued joins
+without waiting, so under load batches fill by themselves (the scheme of TF Serving's
+`batch_timeout_micros` and TorchServe's `maxBatchDelay`). Streams (LM sampling) share the
+thread: between batches the worker advances every open stream by one token, so streams and
+batches take turns.
 
 A request that cannot be queued (more than `max_queue` waiting) raises `QueueFull`, which the
 app turns into a 503. If a batch fails, its requests run again one by one, so one bad request
@@ -65,6 +67,7 @@ class ModelWorker:
         self._waiting = 0  # jobs and streams not finished yet
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._last_batch = 0  # requests in the last batch gathered
         self.batches_run = 0
         self.requests_run = 0
         self._thread = threading.Thread(target=self._loop, name=f"rnnlab-serve-{name}",
@@ -162,12 +165,19 @@ class ModelWorker:
             if len(batch) < self.limits.max_batch and job.key == first.key:
                 self._set_aside.remove(job)
                 batch.append(job)
-        deadline = time.monotonic() + self.limits.batch_wait_ms / 1000
+        # Wait for company only where there is some: the last batch held more than one request
+        # or more are queued already. A lone client's request then runs at once instead of
+        # paying batch_wait_ms for others that never come (it halved one client's requests/s:
+        # benchmarks/results/serve_load_i15c.md); under load batches grow back by themselves,
+        # since requests queue while a batch runs.
+        company = self._last_batch > 1 or len(batch) > 1 or not self._inbox.empty()
+        deadline = time.monotonic() + (self.limits.batch_wait_ms / 1000 if company else 0.0)
         while len(batch) < self.limits.max_batch:
             job = self._next(max(deadline - time.monotonic(), 0.0))
             if job is None:
                 break
             (batch if job.key == first.key else self._set_aside).append(job)
+        self._last_batch = len(batch)
         return batch
 
     def _run(self, batch: list[_Job]) -> None:

@@ -81,9 +81,18 @@ class ClassifyModel(ServedModel):
         return _split(records, payloads)
 
     def describe(self) -> dict[str, Any]:
-        config = self.run.config
         return {**super().describe(), "labels": self.run.labels,
-                "attention": config.model == "rnn" and config.pooling == "attention"}
+                "attention": has_word_weights(self.run.config)}
+
+
+def has_word_weights(config: Any) -> bool:  # noqa: ANN401 - a ClassifyConfig
+    """Whether a classifier's answers carry attention weights: a recurrent or Transformer
+    encoder with attention or structured pooling (word weights; structured: the mean of its
+    hops), or a HAN (sentence and word weights)."""
+    if config.model == "han":
+        return True
+    return config.model in ("rnn", "transformer") and config.pooling in ("attention",
+                                                                         "structured")
 
 
 class TagModel(ServedModel):

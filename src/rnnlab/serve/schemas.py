@@ -33,6 +33,12 @@ class ClassifyRecord(BaseModel):
     probabilities: dict[str, float]
     tokens: list[str] | None = Field(None, description="with attention pooling: the words read")
     attention: list[float] | None = Field(None, description="one weight per token")
+    sentences: list[list[str]] | None = Field(
+        None, description="documents (han): the sentences read, as words")
+    sentence_attention: list[float] | None = Field(
+        None, description="documents (han): one weight per sentence")
+    word_attention: list[list[float]] | None = Field(
+        None, description="documents (han): one weight per word of each sentence")
 
 
 class Entity(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rnnlab.config import check_fields, field
+from rnnlab.training.precision import PRECISIONS
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,11 @@ class TrainConfig:
     seed: int = field(1234, "random seed (initialisation, dropout, batch order)", ge=0)
     device: str = field("auto", "auto (CUDA if present), cpu or cuda")
     threads: int = field(0, "CPU threads for torch (0: torch's default)", ge=0)
+    precision: str = field("fp32", "training arithmetic: fp32, or torch autocast in bf16 or fp16 "
+                           "(fp16: CUDA only, with a gradient scaler); weights stay fp32",
+                           choices=PRECISIONS)
+    tensorboard: bool = field(False, "also write TensorBoard event files (loss, dev metrics, "
+                              "lr, gradient norm, items/s) into the run directory")
 
     def __post_init__(self) -> None:
         check_fields(self)

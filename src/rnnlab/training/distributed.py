@@ -252,3 +252,6 @@ class SilentLog:
 
     def truncate_after(self, step: int) -> None:
         """Rank 0 alone keeps the log."""
+
+    def close(self) -> None:
+        """Nothing was opened."""

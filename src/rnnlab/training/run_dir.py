@@ -36,6 +36,7 @@ from rnnlab.training.checkpoint import (
 )
 from rnnlab.training.config import TrainConfig
 from rnnlab.training.lock import acquire_run_lock, refuse_if_written, release_run_lock
+from rnnlab.training.precision import check_precision
 from rnnlab.training.trainer import Trainer, TrainTask
 
 C = TypeVar("C")
@@ -170,7 +171,9 @@ def open_run(run_dir: Path, task: str, config: C, train_config: TrainConfig,
         config = absolute_files(config)
     if train_config.threads:
         torch.set_num_threads(train_config.threads)
-    return config, distributed.init(resolve_device(train_config.device))
+    device = distributed.init(resolve_device(train_config.device))
+    check_precision(train_config.precision, device.type)
+    return config, device
 
 
 def refuse_changes(saved: C, given: C) -> None:
@@ -223,6 +226,15 @@ def write_run_info(run_dir: Path, task: str, config: Any, train_config: TrainCon
     write_json(run_dir / CONFIG_FILE, record)
 
 
+def record_train_config(run_dir: Path, train_config: TrainConfig) -> None:
+    """A resumed run that changed training settings (budget, schedule, lr) keeps them in its
+    config.json, so a later `--resume` or `--config` starts from what last ran (the log's
+    `start` record keeps what changed, and from what)."""
+    record = read_json(run_dir / CONFIG_FILE)
+    record["train"] = to_dict(train_config)
+    write_json(run_dir / CONFIG_FILE, record)
+
+
 def run_files(run_dir: str | Path) -> list[str]:
     """What a run folder holds, as paths relative to it: its files, and for checkpoints/ the
     newest checkpoint only (the folder keeps the last few)."""
@@ -247,6 +259,8 @@ def fit(task: TrainTask, train_config: TrainConfig, run_dir: Path, *, resume: bo
     try:
         trainer = Trainer(task, train_config, Path(run_dir), resume=resume,
                           show_progress=show_progress)
+        if trainer.resume_changes:
+            record_train_config(Path(run_dir), train_config)
         return trainer.fit()
     finally:
         if not resume:

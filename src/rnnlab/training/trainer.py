@@ -44,8 +44,9 @@ from rnnlab.training.checkpoint import (
 )
 from rnnlab.training.config import TrainConfig
 from rnnlab.training.lock import acquire_run_lock, release_run_lock
-from rnnlab.training.log import RunLog, progress_bar
+from rnnlab.training.log import EVENT_FILES, RunLog, progress_bar
 from rnnlab.training.optim import Schedule, build_optimizer
+from rnnlab.training.precision import Precision
 from rnnlab.training.signals import StopRequests, TrainingInterrupted
 
 # Settings a resumed run must keep: the optimizer's saved state and the batch order depend on
@@ -91,7 +92,9 @@ class Trainer:
         self.average = WeightAverage(self.model, config.ema) if config.ema else None
         # Data parallel (torchrun): rank 0 alone writes the run folder (distributed.py).
         self.world = distributed.world()
-        self.log = RunLog(self.run_dir) if self.world.main else distributed.SilentLog()
+        self.log = (RunLog(self.run_dir, tensorboard=config.tensorboard) if self.world.main
+                    else distributed.SilentLog())
+        self.precision = Precision(config.precision, next(self.model.parameters()).device.type)
         self.show_progress = show_progress and self.world.main
         self.resume_changes: dict[str, list[Any]] = {}
         self._saved_step: int | None = None
@@ -131,6 +134,7 @@ class Trainer:
             "world_size": len(ranks),
             "ranks": ranks[1:],
             "ema": self.average.state_dict() if self.average else [],
+            "scaler": self.precision.state_dict(),
         }
 
     def save(self) -> Path:
@@ -159,6 +163,8 @@ class Trainer:
             return
         for name in FAILED_START_LEFTOVERS:
             (self.run_dir / name).unlink(missing_ok=True)
+        for path in self.run_dir.glob(EVENT_FILES):
+            path.unlink()
 
     def _resume(self) -> None:
         path = latest_checkpoint(self.run_dir)
@@ -176,6 +182,7 @@ class Trainer:
         if own["rng_cuda"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(own["rng_cuda"])
         self.task.load_state_dict(own["task"])
+        self.precision.load_state_dict(state.get("scaler", {}))
         if self.average:
             if not state.get("ema"):
                 raise RnnlabError(f"--ema: the checkpoint {path} was trained without --ema; "
@@ -230,6 +237,7 @@ class Trainer:
                     self._stop_if_asked(stop)
                     batches = self.task.batches(p.epoch)
                     bar.total = self._expected_steps(len(batches), started)
+                    bar.refresh()  # the end is known from the start, not from the first log
                     if p.batch_in_epoch == 0:
                         self.task.start_epoch(p.epoch)
                     self.schedule.start_epoch(self.optimizer, p.epoch)
@@ -241,6 +249,7 @@ class Trainer:
                         self._stop_if_asked(stop)  # only here, between two whole steps
                         loss, items = self._train_step(batches[index])
                         p.batch_in_epoch = index + 1
+                        self._advance(bar)
                         window_loss += loss * items
                         window_items += items
                         if p.step % c.log_every == 0 or p.batch_in_epoch == len(batches):
@@ -265,6 +274,7 @@ class Trainer:
                 return self._finish(stop_reason, started)
         finally:
             bar.close()
+            self.log.close()
             release_run_lock(self.run_dir)
 
     def _stop_if_asked(self, stop: StopRequests) -> None:
@@ -282,20 +292,22 @@ class Trainer:
     def _train_step(self, batch: Any) -> tuple[float, int]:
         self.model.train()
         self.schedule.start_step(self.optimizer, self.progress.step)
-        if self.parallel is None:
-            loss, items = self.task.train_loss(batch)
-        else:  # DDP's forward runs train_loss, so the backward all-reduces the gradients
-            loss, items = self.parallel(batch)
-            items = 0 if isinstance(batch, distributed.Borrowed) else items
+        with self.precision.autocast():
+            if self.parallel is None:
+                loss, items = self.task.train_loss(batch)
+            else:  # DDP's forward runs train_loss, so the backward all-reduces the gradients
+                loss, items = self.parallel(batch)
+                items = 0 if isinstance(batch, distributed.Borrowed) else items
         loss, value, items = distributed.weigh(loss, items)  # global mean over all processes
         if not math.isfinite(value):
             # This loss came from the weights of the step before: its checkpoint is spoilt too.
             raise self._non_finite("training loss", value, self.progress.step + 1,
                                    first_bad_step=self.progress.step)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        self.precision.backward(loss)
+        self.precision.unscale(self.optimizer)
         self.last_grad_norm = clip_grad_norm(self.model.parameters(), self.config.clip)
-        self.optimizer.step()
+        self.precision.step(self.optimizer)
         self.progress.step += 1
         if self.average:
             self.average.update(self.progress.step)
@@ -319,8 +331,12 @@ class Trainer:
                        grad_norm=self.last_grad_norm, items_per_second=items_per_second)
         bar.set_postfix(epoch=p.epoch + 1, loss=f"{loss:.3f}", ppl=f"{math.exp(min(loss, 50)):.1f}",
                         tok_s=f"{items_per_second:.0f}", refresh=False)
+
+    def _advance(self, bar: Any) -> None:
+        """Move the bar to this step, every step (not only at log lines, which may be minutes
+        apart), with the end re-estimated: its percentage and ETA stay current."""
         bar.total = self._expected_steps(None, self._started)
-        bar.update(p.step - bar.n)
+        bar.update(self.progress.step - bar.n)
 
     def _expected_steps(self, epoch_batches: int | None, started: float) -> int | None:
         """The step the run will stop at, for the progress bar's percentage and ETA: the

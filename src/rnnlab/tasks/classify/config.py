@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from rnnlab.config import check_fields, field
 from rnnlab.errors import RnnlabError
 from rnnlab.nn.factory import CELLS
+from rnnlab.tasks.model_names import CELL_MODELS, canonical_model
 from rnnlab.tasks.transformer_options import TransformerOptions
 
 POOLINGS = ("last", "mean", "max", "attention", "structured", "first")
@@ -64,8 +65,9 @@ class ClassifyConfig(TransformerOptions, ClassifyDataConfig):
 
     model: str = field("rnn", "rnn (recurrent encoder + pooling), transformer (encoder + "
                        "pooling; --hidden is its width), cnn (Kim 2014), han (hierarchical "
-                       "attention, documents) or nbsvm (Wang & Manning 2012)",
-                       choices=("rnn", "transformer", "cnn", "han", "nbsvm"))
+                       "attention, documents) or nbsvm (Wang & Manning 2012); a cell name "
+                       "such as lstm or gru is short for --model rnn --cell NAME",
+                       choices=("rnn", *CELL_MODELS, "transformer", "cnn", "han", "nbsvm"))
     cell: str = field("lstm", "recurrent cell", choices=CELLS)
     embedding_size: int = field(300, "word embedding size", ge=1)
     embedding_init: float = field(0.25, "initialise embeddings U(-a, a) (Kim 2014's random "
@@ -94,6 +96,7 @@ class ClassifyConfig(TransformerOptions, ClassifyDataConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        canonical_model(self, "lstm")
         if self.pooling == "first" and self.model != "transformer":
             raise RnnlabError("--pooling first reads a summary token only a transformer has; "
                               "a recurrent encoder's summary is --pooling last")

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from rnnlab.config import field
 from rnnlab.data.lm_corpus import LMDataConfig
 from rnnlab.nn.factory import CELLS
+from rnnlab.tasks.model_names import CELL_MODELS, canonical_model
 from rnnlab.tasks.transformer_options import TransformerOptions
 
 
@@ -15,8 +16,9 @@ from rnnlab.tasks.transformer_options import TransformerOptions
 class LMConfig(TransformerOptions, LMDataConfig):
     """A recurrent or Transformer language model and the way its training batches are cut."""
 
-    model: str = field("rnn", "rnn (a recurrent --cell) or transformer (a GPT-style causal "
-                       "decoder)", choices=("rnn", "transformer"))
+    model: str = field("rnn", "rnn (a recurrent --cell; a cell name such as lstm or gru is "
+                       "short for --model rnn --cell NAME) or transformer (a GPT-style causal "
+                       "decoder)", choices=("rnn", *CELL_MODELS, "transformer"))
     block_size: int = field(128, "transformer: context length; training reads random windows "
                             "of this many tokens (nanoGPT)", ge=1)
     eval_windows: int = field(0, "transformer: also report nanoGPT's dev estimate, the mean loss "
@@ -36,6 +38,10 @@ class LMConfig(TransformerOptions, LMDataConfig):
     bptt: int = field(64, "truncated BPTT window length", ge=1)
     variable_bptt: bool = field(False, "random window lengths as in AWD-LSTM")
     eval_batch_size: int = field(16, "parallel streams when evaluating", ge=1)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        canonical_model(self, "lstm")
 
 
 __all__ = ["LMConfig", "LMDataConfig"]

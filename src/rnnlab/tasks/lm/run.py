@@ -81,7 +81,7 @@ class LMRun:
 
     def log_probs(self, context_id: int, ids: list[int]) -> list[float]:
         if self.task == "lm":
-            from rnnlab.tasks.lm.scoring import token_log_probs
+            from rnnlab.tasks.lm.predict import token_log_probs
 
             return token_log_probs(self.model, context_id, ids)
         scores = self.model.score_stream([context_id, *ids])
@@ -115,11 +115,11 @@ class LMRun:
             raise RnnlabError(f"corpus {corpus.name} has no {split} split")
         if self.task == "lm":
             from rnnlab.data.batching import batchify
-            from rnnlab.tasks.lm.scoring import score_streams
+            from rnnlab.tasks.lm.predict import score_streams
 
             context = getattr(self.model, "context_length", None)
             if context:  # windows carry no state: many of them in one batch
-                from rnnlab.tasks.lm.scoring import score_windows
+                from rnnlab.tasks.lm.predict import score_windows
 
                 score = score_windows(self.model, ids.to(self.device), context)
             else:

@@ -13,7 +13,7 @@ from rnnlab.nn.utils import detach_state
 from rnnlab.tasks.fit import fit_and_plot
 from rnnlab.tasks.lm.config import LMConfig
 from rnnlab.tasks.lm.model import build_lm
-from rnnlab.tasks.lm.scoring import score_streams, window_loss
+from rnnlab.tasks.lm.predict import score_streams, window_loss
 from rnnlab.training import distributed
 from rnnlab.training.config import TrainConfig
 from rnnlab.training.run_dir import open_run, write_run_info

@@ -9,10 +9,11 @@ from rnnlab.errors import RnnlabError
 from rnnlab.nn.factory import CELLS
 from rnnlab.nn.positions import POSITIONS
 from rnnlab.nn.transformer import ACTIVATIONS
+from rnnlab.tasks.model_names import CELL_MODELS, canonical_model
 from rnnlab.tasks.transformer_options import TransformerOptions
 
 ATTENTIONS = ("none", "bahdanau", "dot", "general", "concat")
-MODELS = ("rnn", "conv", "transformer")
+MODELS = ("rnn", *CELL_MODELS, "conv", "transformer")
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,8 @@ class TranslateConfig(TransformerOptions):
                           ge=1)
     max_len: int = field(50, "drop training pairs with a side longer than this many tokens", ge=1)
     # -- model
-    model: str = field("rnn", "rnn: recurrent encoder-decoder (--cell, --attention); conv: "
+    model: str = field("rnn", "rnn: recurrent encoder-decoder (--cell, --attention; a cell "
+                       "name such as gru or lstm is short for --model rnn --cell NAME); conv: "
                        "ConvS2S (Gehring et al. 2017); transformer: Vaswani et al. 2017",
                        choices=MODELS)
     cell: str = field("gru", "recurrent cell of encoder and decoder", choices=CELLS)
@@ -83,6 +85,7 @@ class TranslateConfig(TransformerOptions):
 
     def __post_init__(self) -> None:
         check_fields(self)
+        canonical_model(self, "gru")
         if self.model == "conv" and self.kernel % 2 == 0:
             raise RnnlabError(f"--kernel must be odd (the encoder's convolutions are centred), "
                               f"got {self.kernel}")

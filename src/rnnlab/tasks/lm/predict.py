@@ -1,4 +1,5 @@
-"""Log-probabilities from a trained language model: of a whole split, and of a sentence."""
+"""Inference with a trained language model: log-probabilities of a whole split (training's dev
+scores, `eval`) and of a sentence (`score`)."""
 
 from __future__ import annotations
 
