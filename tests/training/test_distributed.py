@@ -4,7 +4,7 @@ The oracle is one process: N steps on 2 ranks with global batch B give the weigh
 in one process with batch B (float64, no dropout: within 1e-9), for an LM (streams split
 unevenly, 3 + 2) and a CRF tagger (sentences of varied length, a batch smaller than the world).
 A resumed 2-rank run equals an uninterrupted one bit for bit (with dropout, so each rank's RNG
-matters), and so does a run in which one worker was killed and torchrun restarted the group.
+matters, and the ranks' dropout streams differ), and so does a run in which one worker was killed and torchrun restarted the group.
 Plus the sharing arithmetic, in-process.
 """
 
@@ -22,7 +22,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from rnnlab.training.checkpoint import MODEL_FILE, latest_checkpoint
+from rnnlab.training.checkpoint import MODEL_FILE, STATE_FILE, latest_checkpoint
 from rnnlab.training.distributed import Borrowed, World, rank_columns, share
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "faults"))
@@ -148,6 +148,10 @@ def test_resume_under_two_ranks_equals_an_uninterrupted_run(tmp_path, text):
     checkpoint, so the resumed run is the same, bit for bit."""
     args = ["--batch-size", "4", "--dropout-output", "0.3"]
     run(torchrun(lm_args(text, tmp_path / "straight", 14, *args)))
+    state = torch.load(latest_checkpoint(tmp_path / "straight") / STATE_FILE, weights_only=True)
+    assert state["world_size"] == 2
+    # equal shares (2 + 2) draw equally many masks: only a per-rank seed makes them differ
+    assert not torch.equal(state["rng_cpu"], state["ranks"][0]["rng_cpu"])
     run(torchrun(lm_args(text, tmp_path / "resumed", 7, *args)))
     run(torchrun(lm_args(text, tmp_path / "resumed", 14, *args, "--resume")))
     assert_same_run(tmp_path / "straight", tmp_path / "resumed")
@@ -170,6 +174,17 @@ def test_ngram_refuses_torchrun(tmp_path, text):
                           env=environment(), capture_output=True, text=True, timeout=120)
     assert done.returncode != 0
     assert "run it without torchrun" in done.stderr
+
+
+def test_info_shows_the_world_under_torchrun(tmp_path):
+    """As a user runs it (`torchrun ... -m rnnlab info`): rank 0 alone prints, every rank has
+    its line."""
+    command = torchrun([])[:-1] + ["-m", "rnnlab", "info", "--data-dir", str(tmp_path)]
+    done = run(command)
+    assert "world: 2 processes (torchrun), backend gloo" in done.stdout
+    assert "rank 0: host " in done.stdout and "rank 1: host " in done.stdout
+    versions = [line for line in done.stdout.splitlines() if line.startswith("rnnlab ")]
+    assert len(versions) == 1  # the rest of `info`, once
 
 
 def wait_for(condition, timeout: float = 90.0) -> None:

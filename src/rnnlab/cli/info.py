@@ -1,10 +1,11 @@
 """`rnnlab info`: versions, threads, the device `--device auto` picks, where corpora are looked
-up, which are found, and how to get the others."""
+up, which are found, and how to get the others; under torchrun, the world of processes."""
 
 from __future__ import annotations
 
 import argparse
 import platform
+import socket
 
 import torch
 
@@ -19,9 +20,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
+def show_world() -> bool:
+    """Under torchrun: join the group, and rank 0 prints every process's place (host, local
+    rank, device, threads). False in the other processes, which print nothing else."""
+    from rnnlab.training import distributed
+
+    here = distributed.world()
+    if here.size <= 1:
+        return True
+    device = distributed.init(resolve_device("auto"))
+    try:
+        places = distributed.gather_to_main(
+            (here.rank, socket.gethostname(), here.local_rank, str(device),
+             torch.get_num_threads()))
+    finally:
+        backend = torch.distributed.get_backend()
+        distributed.cleanup()
+    if places is None:
+        return False
+    print(f"world: {here.size} processes (torchrun), backend {backend}")
+    for rank, host, local_rank, place, threads in places:
+        print(f"  rank {rank}: host {host}, local rank {local_rank}, {place}, "
+              f"{threads} thread(s)")
+    return True
+
+
 def run(args: argparse.Namespace) -> int:
     from rnnlab.data.registry import ENV_VAR, download_dir, find_corpora, get_corpus, search_dirs
 
+    if not show_world():
+        return 0
     print(f"rnnlab {__version__}")
     print(f"python {platform.python_version()}, torch {torch.__version__}")
     print(f"threads: {torch.get_num_threads()}")

@@ -160,6 +160,11 @@ class Trainer:
             raise RnnlabError(f"{self.run_dir} already holds a run: pass --resume to continue "
                               "it, or choose another --run-dir")
         if not self.world.main:
+            # Every process drew the same initial weights from --seed; from here each draws its
+            # own dropout masks (seed + rank, as nanoGPT and HF's seed offsets do), or the
+            # processes would drop the same units of different examples. A resume restores
+            # each process's stream from the checkpoint instead.
+            torch.manual_seed(self.config.seed + self.world.rank)
             return
         for name in FAILED_START_LEFTOVERS:
             (self.run_dir / name).unlink(missing_ok=True)
