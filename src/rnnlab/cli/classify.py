@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 
 from rnnlab.cli.common import add_device, add_format, note_split, print_result
 
@@ -60,14 +61,7 @@ def run_predict(args: argparse.Namespace) -> int:
     if explaining and predictions[0].attention is None:
         raise RnnlabError(f"--explain needs a model with attention pooling; {args.run_dir} "
                           f"uses {run.config.model} / pooling {run.config.pooling}")
-    for pred in predictions:
-        if args.format == "json":
-            print(json.dumps(pred.to_json(), ensure_ascii=False))
-        elif args.explain:
-            print(explain_terminal(pred, colour=sys.stdout.isatty()))
-        else:
-            probs = " ".join(f"{label}={p:.3f}" for label, p in pred.probabilities.items())
-            print(f"{pred.label}\t{probs}\t{pred.text}")
+    _print_predictions(args, predictions, explain_terminal)
     if args.explain_html:
         Path(args.explain_html).write_text(explain_html(predictions), encoding="utf-8")
         print(f"wrote {args.explain_html} (attention heat strips, HTML)", file=sys.stderr)
@@ -80,19 +74,25 @@ def run_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_predictions(args: argparse.Namespace, predictions: list,
+                       explain: Callable[..., str]) -> None:
+    """One line a prediction: JSON, the `explain` rendering, or label, probabilities, text."""
+    for pred in predictions:
+        if args.format == "json":
+            print(json.dumps(pred.to_json(), ensure_ascii=False))
+        elif args.explain:
+            print(explain(pred, colour=sys.stdout.isatty()))
+        else:
+            probs = " ".join(f"{label}={p:.3f}" for label, p in pred.probabilities.items())
+            print(f"{pred.label}\t{probs}\t{pred.text}")
+
+
 def _print_documents(args: argparse.Namespace, predictions: list) -> int:
     from pathlib import Path
 
     from rnnlab.tasks.classify.explain import explain_document_html, explain_document_terminal
 
-    for pred in predictions:
-        if args.format == "json":
-            print(json.dumps(pred.to_json(), ensure_ascii=False))
-        elif args.explain:
-            print(explain_document_terminal(pred, colour=sys.stdout.isatty()))
-        else:
-            probs = " ".join(f"{label}={p:.3f}" for label, p in pred.probabilities.items())
-            print(f"{pred.label}\t{probs}\t{pred.text}")
+    _print_predictions(args, predictions, explain_document_terminal)
     if args.explain_html:
         Path(args.explain_html).write_text(explain_document_html(predictions), encoding="utf-8")
     if args.explain_png:
