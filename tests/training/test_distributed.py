@@ -4,7 +4,8 @@ The oracle is one process: N steps on 2 ranks with global batch B give the weigh
 in one process with batch B (float64, no dropout: within 1e-9), for an LM (streams split
 unevenly, 3 + 2) and a CRF tagger (sentences of varied length, a batch smaller than the world).
 A resumed 2-rank run equals an uninterrupted one bit for bit (with dropout, so each rank's RNG
-matters, and the ranks' dropout streams differ), and so does a run in which one worker was killed and torchrun restarted the group.
+matters, and the ranks' dropout streams differ), and so does a run in which one worker was
+killed and torchrun restarted the group.
 Plus the sharing arithmetic, in-process.
 """
 
