@@ -2,7 +2,8 @@
 
 The oracle is one process: N steps on 2 ranks with global batch B give the weights of N steps
 in one process with batch B (float64, no dropout: within 1e-9), for an LM (streams split
-unevenly, 3 + 2) and a CRF tagger (sentences of varied length, a batch smaller than the world).
+unevenly, 3 + 2), a CRF tagger (sentences of varied length, a batch smaller than the world) and
+an attention translator.
 A resumed 2-rank run equals an uninterrupted one bit for bit (with dropout, so each rank's RNG
 matters, and the ranks' dropout streams differ), and so does a run in which one worker was
 killed and torchrun restarted the group.
@@ -140,6 +141,30 @@ def test_tagger_two_ranks_equal_one_process(tmp_path):
 
     alone(tag_args(tmp_path / "one"), RNNLAB_TEST_FLOAT64="1")
     run(torchrun(tag_args(tmp_path / "two")), RNNLAB_TEST_FLOAT64="1")
+    assert max_difference(last_weights(tmp_path / "one"), last_weights(tmp_path / "two")) <= 1e-9
+
+
+def test_translator_two_ranks_equal_one_process(tmp_path):
+    """Attention GRU encoder-decoder on pairs of 1 to 5 words: each rank's mean over its own
+    target tokens, weighted by its token count (`weigh`), is the global batch's mean."""
+    pairs = [(" ".join(WORDS[(s + w) % len(WORDS)] for w in range(1 + s % 5)),
+              " ".join(TAGS[(s + 2 * w) % len(TAGS)] for w in range(1 + s * 3 % 5)))
+             for s in range(13)]
+    for side, column in (("de", 0), ("en", 1)):
+        (tmp_path / f"train.{side}").write_text("".join(p[column] + "\n" for p in pairs),
+                                                encoding="utf-8")
+
+    def translate_args(run_dir: Path) -> list[str]:
+        files = [str(tmp_path / f"train.{side}") for side in ("de", "en")]
+        return ["train", "translate", "--src-train", files[0], "--tgt-train", files[1],
+                "--src-valid", files[0], "--tgt-valid", files[1], "--min-freq", "1",
+                "--model", "gru", "--embedding", "5", "--hidden", "6", "--dropout", "0",
+                "--teacher-forcing", "1", "--batch-size", "5", "--epochs", "3",
+                "--max-steps", "7", "--dev-sentences", "2", "--clip", "0.5", "--threads", "1",
+                "--seed", "3", "--quiet", "--run-dir", str(run_dir)]
+
+    alone(translate_args(tmp_path / "one"), RNNLAB_TEST_FLOAT64="1")
+    run(torchrun(translate_args(tmp_path / "two")), RNNLAB_TEST_FLOAT64="1")
     assert max_difference(last_weights(tmp_path / "one"), last_weights(tmp_path / "two")) <= 1e-9
 
 
