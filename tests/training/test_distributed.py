@@ -2,8 +2,8 @@
 
 The oracle is one process: N steps on 2 ranks with global batch B give the weights of N steps
 in one process with batch B (float64, no dropout: within 1e-9), for an LM (streams split
-unevenly, 3 + 2), a CRF tagger (sentences of varied length, a batch smaller than the world) and
-an attention translator.
+unevenly, 3 + 2), a CRF tagger (sentences of varied length, a batch smaller than the world), an
+attention classifier and an attention translator.
 A resumed 2-rank run equals an uninterrupted one bit for bit (with dropout, so each rank's RNG
 matters, and the ranks' dropout streams differ), and so does a run in which one worker was
 killed and torchrun restarted the group.
@@ -165,6 +165,21 @@ def test_translator_two_ranks_equal_one_process(tmp_path):
 
     alone(translate_args(tmp_path / "one"), RNNLAB_TEST_FLOAT64="1")
     run(torchrun(translate_args(tmp_path / "two")), RNNLAB_TEST_FLOAT64="1")
+    assert max_difference(last_weights(tmp_path / "one"), last_weights(tmp_path / "two")) <= 1e-9
+
+
+def test_classifier_two_ranks_equal_one_process(tmp_path):
+    """BiLSTM with attention pooling on reviews of 1 to 6 words: one example, one item."""
+    rows = [(("pos", "neg")[s % 2], " ".join(WORDS[(s * 5 + w) % len(WORDS)]
+                                            for w in range(1 + s * 2 % 6))) for s in range(13)]
+    data = tmp_path / "train.tsv"
+    data.write_text("label\ttext\n" + "".join(f"{a}\t{b}\n" for a, b in rows), encoding="utf-8")
+    args = ["train", "classify", "--train", str(data), "--valid", str(data), "--min-freq", "1",
+            "--model", "lstm", "--pooling", "attention", "--embedding-size", "5", "--hidden",
+            "4", "--dropout", "0", "--word-dropout", "0", "--batch-size", "5", "--epochs", "3",
+            "--max-steps", "7", "--threads", "1", "--seed", "3", "--quiet"]
+    alone([*args, "--run-dir", str(tmp_path / "one")], RNNLAB_TEST_FLOAT64="1")
+    run(torchrun([*args, "--run-dir", str(tmp_path / "two")]), RNNLAB_TEST_FLOAT64="1")
     assert max_difference(last_weights(tmp_path / "one"), last_weights(tmp_path / "two")) <= 1e-9
 
 
