@@ -5,14 +5,14 @@ task.
 Usage:
   python benchmarks/rnn_vs_transformer.py --task multi30k --minutes 90            # every row
   python benchmarks/rnn_vs_transformer.py --task multi30k --minutes 90 --rows transformer
-  python benchmarks/rnn_vs_transformer.py --task tinyshakespeare --minutes 10   (also sst2,
-      ud-english-ewt)
-Each row trains in its own run directory (runs/rnn-vs-transformer/<task>/<row>), then the best
-dev checkpoint is evaluated, and the row is merged into
-benchmarks/results/rnn_vs_transformer_<task>.{json,md}; the PNG is redrawn from every row in the
-JSON (docs/images/rnn_vs_transformer_<task>.png). Rows run one after another, never in
-parallel; each row records the load average before and after it, so the table says which rows
-shared the machine with other work.
+  python benchmarks/rnn_vs_transformer.py --task tinyshakespeare --minutes 10   (and 30; also
+      ptb --minutes 60, sst2, ud-english-ewt, conll2003)
+Each row trains in its own run directory (runs/rnn-vs-transformer/<task>-<M>min/<row>), then the
+best dev checkpoint is evaluated, and the row is merged into
+benchmarks/results/rnn_vs_transformer_<task>_<M>min.{json,md} (one table per budget M); the
+PNG is redrawn from every row in the JSON (docs/images/rnn_vs_transformer_<task>_<M>min.png).
+Rows run one after another, never in parallel; each row records the load average before and
+after it, so the table says which rows shared the machine with other work.
 
 Adding a task: write a `Task` (its rows, how a row trains, how its best checkpoint is scored,
 the table's columns) and register it in TASKS. Rows are dicts of config overrides, so a row is
@@ -201,14 +201,20 @@ def train_lm_row(row: str, spec: dict[str, Any], minutes: float, run_dir: Path,
     summary = train_lm(config, train, run_dir, data_dir=data_dir, show_progress=False)
     run = LMRun(run_dir, device="cpu")
     valid = run.evaluate("valid", data_dir)
-    return {
+    record = {
         "config": to_dict(config), "train": to_dict(train), "parameters": summary["parameters"],
         "train_minutes": round(summary["seconds"] / 60, 2), "steps": summary["steps"],
-        "dev_loss": round(valid["loss"], 4), "dev_bpc": round(valid["bpc"], 4),
+        "dev_loss": round(valid["loss"], 4), "dev_ppl": round(valid["ppl"], 2),
         "train_tokens_per_second": training_tokens_per_second(run_dir),
         "sample_chars_per_second": round(sampling_speed(run), 1),
         "dev_curve": dev_curve(run_dir, "loss"), "signature": valid["signature"],
     }
+    if "bpc" in valid:
+        record["dev_bpc"] = round(valid["bpc"], 4)
+    if config.corpus == "ptb":  # the one LM corpus here with a test split
+        test = run.evaluate("test", data_dir)
+        record.update(test_ppl=round(test["ppl"], 2), signature=test["signature"])
+    return record
 
 
 TINYSHAKESPEARE = Task(
@@ -225,6 +231,34 @@ TINYSHAKESPEARE = Task(
            "whole dev stream (the Transformer in windows of its context) of the best dev "
            f"checkpoint (every {LM_EVAL_EVERY} steps); sample char/s: 500 characters, one "
            "stream, through `step` (the Transformer's key/value cache)."),
+)
+
+PTB_ROWS: dict[str, dict[str, Any]] = {
+    "lstm": {"preset": "ptb-small", "model": {}, "train": {}},
+    "gru": {"preset": "ptb-small", "model": {"cell": "gru"}, "train": {}},
+    # nanoGPT's block on PTB's words: 4 x 256, 4 heads, context 64, tied embeddings, dropout
+    # 0.2 (PTB's 0.9M words overfit a dropout-free model), AdamW 1e-3 after 100 warm-up steps,
+    # constant after it (the rows share a time budget, not a step budget); batch 20 as ptb-small
+    "transformer": {"preset": "shakespeare-gpt",
+                    "model": {"corpus": "ptb", "level": "word", "hidden": 256,
+                              "dropout": 0.2, "dropout_embedding": 0.2, "dropout_output": 0.2,
+                              "batch_size": 20, "eval_batch_size": 10, "eval_windows": 0},
+                    "train": {"schedule": "constant", "max_steps": 0, "log_every": 200}},
+}
+
+PTB = Task(
+    name="ptb", title="Penn Treebank, words", metric="loss",
+    rows=PTB_ROWS, train=train_lm_row,
+    columns=[("dev ppl", "dev_ppl"), ("test ppl", "test_ppl"), ("parameters", "parameters"),
+             ("train tok/s", "train_tokens_per_second"),
+             ("sample tok/s", "sample_chars_per_second"), ("minutes", "train_minutes"),
+             ("steps", "steps"), ("load before/after", "load")],
+    notes=("Mikolov's PTB (10k words). Recurrent rows: the ptb-small preset (Zaremba et al. "
+           "2014's small model: 2 x 200, no dropout, SGD lr 35 x 0.5 a epoch from epoch 5, "
+           "windows of 35 carried state, batch 20), LSTM and GRU; Transformer: a GPT of 4 x "
+           "256, 4 heads, context 64, tied embeddings, dropout 0.2, AdamW 1e-3 after a 100-step "
+           "warm-up. dev/test perplexity: the whole stream of the best dev checkpoint (every "
+           f"{LM_EVAL_EVERY} steps); sample tok/s: 500 words, one stream, through `step`."),
 )
 
 CLASSIFY_DATA = dict(corpus="sst2")
@@ -279,10 +313,14 @@ SST2 = Task(
 
 TAG_ROWS: dict[str, dict[str, Any]] = {
     "lstm": {"model": {}, "train": {}},
+    "gru": {"model": {"model": "gru"}, "train": {}},
     "transformer": {"model": dict(model="transformer", hidden=256, heads=4, layers=2,
                                   dropout=0.1),
                     "train": dict(lr=5e-4, warmup=200, weight_decay=0.01)},
 }
+# CoNLL-2003 NER: the same rows with a CRF on top (Lample et al. 2016's BiLSTM-CRF)
+NER_ROWS = {row: {"model": {**spec["model"], "corpus": "conll2003", "crf": True},
+                  "train": spec["train"]} for row, spec in TAG_ROWS.items()}
 
 
 def train_tag_row(row: str, spec: dict[str, Any], minutes: float, run_dir: Path,
@@ -290,18 +328,19 @@ def train_tag_row(row: str, spec: dict[str, Any], minutes: float, run_dir: Path,
     from rnnlab.tasks.tag.config import TagConfig
     from rnnlab.tasks.tag.train import train_tag
 
-    config = TagConfig(corpus="ud-english-ewt", **spec["model"])
+    config = TagConfig(**{"corpus": "ud-english-ewt", **spec["model"]})
     train = TrainConfig(**{"epochs": 1000, "minutes": minutes, "eval_every": 500, "seed": 1,
                            "threads": 1, "device": "cpu", **spec["train"]})
     summary = train_tag(config, train, run_dir, data_dir=data_dir, show_progress=False)
+    metric = "f1" if config.crf else "accuracy"  # entity F1 for NER, token accuracy for UPOS
     return {
         "config": to_dict(config), "train": to_dict(train), "parameters": summary["parameters"],
         "train_minutes": round(summary["seconds"] / 60, 2), "steps": summary["steps"],
-        "dev_accuracy": round(100 * summary["valid"]["accuracy"], 2),
-        "test_accuracy": round(100 * summary["test"]["accuracy"], 2),
+        f"dev_{metric}": round(100 * summary["valid"][metric], 2),
+        f"test_{metric}": round(100 * summary["test"][metric], 2),
         "train_tokens_per_second": training_tokens_per_second(run_dir),
         "test_tokens_per_second": summary["test"]["tokens_per_second"],
-        "dev_curve": dev_curve(run_dir, "accuracy"), "signature": summary["test"]["signature"],
+        "dev_curve": dev_curve(run_dir, metric), "signature": summary["test"]["signature"],
     }
 
 
@@ -317,7 +356,20 @@ UD_EWT = Task(
            "dropout 0.1, AdamW 5e-4 after a 200-step warm-up."),
 )
 
-TASKS = {task.name: task for task in (MULTI30K, TINYSHAKESPEARE, SST2, UD_EWT)}
+CONLL = Task(
+    name="conll2003", title="CoNLL-2003 English NER", metric="f1",
+    rows=NER_ROWS, train=train_tag_row,
+    columns=[("dev F1", "dev_f1"), ("test F1", "test_f1"), ("parameters", "parameters"),
+             ("train tok/s", "train_tokens_per_second"),
+             ("test tok/s", "test_tokens_per_second"), ("minutes", "train_minutes"),
+             ("steps", "steps"), ("load before/after", "load")],
+    notes=("Words + char BiLSTM features, CRF output, entity F1 (seqeval, IOB1 read as "
+           "published). Recurrent rows: the tag defaults (BiLSTM/BiGRU 100 each way, dropout "
+           "0.5); Transformer: 2 layers of 256, 4 heads, dropout 0.1, AdamW 5e-4 after a "
+           "200-step warm-up. dev = testa, test = testb; best dev checkpoint."),
+)
+
+TASKS = {task.name: task for task in (MULTI30K, TINYSHAKESPEARE, PTB, SST2, UD_EWT, CONLL)}
 
 
 # -- the common part ---------------------------------------------------------------------------
@@ -368,10 +420,11 @@ def main() -> int:
     torch.set_num_threads(1)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                             capture_output=True, text=True).stdout.strip()
-    path = RESULTS / f"rnn_vs_transformer_{task.name}.json"
+    name = f"rnn_vs_transformer_{task.name}_{args.minutes:g}min"  # one table per budget
+    path = RESULTS / f"{name}.json"
     results = json.loads(path.read_text()) if path.exists() else {"rows": {}}
     for row in rows:
-        run_dir = Path(args.runs) / task.name / row
+        run_dir = Path(args.runs) / f"{task.name}-{args.minutes:g}min" / row
         if run_dir.exists():
             parser.error(f"{run_dir} exists: move it away to rerun row {row}")
         load_before = os.getloadavg()[0]
@@ -385,13 +438,13 @@ def main() -> int:
         results["rows"][row] = record
         results.update(machine=f"{platform.machine()} {os.cpu_count()} cpus (shared)",
                        torch=torch.__version__)
-        save_record(f"rnn_vs_transformer_{task.name}", results, markdown(task, results))
+        save_record(name, results, markdown(task, results))
         from rnnlab.plots import plot_metric_against_minutes
 
         IMAGES.mkdir(parents=True, exist_ok=True)
-        curves = {name: [(p["minutes"], p[task.metric]) for p in r["dev_curve"]]
-                  for name, r in results["rows"].items()}
-        plot_metric_against_minutes(curves, IMAGES / f"rnn_vs_transformer_{task.name}.png",
+        curves = {done: [(p["minutes"], p[task.metric]) for p in r["dev_curve"]]
+                  for done, r in results["rows"].items()}
+        plot_metric_against_minutes(curves, IMAGES / f"{name}.png",
                                     f"dev {task.metric} (greedy)", task.title)
     return 0
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rnnlab.config import check_fields, field
-from rnnlab.tasks.model_names import canonical_model
+from rnnlab.nn.factory import CELLS
+from rnnlab.tasks.model_names import CELL_MODELS, canonical_model
 from rnnlab.tasks.transformer_options import TransformerOptions
 
 SCHEMES = ("auto", "none", "bio", "bioes")
@@ -44,9 +45,11 @@ class TagConfig(TransformerOptions):
     char_embedding_size: int = field(25, "character embedding size", ge=1)
     char_hidden: int = field(25, "char BiLSTM units per direction, or CNN filters", ge=1)
     char_kernel: int = field(3, "char CNN filter width", ge=1)
-    model: str = field("rnn", "rnn or lstm (a word BiLSTM) or transformer (an encoder of "
-                       "width --hidden over the same word + char features)",
-                       choices=("rnn", "lstm", "transformer"))
+    model: str = field("rnn", "rnn (a bidirectional recurrent word encoder of --cell) or "
+                       "transformer (an encoder of width --hidden over the same word + char "
+                       "features); a cell name such as lstm or gru is short for --model rnn "
+                       "--cell NAME", choices=("rnn", *CELL_MODELS, "transformer"))
+    cell: str = field("lstm", "recurrent cell of the word encoder", choices=CELLS)
     hidden: int = field(100, "word BiLSTM units per direction, or the transformer's width", ge=1)
     layers: int = field(1, "stacked word BiLSTM layers", ge=1)
     dropout: float = field(0.5, "dropout on the word representation and the BiLSTM output",

@@ -1,5 +1,5 @@
-"""The tagger: word + character features -> BiLSTM (or a Transformer encoder, `--model
-transformer`) -> per-token softmax or a linear-chain CRF.
+"""The tagger: word + character features -> BiLSTM (any cell: `--model gru`; or a Transformer
+encoder, `--model transformer`) -> per-token softmax or a linear-chain CRF.
 
     word w_t ──> embedding (B, T, E_w) ─┐
     chars of w_t ──> char BiLSTM / CNN ─┴─ concat (B, T, E_w + F) ─> dropout
@@ -20,6 +20,7 @@ from torch.nn import functional as F
 from rnnlab.errors import RnnlabError
 from rnnlab.nn.crf import CRF, Constraints, scheme_constraints
 from rnnlab.nn.positions import make_positions
+from rnnlab.nn.factory import make_recurrent
 from rnnlab.nn.recurrent import LSTM
 from rnnlab.tasks.tag.config import TagConfig
 from rnnlab.tasks.tag.encode import Batch, TagVocab
@@ -87,9 +88,9 @@ class Tagger(nn.Module):
                                                     config.dropout)
             states = config.hidden
         else:
-            self.encoder = LSTM(features, config.hidden, num_layers=config.layers,
-                                dropout=config.dropout if config.layers > 1 else 0.0,
-                                bidirectional=True, batch_first=True)
+            self.encoder = make_recurrent(config.cell, features, config.hidden, config.layers,
+                                          dropout=config.dropout, bidirectional=True,
+                                          batch_first=True)
             states = 2 * config.hidden
         self.output = nn.Linear(states, num_tags)
         self.crf = CRF(num_tags, constraints) if config.crf else None
