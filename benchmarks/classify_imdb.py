@@ -9,6 +9,8 @@ documents/s at inference (the model's pass over the encoded test set, one thread
     python benchmarks/classify_imdb.py --measure-reading          # reading + split + coverage
     python benchmarks/classify_imdb.py --models nbsvm han --minutes 40 --threads 1
     python benchmarks/classify_imdb.py --models han --run han=runs/han-imdb-40min  # score a run
+    python benchmarks/classify_imdb.py --combine han_cosine4 flat_cosine4 --name cosine4
+                                       # one table from runs measured side by side
 
 The issue's target (HAN >= 89.0 test accuracy within 2 CPU-hours at one thread) is the run
 `--models han --epochs 4 --minutes 120 --threads 1` on a quiet machine. Runs go to
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import platform
 import sys
@@ -29,7 +32,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from records import save_record  # noqa: E402
+from records import RESULTS, save_record  # noqa: E402
 from rnnlab.data.aclimdb import find_root, movie_split, read_aclimdb  # noqa: E402
 from rnnlab.tasks.classify.config import ClassifyConfig  # noqa: E402
 from rnnlab.tasks.classify.documents import (  # noqa: E402
@@ -160,8 +163,14 @@ def markdown(record: dict) -> str:
                          f"{m['dev_accuracy']:.4f} | {m['test_accuracy']:.4f} | "
                          f"{m['docs_per_second']:.0f} | {m['parameters']:,} |")
         lines.append("")
-        for name, m in record["models"].items():
-            lines.append(f"- {name} dev curve (step, accuracy): {m['dev_curve']}")
+        models = record["models"]
+        if "han" in models and "rnn" in models:
+            gap = 100 * (models["han"]["test_accuracy"] - models["rnn"]["test_accuracy"])
+            lines += [f"HAN minus the flat BiLSTM at the same budget: {gap:+.2f} points of test "
+                      "accuracy.", ""]
+        for name, m in models.items():
+            source = f" (from {m['source']})" if "source" in m else ""
+            lines.append(f"- {name} dev curve (step, accuracy){source}: {m['dev_curve']}")
     return "\n".join(lines) + "\n"
 
 
@@ -179,6 +188,9 @@ def main() -> None:
     p.add_argument("--resume", action="store_true")
     p.add_argument("--measure-reading", action="store_true")
     p.add_argument("--name", default="", help="suffix of the results file")
+    p.add_argument("--combine", nargs="*", default=[], metavar="NAME",
+                   help="gather the model rows of earlier results files "
+                        "(classify_imdb_NAME.json) into one table, without training or scoring")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     record = {"command": "python benchmarks/classify_imdb.py " + " ".join(sys.argv[1:]),
@@ -187,11 +199,16 @@ def main() -> None:
               "machine": f"{platform.machine()} {os.cpu_count()} CPUs"}
     if args.measure_reading:
         record["reading"] = measure_reading(args.data_dir)
+    for name in args.combine:  # rows measured by earlier invocations, each with its load
+        earlier = json.loads((RESULTS / f"classify_imdb_{name}.json").read_text())
+        for model, row in earlier.get("models", {}).items():
+            record.setdefault("models", {})[model] = {
+                **row, "source": f"classify_imdb_{name}.md, load {earlier['load_average']}"}
     runs = dict(item.split("=", 1) for item in args.run)
     names = list(dict.fromkeys([*args.models, *runs]))
     if names:
         test = read_imdb_test(ClassifyConfig(corpus="aclimdb"), args.data_dir)
-        record["models"] = {}
+        record.setdefault("models", {})
         for name in names:
             run_dir = Path(runs[name]) if name in runs else train_one(name, args)
             record["models"][name] = score_run(run_dir, test, args.data_dir)
