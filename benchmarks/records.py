@@ -55,7 +55,11 @@ def environment() -> dict[str, Any]:
 
 def finish(env: dict[str, Any]) -> dict[str, Any]:
     """The environment record with the load average after and the wall time."""
+    import torch
+
     done = {k: v for k, v in env.items() if k != "_t0"}
+    # the threads the measurement ran with: scripts set them after importing this module
+    done["threads"] = torch.get_num_threads()
     done["load_after"] = [round(x, 2) for x in os.getloadavg()]
     if "_t0" in env:
         done["seconds"] = round(time.time() - env["_t0"], 1)
