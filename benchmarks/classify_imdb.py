@@ -156,10 +156,11 @@ def markdown(record: dict) -> str:
                   "| limits (sentences x words) | reviews left whole |", "|---|---|",
                   *(f"| {k} | {v:.1%} |" for k, v in r["coverage_grid"].items()), ""]
     if record.get("models"):
-        lines += ["| model | training (s) | steps | dev acc | test acc | docs/s inference | "
-                  "parameters |", "|---|---|---|---|---|---|---|"]
+        lines += ["| model | training (s) | steps | best dev step | dev acc | test acc | "
+                  "docs/s inference | parameters |", "|---|---|---|---|---|---|---|---|"]
         for name, m in record["models"].items():
             lines.append(f"| {name} | {m['train_seconds']:.0f} | {m['steps']} | "
+                         f"{m['best_step']} | "
                          f"{m['dev_accuracy']:.4f} | {m['test_accuracy']:.4f} | "
                          f"{m['docs_per_second']:.0f} | {m['parameters']:,} |")
         lines.append("")
@@ -190,7 +191,8 @@ def main() -> None:
     p.add_argument("--name", default="", help="suffix of the results file")
     p.add_argument("--combine", nargs="*", default=[], metavar="NAME",
                    help="gather the model rows of earlier results files "
-                        "(classify_imdb_NAME.json) into one table, without training or scoring")
+                        "(classify_imdb_NAME.json) into one table, without training or scoring; "
+                        "a later file's row replaces an earlier one of the same model")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     record = {"command": "python benchmarks/classify_imdb.py " + " ".join(sys.argv[1:]),

@@ -123,7 +123,7 @@ def train(seed: int, steps: int, train_ids: Tensor, dev_ids: Tensor, vocab: int)
         optimizer.step()
     seconds = time.process_time() - started
     return {"seed": seed, "steps": steps, "cpu_seconds_per_step": round(seconds / steps, 4),
-            "train_loss_last": round(float(loss), 4), **dev_losses(model, dev_ids, seed)}
+            "train_loss_last": round(float(loss.detach()), 4), **dev_losses(model, dev_ids, seed)}
 
 
 def main() -> None:
