@@ -19,8 +19,8 @@ from torch.nn import functional as F
 
 from rnnlab.errors import RnnlabError
 from rnnlab.nn.crf import CRF, Constraints, scheme_constraints
-from rnnlab.nn.positions import make_positions
 from rnnlab.nn.factory import make_recurrent
+from rnnlab.nn.positions import make_positions
 from rnnlab.nn.recurrent import LSTM
 from rnnlab.tasks.tag.config import TagConfig
 from rnnlab.tasks.tag.encode import Batch, TagVocab
