@@ -101,7 +101,7 @@ def dev_curve(run_dir: Path, metric: str) -> list[dict[str, float]]:
         last = record["time"]
         if record["kind"] == "eval":
             points.append({"minutes": round((spent + last - segment_start) / 60, 2),
-                           "step": record["step"], metric: round(record[metric], 2)})
+                           "step": record["step"], metric: round(record[metric], 4)})
     return points
 
 
@@ -445,7 +445,8 @@ def main() -> int:
         curves = {done: [(p["minutes"], p[task.metric]) for p in r["dev_curve"]]
                   for done, r in results["rows"].items()}
         plot_metric_against_minutes(curves, IMAGES / f"{name}.png",
-                                    f"dev {task.metric} (greedy)", task.title)
+                                    f"dev {task.metric}" + (" (greedy)" if task.name == "multi30k"
+                                                            else ""), task.title)
     return 0
 
 
