@@ -34,11 +34,10 @@ def show_world() -> bool:
             (here.rank, socket.gethostname(), here.local_rank, str(device),
              torch.get_num_threads()))
     finally:
-        backend = torch.distributed.get_backend()
         distributed.cleanup()
     if places is None:
         return False
-    print(f"world: {here.size} processes (torchrun), backend {backend}")
+    print(f"world: {here.size} processes (torchrun), backend {distributed.backend_for(device)}")
     for rank, host, local_rank, place, threads in places:
         print(f"  rank {rank}: host {host}, local rank {local_rank}, {place}, "
               f"{threads} thread(s)")
