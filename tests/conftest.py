@@ -3,7 +3,14 @@ reads or writes a user's real download cache (~/.cache/rnnlab/data)."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
+from torch.utils.cpp_extension import get_default_build_root
+
+# The compiled recurrences (rnnlab.nn.native) are built once per machine, not once per test
+# session: keep torch's extension cache out of the temporary XDG_CACHE_HOME set below.
+os.environ.setdefault("TORCH_EXTENSIONS_DIR", get_default_build_root())
 
 
 @pytest.fixture(autouse=True)

@@ -1,5 +1,8 @@
 """The fused sequences against the textbook cells stepped in a Python loop (the oracle).
 
+Every test runs twice: with fused.py's time loops compiled (native.py; skipped where they cannot
+be built) and in Python.
+
 The oracle calls `LSTMCell/GRUCell/RNNCell.recurrence` once per step and applies the padding
 rule of `rnnlab.nn.fused` with plain autograd:
     h_t = m*h_new + (1-m)*h_{t-1}  (same for c),   out_t = m*h_new.
@@ -12,6 +15,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rnnlab.nn import native
 from rnnlab.nn.cells import GRUCell, LSTMCell, RNNCell
 from rnnlab.nn.fused import MIN_STEPS_TO_PACK, gru_sequence, lstm_sequence, rnn_sequence
 
@@ -24,6 +28,16 @@ KINDS = {
     "rnn-tanh": (1, False, "tanh"),
     "rnn-relu": (1, False, "relu"),
 }
+
+
+@pytest.fixture(autouse=True, params=["compiled", "python"])
+def time_loops(request):
+    """Run the test through the compiled loops, then through the Python ones."""
+    compiled = request.param == "compiled"
+    if compiled and not native.available():
+        pytest.skip("the C++ recurrences could not be built here")
+    with native.use_native(compiled):
+        yield request.param
 
 
 def make_inputs(kind, T, B, H, bias=True, dtype=torch.float64, seed=0):

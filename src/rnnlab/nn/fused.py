@@ -39,6 +39,8 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from rnnlab.nn.native import extension_for
+
 Peepholes = tuple[Tensor, Tensor, Tensor]
 AUTOCAST_DEVICES = ("cuda", "cpu")  # where autocast may be on: each gets its own declaration
 
@@ -56,6 +58,10 @@ def _autocast_backward(backward):
     for device_type in AUTOCAST_DEVICES:
         backward = torch.amp.custom_bwd(backward, device_type=device_type)
     return backward
+
+
+def _contiguous(mask: Tensor | None) -> Tensor | None:
+    return None if mask is None else mask.contiguous()
 
 
 def _steps(mask: Tensor | None, T: int) -> tuple:
@@ -116,6 +122,23 @@ def _weight_grads(ctx, d_pre: Tensor, h0: Tensor, h_all: Tensor, w_index: int, b
 MIN_STEPS_TO_PACK = 16
 
 
+# The C++ loops (native.py) pack only wide layers: measured at one thread here, oneDNN's linear
+# beats torch.mm by 7-14% for (20-32, 512-650) x (512-650, 1536-2048) and loses by 10-40% at
+# H = 200 (B 20).
+NATIVE_MIN_HIDDEN_TO_PACK = 384
+
+
+def _native_packed(weight: Tensor, steps: int, batch: int, transpose: bool = False):
+    """`weight` (or its transpose, for the backward's d_pre W) reordered once for oneDNN's
+    linear inside the C++ loop, or None where torch.mm is faster."""
+    hidden = weight.shape[1]
+    if (steps < MIN_STEPS_TO_PACK or hidden < NATIVE_MIN_HIDDEN_TO_PACK
+            or weight.dtype != torch.float32 or not torch.backends.mkldnn.is_available()):
+        return None
+    out_in = weight.t().contiguous() if transpose else weight.contiguous()
+    return torch.ops.mkldnn._reorder_linear_weight(out_in, batch)
+
+
 class _Product:
     """x -> x @ weight^T (or x @ weight with `transpose=True`): the product inside a time loop.
 
@@ -158,9 +181,19 @@ class _LSTMFunction(torch.autograd.Function):
     @staticmethod
     @_float32_forward
     def forward(ctx, x_proj, h0, c0, weight_hh, bias_hh, w_ci, w_cf, w_co, mask):
+        peephole = w_ci is not None
+        native = extension_for(x_proj)
+        ctx.native = native
+        if native is not None:  # the same loop in C++ (csrc/recurrences.cpp)
+            peep = torch.stack([w_ci, w_cf, w_co]) if peephole else None
+            out, gates, tanh_c, c_new, c_all, h_all = native.lstm_forward(
+                x_proj, h0, c0, weight_hh, bias_hh, peep, _contiguous(mask),
+                _native_packed(weight_hh, *x_proj.shape[:2]))
+            ctx.save_for_backward(gates, tanh_c, c_new if peephole else None, c_all, h_all, h0,
+                                  c0, weight_hh, w_ci, w_cf, w_co, mask)
+            return out, h_all[-1].clone(), c_all[-1].clone()
         T, B, _ = x_proj.shape
         H = h0.shape[1]
-        peephole = w_ci is not None
         w_cif = torch.stack([w_ci, w_cf]) if peephole else None  # (2, H): i and f peek at c_{t-1}
         gates = _start(x_proj, bias_hh)  # (T, B, 4H) pre-activations, activated in place
         h_new, c_new, tanh_c = (x_proj.new_empty(T, B, H) for _ in range(3))
@@ -201,6 +234,16 @@ class _LSTMFunction(torch.autograd.Function):
         T, B, H4 = gates.shape
         H = H4 // 4
         peephole = w_ci is not None
+        if ctx.native is not None:
+            peep = torch.stack([w_ci, w_cf, w_co]) if peephole else None
+            d_gates, dh, dc, d_peep = ctx.native.lstm_backward(
+                d_out, d_hT, d_cT, gates, tanh_c, c_new, c_all, c0, w, peep, _contiguous(mask),
+                _native_packed(w, T, B, transpose=True))
+            d_w, d_b = _weight_grads(ctx, d_gates, h0, h_all, 3, 4)
+            d_w_ci = d_w_cf = d_w_co = None
+            if peephole:
+                d_w_ci, d_w_cf, d_w_co = d_peep.sum(0).unbind(0)
+            return d_gates, dh, dc, d_w, d_b, d_w_ci, d_w_cf, d_w_co, None
         one = gates.new_ones(())
         d_gates = torch.empty_like(gates)  # (T, B, 4H): ∂L/∂gate pre-activations = ∂L/∂x_proj
         d_peep = gates.new_zeros(B, 3, H) if peephole else None  # Σ_t, summed over B at the end
@@ -250,6 +293,15 @@ class _GRUFunction(torch.autograd.Function):
     @staticmethod
     @_float32_forward
     def forward(ctx, x_proj, h0, weight_hh, bias_hh, full, mask):
+        ctx.full = full
+        native = extension_for(x_proj)
+        ctx.native = native
+        if native is not None:  # the same loop in C++ (csrc/recurrences.cpp)
+            out, gates, h_proj, h_all = native.gru_forward(
+                x_proj, h0, weight_hh, bias_hh, full, _contiguous(mask),
+                _native_packed(weight_hh, *x_proj.shape[:2]))
+            ctx.save_for_backward(gates, h_proj, h_all, h0, weight_hh, mask)
+            return out, h_all[-1].clone()
         T, B, _ = x_proj.shape
         H = h0.shape[1]
         h_new = x_proj.new_empty(T, B, H)
@@ -282,7 +334,6 @@ class _GRUFunction(torch.autograd.Function):
                 torch.lerp(h, hn, m, out=ht)  # m*h_new + (1-m)*h_{t-1}
             h = ht
         out = h_new if mask is None else h_new.mul_(mask)  # the backward needs no h_new
-        ctx.full = full
         ctx.save_for_backward(gates, h_proj, h_all, h0, weight_hh, mask)
         return out, h.clone()
 
@@ -291,9 +342,15 @@ class _GRUFunction(torch.autograd.Function):
     @_autocast_backward
     def backward(ctx, d_out, d_hT):
         gates, h_proj, h_all, h0, w, mask = ctx.saved_tensors
+        full = ctx.full
+        if ctx.native is not None:
+            d_x, d_pre, dh = ctx.native.gru_backward(
+                d_out, d_hT, gates, h_proj, h_all, h0, w, full, _contiguous(mask),
+                _native_packed(w, *gates.shape[:2], transpose=True))
+            d_w, d_b = _weight_grads(ctx, d_pre, h0, h_all, 2, 3)
+            return d_x, dh, d_w, d_b, None, None
         T, B, GH = gates.shape
         H = h0.shape[1]
-        full = ctx.full
         one = gates.new_ones(())
         d_pre = torch.empty_like(gates)  # ∂L/∂(h_{t-1} W_hh^T + b_hh), (T, B, G*H)
         # ∂L/∂x_proj equals d_pre except for x_n of the full GRU, which r does not multiply
@@ -336,6 +393,15 @@ class _RNNFunction(torch.autograd.Function):
     @staticmethod
     @_float32_forward
     def forward(ctx, x_proj, h0, weight_hh, bias_hh, relu, mask):
+        ctx.relu = relu
+        native = extension_for(x_proj)
+        ctx.native = native
+        if native is not None:  # the same loop in C++ (csrc/recurrences.cpp)
+            out, h_new, h_all = native.rnn_forward(x_proj, h0, weight_hh, bias_hh, relu,
+                                                   _contiguous(mask),
+                                                   _native_packed(weight_hh, *x_proj.shape[:2]))
+            ctx.save_for_backward(h_new, h_all, h0, weight_hh, mask)
+            return out, h_all[-1].clone()
         T = x_proj.shape[0]
         h_new = _start(x_proj, bias_hh)  # (T, B, H) pre-activations, activated in place
         h_all = h_new if mask is None else torch.empty_like(h_new)
@@ -349,7 +415,6 @@ class _RNNFunction(torch.autograd.Function):
             h = ht
         out = h_new if mask is None else h_new * mask  # h_new stays: act' reads it
         ctx.save_for_backward(h_new, h_all, h0, weight_hh, mask)
-        ctx.relu = relu
         return out, h.clone()
 
     @staticmethod
@@ -357,6 +422,11 @@ class _RNNFunction(torch.autograd.Function):
     @_autocast_backward
     def backward(ctx, d_out, d_hT):
         h_new, h_all, h0, w, mask = ctx.saved_tensors
+        if ctx.native is not None:
+            d_pre, dh = ctx.native.rnn_backward(d_out, d_hT, h_new, w, ctx.relu, _contiguous(mask),
+                                                _native_packed(w, *h_new.shape[:2], transpose=True))
+            d_w, d_b = _weight_grads(ctx, d_pre, h0, h_all, 2, 3)
+            return d_pre, dh, d_w, d_b, None, None
         T = h_new.shape[0]
         one = h_new.new_ones(())
         d_pre = torch.empty_like(h_new)  # ∂L/∂pre = ∂L/∂x_proj, (T, B, H)

@@ -29,7 +29,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from rnnlab.nn import fused
+from rnnlab.nn import fused, native
 from rnnlab.nn import lengths as lengths_path
 from rnnlab.nn.cells import GRUCell, LSTMCell, RNNCell, _uniform_
 from rnnlab.nn.errors import RecurrentShapeError, RecurrentValueError
@@ -346,14 +346,16 @@ class _Recurrent(nn.Module):
                 layer_input = F.dropout(layer_input, self.dropout, training=True)
         return layer_input, tuple(torch.stack(f) for f in finals)
 
-    # Hidden size from which the hand-written BPTT of fused.py beats torch's kernel on padded CPU
-    # batches (never for LSTM, whose kernel is oneDNN's); None: never.
+    # Hidden size from which the Python time loop of fused.py beats torch's kernel on padded CPU
+    # batches (never for LSTM, whose kernel is oneDNN's); None: never. Where fused.py's loops
+    # run compiled (native.py), they beat torch's GRU/RNN kernel at every size measured.
     own_bptt_min_hidden: int | None = None
 
     def _own_bptt(self, x: Tensor) -> bool:
         """Whether fused.py's BPTT rather than torch's kernel runs this (unpadded) batch."""
-        return self.own_bptt_min_hidden is not None and x.device.type == "cpu" \
-            and self.hidden_size >= self.own_bptt_min_hidden
+        if self.own_bptt_min_hidden is None or x.device.type != "cpu":
+            return False
+        return self.hidden_size >= self.own_bptt_min_hidden or native.extension_for(x) is not None
 
     def _padded_lengths(self, x: Tensor) -> bool:
         if self.lengths_kernel not in ("auto", "padded", "packed"):

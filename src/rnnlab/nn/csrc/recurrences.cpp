@@ -1,0 +1,464 @@
+// The time loops of fused.py in C++, built on first use by native.py.
+//
+// Same equations, same saved tensors, same numbers as the Python loops of fused.py (tests hold
+// them equal in float64); what changes is the cost per step. A Python time loop issues 8-15
+// tensor operations per step, each a dispatch and a pass over memory; here a step is one matrix
+// product (torch's own, so MKL/oneDNN) and ONE pass over the gates that applies every
+// activation and product of the cell (Vectorized<T>: AVX2 + Sleef's exp/tanh when the build
+// has them). dW_hh and db_hh stay in fused.py: one product over all steps after the loop.
+//
+// Shapes as in fused.py: x_proj (T, B, G*H) contiguous, h0/c0 (B, H), weight_hh (G*H, H),
+// bias_hh (G*H) or undefined, mask (T, B, 1) of 0/1 or undefined. Gate orders: LSTM i, f, g, o;
+// GRU r, z, n (minimal: z, n).
+
+#include <torch/extension.h>
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <ATen/cpu/vec/vec.h>
+
+#include <algorithm>
+#include <optional>
+#include <vector>
+
+namespace {
+
+using at::Tensor;
+template <typename T> using Vec = at::vec::Vectorized<T>;
+
+template <typename T> inline Vec<T> sigmoid(const Vec<T>& x) {
+  return Vec<T>(T(1)) / (Vec<T>(T(1)) + x.neg().exp());
+}
+
+template <typename T> inline Vec<T> load(const T* p, int64_t count) {
+  return Vec<T>::loadu(p, count);
+}
+
+// fn(j, count) over the columns 0..H-1 of one row, one vector (of `count` lanes) at a time.
+template <typename T, typename Fn> inline void columns(int64_t H, const Fn& fn) {
+  const int64_t lanes = Vec<T>::size();
+  for (int64_t j = 0; j < H; j += lanes) fn(j, std::min(lanes, H - j));
+}
+
+// m_b of step t: 1 inside sequence b, 0 past its end; always 1 without a mask.
+template <typename T> inline T mask_at(const T* mask, int64_t t, int64_t B, int64_t b) {
+  return mask == nullptr ? T(1) : mask[t * B + b];
+}
+
+template <typename T> const T* ptr_or_null(const Tensor& x) {
+  return x.defined() ? x.const_data_ptr<T>() : nullptr;
+}
+
+Tensor defined_or(const std::optional<Tensor>& x) { return x.has_value() ? *x : Tensor(); }
+
+// oneDNN's linear, x @ W^T for a weight reordered once per sequence (torch.ops.mkldnn, as
+// fused.py's _Product): faster than torch.mm for the larger skinny products of a time loop.
+Tensor packed_linear(const Tensor& x, const Tensor& packed) {
+  static const auto op =
+      c10::Dispatcher::singleton().findSchemaOrThrow("mkldnn::_linear_pointwise", "");
+  std::vector<c10::IValue> stack{x, packed, c10::IValue(), std::string("none"),
+                                 c10::List<std::optional<at::Scalar>>(), std::string("")};
+  op.callBoxed(&stack);
+  return stack[0].toTensor();
+}
+
+// h_{t-1} W^T (B, G*H): through the packed weight when fused.py packed one, else torch.mm into
+// `scratch` with W^T made contiguous once.
+Tensor hidden_product(const Tensor& h, const Tensor& weight_t, const Tensor& packed,
+                      Tensor& scratch) {
+  if (packed.defined()) return packed_linear(h, packed);
+  at::mm_out(scratch, h, weight_t);
+  return scratch;
+}
+
+// dh_{t-1} = base + d_pre_t W (B, H), into `out`.
+void backward_product(Tensor& out, const Tensor& base, const Tensor& d_pre_t,
+                      const Tensor& weight, const Tensor& packed_t) {
+  if (packed_t.defined()) {
+    at::add_out(out, base, packed_linear(d_pre_t, packed_t));
+  } else {
+    at::addmm_out(out, base, d_pre_t, weight);
+  }
+}
+
+// Carried state past a sequence's end (m = 0) keeps h_{t-1}; the output there is 0.
+template <typename T>
+inline void carry_rows(const T* mask, int64_t t, int64_t B, int64_t H, const T* prev, T* cell,
+                       T* carried, T* out) {
+  for (int64_t b = 0; b < B; ++b) {
+    const T m = mask_at(mask, t, B, b);
+    const T* source = m != T(0) ? cell + b * H : prev + b * H;
+    if (carried != nullptr) std::copy(source, source + H, carried + b * H);
+    if (out != nullptr && m == T(0)) std::fill(out + b * H, out + (b + 1) * H, T(0));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// LSTM (optional peepholes): gates (T, B, 4H) pre-activations -> activated in place.
+
+std::vector<Tensor> lstm_forward(const Tensor& x_proj, const Tensor& h0, const Tensor& c0,
+                                 const Tensor& weight_hh, const std::optional<Tensor>& bias_opt,
+                                 const std::optional<Tensor>& peep_opt,  // (3, H): ci, cf, co
+                                 const std::optional<Tensor>& mask_opt,
+                                 const std::optional<Tensor>& packed_opt) {
+  const Tensor bias = defined_or(bias_opt), peep = defined_or(peep_opt),
+               mask = defined_or(mask_opt), packed = defined_or(packed_opt);
+  const int64_t T = x_proj.size(0), B = x_proj.size(1), H = h0.size(1);
+  Tensor gates = (bias.defined() ? x_proj + bias : x_proj.clone()).contiguous();
+  Tensor h_new = at::empty({T, B, H}, x_proj.options());
+  Tensor c_new = at::empty_like(h_new), tanh_c = at::empty_like(h_new);
+  Tensor h_all = mask.defined() ? at::empty_like(h_new) : h_new;
+  Tensor c_all = mask.defined() ? at::empty_like(h_new) : c_new;
+  const Tensor weight_t = weight_hh.t().contiguous();
+  Tensor scratch = at::empty({B, 4 * H}, x_proj.options());
+  AT_DISPATCH_FLOATING_TYPES(x_proj.scalar_type(), "lstm_forward", [&] {
+    using V = Vec<scalar_t>;
+    const scalar_t* pp = ptr_or_null<scalar_t>(peep);
+    const scalar_t* mp = ptr_or_null<scalar_t>(mask);
+    Tensor h = h0.contiguous(), c = c0.contiguous();
+    for (int64_t t = 0; t < T; ++t) {
+      const Tensor hw_t = hidden_product(h, weight_t, packed, scratch);
+      const scalar_t* hw = hw_t.const_data_ptr<scalar_t>();
+      scalar_t* g = gates[t].data_ptr<scalar_t>();
+      const scalar_t* cp = c.const_data_ptr<scalar_t>();
+      scalar_t* cn = c_new[t].data_ptr<scalar_t>();
+      scalar_t* tc = tanh_c[t].data_ptr<scalar_t>();
+      scalar_t* hn = h_new[t].data_ptr<scalar_t>();
+      for (int64_t b = 0; b < B; ++b) {
+        scalar_t* gi = g + b * 4 * H;
+        const scalar_t* hi = hw + b * 4 * H;
+        const scalar_t* cprev = cp + b * H;
+        columns<scalar_t>(H, [&](int64_t j, int64_t n) {  // pre-activation: x W_ih + b + h W_hh
+          V ai = load(gi + j, n) + load(hi + j, n), af = load(gi + H + j, n) + load(hi + H + j, n),
+            ao = load(gi + 3 * H + j, n) + load(hi + 3 * H + j, n);
+          const V c_prev = load(cprev + j, n);
+          if (pp != nullptr) {  // i, f peek at c_{t-1}
+            ai = ai + load(pp + j, n) * c_prev;
+            af = af + load(pp + H + j, n) * c_prev;
+          }
+          const V i = sigmoid(ai), f = sigmoid(af);
+          const V gg = (load(gi + 2 * H + j, n) + load(hi + 2 * H + j, n)).tanh();
+          const V cc = f * c_prev + i * gg;  // c = f*c_{t-1} + i*g
+          if (pp != nullptr) ao = ao + load(pp + 2 * H + j, n) * cc;  // o peeks at c_t
+          const V o = sigmoid(ao), tcc = cc.tanh();
+          i.store(gi + j, n); f.store(gi + H + j, n); gg.store(gi + 2 * H + j, n);
+          o.store(gi + 3 * H + j, n);
+          cc.store(cn + b * H + j, n); tcc.store(tc + b * H + j, n);
+          (o * tcc).store(hn + b * H + j, n);  // h = o*tanh(c)
+        });
+      }
+      if (mask.defined()) {
+        carry_rows<scalar_t>(mp, t, B, H, h.const_data_ptr<scalar_t>(), hn,
+                             h_all[t].data_ptr<scalar_t>(), nullptr);
+        carry_rows<scalar_t>(mp, t, B, H, cp, cn, c_all[t].data_ptr<scalar_t>(), nullptr);
+      }
+      h = h_all[t];
+      c = c_all[t];
+    }
+  });
+  Tensor out = mask.defined() ? h_new.mul_(mask) : h_new;
+  return {out, gates, tanh_c, c_new, c_all, h_all};
+}
+
+// Returns d_gates (= dL/dx_proj), dh0, dc0, d_peep (B, 3, H: summed over B by the caller).
+std::vector<Tensor> lstm_backward(const Tensor& d_out, const Tensor& d_hT, const Tensor& d_cT,
+                                  const Tensor& gates, const Tensor& tanh_c,
+                                  const std::optional<Tensor>& c_new_opt, const Tensor& c_all, const Tensor& c0, const Tensor& weight_hh,
+                                  const std::optional<Tensor>& peep_opt,
+                                  const std::optional<Tensor>& mask_opt,
+                                  const std::optional<Tensor>& packed_t_opt) {
+  const Tensor peep = defined_or(peep_opt), mask = defined_or(mask_opt),
+               packed_t = defined_or(packed_t_opt);
+  const Tensor c_new = defined_or(c_new_opt);  // c_t: only the peepholes read it
+  const int64_t T = gates.size(0), B = gates.size(1), H = c0.size(1);
+  Tensor d_gates = at::empty_like(gates);
+  Tensor d_peep = peep.defined() ? at::zeros({B, 3, H}, gates.options()) : Tensor();
+  Tensor dh = d_hT.contiguous().clone(), dc = d_cT.contiguous().clone();
+  Tensor dh_prev = at::empty_like(dh), dc_prev = at::empty_like(dc);
+  const Tensor d_out_c = d_out.contiguous();
+  AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_backward", [&] {
+    using V = Vec<scalar_t>;
+    const scalar_t* pp = ptr_or_null<scalar_t>(peep);
+    const scalar_t* mp = ptr_or_null<scalar_t>(mask);
+    scalar_t* dpp = peep.defined() ? d_peep.data_ptr<scalar_t>() : nullptr;
+    const V one(scalar_t(1));
+    for (int64_t t = T - 1; t >= 0; --t) {
+      const scalar_t* g = gates[t].const_data_ptr<scalar_t>();
+      const scalar_t* tc = tanh_c[t].const_data_ptr<scalar_t>();
+      const scalar_t* cn = c_new.defined() ? c_new[t].const_data_ptr<scalar_t>() : nullptr;
+      const scalar_t* cp = (t == 0 ? c0 : c_all[t - 1]).const_data_ptr<scalar_t>();
+      const scalar_t* dout = d_out_c[t].const_data_ptr<scalar_t>();
+      scalar_t* dg = d_gates[t].data_ptr<scalar_t>();
+      scalar_t* dhp = dh.data_ptr<scalar_t>();
+      scalar_t* dcp = dc.data_ptr<scalar_t>();
+      scalar_t* dcprev = dc_prev.data_ptr<scalar_t>();
+      for (int64_t b = 0; b < B; ++b) {
+        const scalar_t m = mask_at(mp, t, B, b);
+        const V mv(m), om(scalar_t(1) - m);
+        const scalar_t* gb = g + b * 4 * H;
+        scalar_t* db = dg + b * 4 * H;
+        columns<scalar_t>(H, [&](int64_t j, int64_t n) {
+          const int64_t k = b * H + j;
+          const V i = load(gb + j, n), f = load(gb + H + j, n), gg = load(gb + 2 * H + j, n),
+                  o = load(gb + 3 * H + j, n);
+          const V tcc = load(tc + k, n), c_prev = load(cp + k, n);
+          const V dh_carried = load(dhp + k, n), dc_carried = load(dcp + k, n);
+          const V dh_new = (dh_carried + load(dout + k, n)) * mv;
+          V dc_new = dc_carried * mv;
+          // h = o*tanh(c)
+          const V d_o = dh_new * tcc * o * (one - o);
+          dc_new = dc_new + dh_new * o * (one - tcc * tcc);
+          if (pp != nullptr) dc_new = dc_new + d_o * load(pp + 2 * H + j, n);
+          // c = f*c_{t-1} + i*g
+          const V d_i = dc_new * gg * i * (one - i);
+          const V d_f = dc_new * c_prev * f * (one - f);
+          const V d_g = dc_new * i * (one - gg * gg);
+          V dcp_new = dc_new * f;
+          if (pp != nullptr) {
+            dcp_new = dcp_new + d_i * load(pp + j, n) + d_f * load(pp + H + j, n);
+            scalar_t* dpb = dpp + b * 3 * H;
+            (load(dpb + j, n) + d_i * c_prev).store(dpb + j, n);
+            (load(dpb + H + j, n) + d_f * c_prev).store(dpb + H + j, n);
+            (load(dpb + 2 * H + j, n) + d_o * load(cn + k, n)).store(dpb + 2 * H + j, n);
+          }
+          d_i.store(db + j, n); d_f.store(db + H + j, n); d_g.store(db + 2 * H + j, n);
+          d_o.store(db + 3 * H + j, n);
+          (dcp_new + dc_carried * om).store(dcprev + k, n);
+          (dh_carried * om).store(dhp + k, n);  // the carried (1-m)*h_{t-1} part
+        });
+      }
+      // dh_{t-1} = (1-m) dh_t + d_gates_t W_hh
+      backward_product(dh_prev, dh, d_gates[t], weight_hh, packed_t);
+      std::swap(dh, dh_prev);
+      std::swap(dc, dc_prev);
+    }
+  });
+  return {d_gates, dh, dc, d_peep};
+}
+
+// ---------------------------------------------------------------------------------------------
+// GRU. Full (torch's): r, z = σ(x + W h + b); n = tanh(x_n + r*(W_n h + b_n)); h = n + z(h - n).
+// Minimal: z, n = σ, tanh(x + W h + b); h = n + z(h - n).
+
+std::vector<Tensor> gru_forward(const Tensor& x_proj, const Tensor& h0, const Tensor& weight_hh,
+                                const std::optional<Tensor>& bias_opt, bool full,
+                                const std::optional<Tensor>& mask_opt,
+                                const std::optional<Tensor>& packed_opt) {
+  const Tensor bias = defined_or(bias_opt), mask = defined_or(mask_opt),
+               packed = defined_or(packed_opt);
+  const int64_t T = x_proj.size(0), B = x_proj.size(1), H = h0.size(1);
+  const Tensor x = x_proj.contiguous();
+  Tensor gates, h_proj;
+  if (full) {
+    gates = at::empty_like(x);
+    h_proj = at::empty_like(x);
+  } else {
+    gates = (bias.defined() ? x + bias : x.clone()).contiguous();
+  }
+  Tensor h_new = at::empty({T, B, H}, x.options());
+  Tensor h_all = mask.defined() ? at::empty_like(h_new) : h_new;
+  const Tensor weight_t = weight_hh.t().contiguous();
+  const int64_t G = full ? 3 : 2;
+  Tensor scratch = at::empty({B, G * H}, x.options());
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "gru_forward", [&] {
+    using V = Vec<scalar_t>;
+    const scalar_t* mp = ptr_or_null<scalar_t>(mask);
+    const scalar_t* bp = full ? ptr_or_null<scalar_t>(bias) : nullptr;
+    Tensor h = h0.contiguous();
+    for (int64_t t = 0; t < T; ++t) {
+      const Tensor hw_t = hidden_product(h, weight_t, packed, scratch);
+      const scalar_t* hw = hw_t.const_data_ptr<scalar_t>();
+      const scalar_t* xp = x[t].const_data_ptr<scalar_t>();
+      scalar_t* hpp = full ? h_proj[t].data_ptr<scalar_t>() : nullptr;
+      const scalar_t* hprev = h.const_data_ptr<scalar_t>();
+      scalar_t* g = gates[t].data_ptr<scalar_t>();
+      scalar_t* hn = h_new[t].data_ptr<scalar_t>();
+      for (int64_t b = 0; b < B; ++b) {
+        scalar_t* gb = g + b * G * H;
+        const scalar_t* xb = xp + b * G * H;
+        const scalar_t* wb = hw + b * G * H;
+        scalar_t* hb = full ? hpp + b * G * H : nullptr;
+        columns<scalar_t>(H, [&](int64_t j, int64_t n) {
+          V z, nn;
+          if (full) {  // h_proj = W_hh h_{t-1} + b_hh, kept for the backward
+            V hp_r = load(wb + j, n), hp_z = load(wb + H + j, n), hp_n = load(wb + 2 * H + j, n);
+            if (bp != nullptr) {
+              hp_r = hp_r + load(bp + j, n);
+              hp_z = hp_z + load(bp + H + j, n);
+              hp_n = hp_n + load(bp + 2 * H + j, n);
+            }
+            hp_r.store(hb + j, n); hp_z.store(hb + H + j, n); hp_n.store(hb + 2 * H + j, n);
+            const V r = sigmoid(load(xb + j, n) + hp_r);
+            z = sigmoid(load(xb + H + j, n) + hp_z);
+            nn = (load(xb + 2 * H + j, n) + r * hp_n).tanh();
+            r.store(gb + j, n);
+          } else {  // gates hold x W_ih + b_ih + b_hh
+            z = sigmoid(load(gb + j, n) + load(wb + j, n));
+            nn = (load(gb + H + j, n) + load(wb + H + j, n)).tanh();
+          }
+          z.store(gb + (G - 2) * H + j, n);
+          nn.store(gb + (G - 1) * H + j, n);
+          const V hp = load(hprev + b * H + j, n);
+          (nn + z * (hp - nn)).store(hn + b * H + j, n);  // (1-z)*n + z*h_{t-1}
+        });
+      }
+      if (mask.defined()) {
+        carry_rows<scalar_t>(mp, t, B, H, hprev, hn, h_all[t].data_ptr<scalar_t>(), nullptr);
+      }
+      h = h_all[t];
+    }
+  });
+  Tensor out = mask.defined() ? h_new.mul_(mask) : h_new;
+  return {out, gates, full ? h_proj : Tensor(), h_all};
+}
+
+// Returns d_x (= dL/dx_proj), d_pre (= dL/d(W h + b): differs from d_x for the full GRU's n
+// gate), dh0.
+std::vector<Tensor> gru_backward(const Tensor& d_out, const Tensor& d_hT, const Tensor& gates,
+                                 const std::optional<Tensor>& h_proj_opt, const Tensor& h_all,
+                                 const Tensor& h0, const Tensor& weight_hh, bool full,
+                                 const std::optional<Tensor>& mask_opt,
+                                 const std::optional<Tensor>& packed_t_opt) {
+  const Tensor h_proj = defined_or(h_proj_opt), mask = defined_or(mask_opt),
+               packed_t = defined_or(packed_t_opt);
+  const int64_t T = gates.size(0), B = gates.size(1), H = h0.size(1);
+  const int64_t G = full ? 3 : 2;
+  Tensor d_pre = at::empty_like(gates);
+  Tensor d_x = full ? at::empty_like(gates) : d_pre;
+  Tensor dh = d_hT.contiguous().clone();
+  Tensor dh_prev = at::empty_like(dh), base = at::empty_like(dh);
+  const Tensor d_out_c = d_out.contiguous();
+  AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "gru_backward", [&] {
+    using V = Vec<scalar_t>;
+    const scalar_t* mp = ptr_or_null<scalar_t>(mask);
+    const V one(scalar_t(1));
+    for (int64_t t = T - 1; t >= 0; --t) {
+      const scalar_t* g = gates[t].const_data_ptr<scalar_t>();
+      const scalar_t* hpp = full ? h_proj[t].const_data_ptr<scalar_t>() : nullptr;
+      const scalar_t* hprev = (t == 0 ? h0 : h_all[t - 1]).const_data_ptr<scalar_t>();
+      const scalar_t* dout = d_out_c[t].const_data_ptr<scalar_t>();
+      scalar_t* dp = d_pre[t].data_ptr<scalar_t>();
+      scalar_t* dx = d_x[t].data_ptr<scalar_t>();
+      scalar_t* dhp = dh.data_ptr<scalar_t>();
+      scalar_t* bp = base.data_ptr<scalar_t>();
+      for (int64_t b = 0; b < B; ++b) {
+        const scalar_t m = mask_at(mp, t, B, b);
+        const V mv(m), om(scalar_t(1) - m);
+        const scalar_t* gb = g + b * G * H;
+        scalar_t* dpb = dp + b * G * H;
+        scalar_t* dxb = dx + b * G * H;
+        columns<scalar_t>(H, [&](int64_t j, int64_t n) {
+          const int64_t k = b * H + j;
+          const V z = load(gb + (G - 2) * H + j, n), nn = load(gb + (G - 1) * H + j, n);
+          const V dh_carried = load(dhp + k, n);
+          const V dh_new = (dh_carried + load(dout + k, n)) * mv;
+          // h = (1-z)*n + z*h_{t-1}
+          const V d_n = (dh_new - dh_new * z) * (one - nn * nn);
+          const V d_z = (load(hprev + k, n) - nn) * dh_new * z * (one - z);
+          if (full) {  // n_pre = x_n + r*(W_n h + b_n)
+            const V r = load(gb + j, n);
+            const V d_r = d_n * load(hpp + b * G * H + 2 * H + j, n) * r * (one - r);
+            d_r.store(dpb + j, n); d_r.store(dxb + j, n);
+            d_z.store(dpb + H + j, n); d_z.store(dxb + H + j, n);
+            (d_n * r).store(dpb + 2 * H + j, n);
+            d_n.store(dxb + 2 * H + j, n);
+          } else {
+            d_z.store(dpb + j, n);
+            d_n.store(dpb + H + j, n);
+          }
+          // dh_{t-1} = dh_new*z + (1-m) dh_t + d_pre W (added after the row loop)
+          (dh_new * z + dh_carried * om).store(bp + k, n);
+        });
+      }
+      backward_product(dh_prev, base, d_pre[t], weight_hh, packed_t);
+      std::swap(dh, dh_prev);
+    }
+  });
+  return {d_x, d_pre, dh};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Elman RNN: h = act(x + W h + b), act tanh or relu.
+
+std::vector<Tensor> rnn_forward(const Tensor& x_proj, const Tensor& h0, const Tensor& weight_hh,
+                                const std::optional<Tensor>& bias_opt, bool relu,
+                                const std::optional<Tensor>& mask_opt,
+                                const std::optional<Tensor>& packed_opt) {
+  const Tensor bias = defined_or(bias_opt), mask = defined_or(mask_opt),
+               packed = defined_or(packed_opt);
+  const int64_t T = x_proj.size(0), B = x_proj.size(1), H = h0.size(1);
+  Tensor h_new = (bias.defined() ? x_proj + bias : x_proj.clone()).contiguous();
+  Tensor h_all = mask.defined() ? at::empty_like(h_new) : h_new;
+  const Tensor weight_t = weight_hh.t().contiguous();
+  Tensor scratch = at::empty({B, H}, x_proj.options());
+  AT_DISPATCH_FLOATING_TYPES(x_proj.scalar_type(), "rnn_forward", [&] {
+    using V = Vec<scalar_t>;
+    const scalar_t* mp = ptr_or_null<scalar_t>(mask);
+    Tensor h = h0.contiguous();
+    for (int64_t t = 0; t < T; ++t) {
+      const Tensor hw_t = hidden_product(h, weight_t, packed, scratch);
+      const scalar_t* hw = hw_t.const_data_ptr<scalar_t>();
+      scalar_t* p = h_new[t].data_ptr<scalar_t>();
+      columns<scalar_t>(B * H, [&](int64_t j, int64_t n) {  // x W_ih + b + h W_hh
+        const V a = load(p + j, n) + load(hw + j, n);
+        (relu ? at::vec::clamp_min(a, V(scalar_t(0))) : a.tanh()).store(p + j, n);
+      });
+      if (mask.defined()) {
+        carry_rows<scalar_t>(mp, t, B, H, h.const_data_ptr<scalar_t>(), p,
+                             h_all[t].data_ptr<scalar_t>(), nullptr);
+      }
+      h = h_all[t];
+    }
+  });
+  Tensor out = mask.defined() ? h_new * mask : h_new;  // h_new stays: act' reads it
+  return {out, h_new, h_all};
+}
+
+// Returns d_pre (= dL/dx_proj) and dh0.
+std::vector<Tensor> rnn_backward(const Tensor& d_out, const Tensor& d_hT, const Tensor& h_new,
+                                 const Tensor& weight_hh, bool relu,
+                                 const std::optional<Tensor>& mask_opt,
+                                 const std::optional<Tensor>& packed_t_opt) {
+  const Tensor mask = defined_or(mask_opt), packed_t = defined_or(packed_t_opt);
+  const int64_t T = h_new.size(0), B = h_new.size(1), H = h_new.size(2);
+  Tensor d_pre = at::empty_like(h_new);
+  Tensor dh = d_hT.contiguous().clone();
+  Tensor dh_prev = at::empty_like(dh);
+  const Tensor d_out_c = d_out.contiguous();
+  AT_DISPATCH_FLOATING_TYPES(h_new.scalar_type(), "rnn_backward", [&] {
+    using V = Vec<scalar_t>;
+    const scalar_t* mp = ptr_or_null<scalar_t>(mask);
+    const V one(scalar_t(1)), zero(scalar_t(0));
+    for (int64_t t = T - 1; t >= 0; --t) {
+      const scalar_t* hn = h_new[t].const_data_ptr<scalar_t>();
+      const scalar_t* dout = d_out_c[t].const_data_ptr<scalar_t>();
+      scalar_t* dp = d_pre[t].data_ptr<scalar_t>();
+      scalar_t* dhp = dh.data_ptr<scalar_t>();
+      for (int64_t b = 0; b < B; ++b) {
+        const scalar_t m = mask_at(mp, t, B, b);
+        const V mv(m), om(scalar_t(1) - m);
+        columns<scalar_t>(H, [&](int64_t j, int64_t n) {
+          const int64_t k = b * H + j;
+          const V h = load(hn + k, n), dh_carried = load(dhp + k, n);
+          const V dh_new = (dh_carried + load(dout + k, n)) * mv;
+          // relu' = [h > 0], tanh' = 1 - h²
+          const V d = relu ? V::blendv(zero, dh_new, h > zero) : dh_new * (one - h * h);
+          d.store(dp + k, n);
+          (dh_carried * om).store(dhp + k, n);
+        });
+      }
+      backward_product(dh_prev, dh, d_pre[t], weight_hh, packed_t);
+      std::swap(dh, dh_prev);
+    }
+  });
+  return {d_pre, dh};
+}
+
+}  // namespace
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("lstm_forward", &lstm_forward);
+  m.def("lstm_backward", &lstm_backward);
+  m.def("gru_forward", &gru_forward);
+  m.def("gru_backward", &gru_backward);
+  m.def("rnn_forward", &rnn_forward);
+  m.def("rnn_backward", &rnn_backward);
+}

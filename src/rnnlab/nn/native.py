@@ -1,0 +1,87 @@
+"""The C++ time loops of `csrc/recurrences.cpp`, compiled on first use; None where they cannot be.
+
+Why C++: a Python time loop pays 8-15 tensor operations a step (a dispatch and a pass over
+memory each); the C++ loop pays one matrix product and one fused pass over the gates. Nothing
+about installing changes: the source ships with the package and is built by
+`torch.utils.cpp_extension` (a C++ compiler and ninja) the first time a CPU recurrence runs,
+then cached (TORCH_EXTENSIONS_DIR, default ~/.cache/torch_extensions). Where the build is
+impossible, rnnlab says so once and fused.py runs its Python loops (same numbers, slower).
+`RNNLAB_NATIVE=0` turns the C++ loops off; `use_native(False)` does so in code.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+from types import ModuleType
+
+import torch
+
+SOURCE = Path(__file__).with_name("csrc") / "recurrences.cpp"
+NAME = "rnnlab_recurrences"
+_enabled = os.environ.get("RNNLAB_NATIVE", "1") != "0"
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def compile_flags() -> list[str]:
+    """-O3, plus AVX2/FMA (ATen's vectors then use them, with Sleef's exp and tanh) where the
+    CPU has them: the build runs on the machine that uses it."""
+    flags = ["-O3"]
+    if {"avx2", "fma"} <= _cpu_flags():
+        flags += ["-mavx2", "-mfma", "-DCPU_CAPABILITY_AVX2", "-DCPU_CAPABILITY=AVX2"]
+    return flags
+
+
+@functools.cache
+def _build() -> ModuleType | None:
+    from torch.utils import cpp_extension
+
+    try:
+        build_dir = Path(cpp_extension._get_build_directory(NAME, verbose=False))
+        if not any(build_dir.glob(f"{NAME}*.so")):
+            print("rnnlab: building the C++ recurrences (once, about a minute) ...",
+                  file=sys.stderr, flush=True)
+        return cpp_extension.load(name=NAME, sources=[str(SOURCE)],
+                                  extra_cflags=compile_flags(), verbose=False)
+    except Exception as error:  # no compiler, no ninja, no headers: fall back, say so once
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        warnings.warn(f"rnnlab: the C++ recurrences could not be built ({reason}); the Python "
+                      "time loops of fused.py run instead (same numbers, slower)",
+                      RuntimeWarning, stacklevel=3)
+        return None
+
+
+def extension_for(x: torch.Tensor) -> ModuleType | None:
+    """The compiled loops if they are on and apply to `x` (CPU, float32/float64), else None."""
+    if not _enabled or x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64):
+        return None
+    return _build()
+
+
+def available() -> bool:
+    """Whether the compiled loops are on and built (building them if need be)."""
+    return _enabled and _build() is not None
+
+
+@contextmanager
+def use_native(enabled: bool):
+    """Turn the compiled loops on or off inside a block (tests, benchmarks)."""
+    global _enabled
+    before, _enabled = _enabled, enabled
+    try:
+        yield
+    finally:
+        _enabled = before

@@ -1,0 +1,129 @@
+"""The compiled time loops (rnnlab.nn.native) against fused.py's Python loops, and the fallback
+when they cannot be built.
+
+test_fused.py already holds both paths to the textbook cells; here they meet each other on what
+only the compiled path does (oneDNN-packed products of wide layers), on random shapes, and in the
+layers' dispatch. In CI (RNNLAB_REQUIRE_NATIVE=1) a failed build fails these tests.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tests.nn.test_fused import KINDS, make_inputs, mask_from, results_and_grads
+from tests.nn.test_fused import fused as run_fused
+
+from rnnlab import nn as rn
+from rnnlab.nn import fused, native
+
+pytestmark = pytest.mark.skipif(
+    os.environ.get("RNNLAB_REQUIRE_NATIVE") != "1" and not native.available(),
+    reason="the C++ recurrences could not be built here")
+
+
+def both_paths(kind, inputs, mask):
+    with native.use_native(True):
+        compiled = results_and_grads(run_fused, kind, inputs, mask)
+    with native.use_native(False):
+        python = results_and_grads(run_fused, kind, inputs, mask)
+    return compiled, python
+
+
+def test_builds_where_required():
+    assert native.available(), "RNNLAB_REQUIRE_NATIVE=1 but the C++ recurrences did not build"
+
+
+@settings(max_examples=25, deadline=None)
+@given(kind=st.sampled_from(list(KINDS)), T=st.integers(1, 9), H=st.integers(1, 19),
+       data=st.data())
+def test_equals_python_loops_float64(kind, T, H, data):
+    """H up to 19 crosses the 4-lane vectors of float64 with every remainder."""
+    lengths = data.draw(st.lists(st.integers(1, T), min_size=1, max_size=5), label="lengths")
+    masked = data.draw(st.booleans(), label="masked")
+    inputs = make_inputs(kind, T, len(lengths), H, bias=data.draw(st.booleans(), label="bias"))
+    (got, got_grads), (want, want_grads) = both_paths(
+        kind, inputs, mask_from(lengths, T) if masked else None)
+    for g, w in zip(got + got_grads, want + want_grads, strict=True):
+        torch.testing.assert_close(g, w, atol=1e-12, rtol=1e-12)
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("masked", [False, True], ids=["full-length", "lengths"])
+def test_packed_wide_layers_float32(kind, masked):
+    """A wide float32 layer over enough steps takes oneDNN's packed products in both directions."""
+    T, B, H = fused.MIN_STEPS_TO_PACK, 3, fused.NATIVE_MIN_HIDDEN_TO_PACK
+    assert fused._native_packed(torch.zeros(KINDS[kind][0] * H, H), T, B) is not None
+    inputs = make_inputs(kind, T, B, H, dtype=torch.float32)
+    for name in ("weight_hh",):  # keep the recurrence contractive: |W h| stays O(1)
+        inputs[name] = (inputs[name].detach() / H ** 0.5).requires_grad_()
+    (got, got_grads), (want, want_grads) = both_paths(
+        kind, inputs, mask_from([T, T - 5, 1], T, torch.float32) if masked else None)
+    for g, w in zip(got + got_grads, want + want_grads, strict=True):
+        torch.testing.assert_close(g, w, atol=2e-4, rtol=2e-4)
+
+
+@pytest.mark.parametrize("cls,kwargs", [(rn.GRU, {}), (rn.GRU, {"variant": "minimal"}),
+                                        (rn.RNN, {}), (rn.RNN, {"nonlinearity": "relu"})])
+def test_layers_take_compiled_loops_at_any_size(cls, kwargs):
+    """With the loops compiled, GRU and RNN layers run them on the CPU below the Python loops'
+    break-even size too (own_bptt_min_hidden), with torch's numbers."""
+    torch.manual_seed(0)
+    layer = cls(5, 7, num_layers=2, bidirectional=True, dtype=torch.float64, **kwargs)
+    assert layer.hidden_size < layer.own_bptt_min_hidden and layer._own_bptt(torch.zeros(1))
+    x = torch.randn(6, 3, 5, dtype=torch.float64, requires_grad=True)
+    out, h = layer(x)
+    if kwargs.get("variant") == "minimal":
+        return  # torch has no minimal GRU: test_fused holds it to the cells
+    reference = getattr(torch.nn, cls.__name__)(5, 7, num_layers=2, bidirectional=True,
+                                                dtype=torch.float64, **kwargs)
+    reference.load_state_dict(layer.state_dict())
+    x_ref = x.detach().clone().requires_grad_()
+    out_ref, h_ref = reference(x_ref)
+    torch.testing.assert_close(out, out_ref, atol=1e-12, rtol=1e-12)
+    torch.testing.assert_close(h, h_ref, atol=1e-12, rtol=1e-12)
+    (out.sum() + h.sum()).backward()
+    (out_ref.sum() + h_ref.sum()).backward()
+    torch.testing.assert_close(x.grad, x_ref.grad, atol=1e-12, rtol=1e-12)
+    for (name, p), p_ref in zip(layer.named_parameters(), reference.parameters(), strict=True):
+        torch.testing.assert_close(p.grad, p_ref.grad, atol=1e-12, rtol=1e-12, msg=name)
+
+
+def test_failed_build_falls_back_and_says_so_once(monkeypatch):
+    from torch.utils import cpp_extension
+
+    def no_compiler(*args, **kwargs):
+        raise RuntimeError("Ninja is required to load C++ extensions\nmore detail")
+
+    monkeypatch.setattr(cpp_extension, "load", no_compiler)
+    native._build.cache_clear()
+    try:
+        x = torch.randn(4, 2, 3, dtype=torch.float64, requires_grad=True)
+        h0 = torch.zeros(2, 3, dtype=torch.float64)
+        w = torch.randn(3, 3, dtype=torch.float64)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert native.extension_for(x) is None
+            out, _ = fused.rnn_sequence(x, h0, w, None)  # the Python loop
+            assert native.extension_for(x) is None
+        messages = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+        assert messages == ["rnnlab: the C++ recurrences could not be built (Ninja is required "
+                            "to load C++ extensions); the Python time loops of fused.py run "
+                            "instead (same numbers, slower)"]
+        with native.use_native(False):
+            want, _ = fused.rnn_sequence(x, h0, w, None)
+        torch.testing.assert_close(out, want)
+    finally:
+        native._build.cache_clear()  # the next test builds (loads) the real extension again
+
+
+def test_switched_off_or_not_applicable():
+    x = torch.zeros(2, 2, 3)
+    with native.use_native(False):
+        assert native.extension_for(x) is None
+    assert native.extension_for(x.half()) is None
+    assert native.extension_for(torch.zeros(2, 2, 3, device="meta")) is None
