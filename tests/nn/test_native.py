@@ -127,3 +127,37 @@ def test_switched_off_or_not_applicable():
         assert native.extension_for(x) is None
     assert native.extension_for(x.half()) is None
     assert native.extension_for(torch.zeros(2, 2, 3, device="meta")) is None
+
+
+@pytest.mark.parametrize("cls", [rn.GRU, rn.RNN])
+def test_batches_with_lengths_train_through_the_masked_loop(cls, monkeypatch):
+    """In training, GRU/RNN batches with lengths take the compiled masked loop (not torch's
+    packed kernel) and give torch's packed numbers: zeros past each end, each sequence's own
+    final state, the reverse direction from each sequence's own end."""
+    torch.manual_seed(1)
+    layer = cls(4, 6, num_layers=2, bidirectional=True, batch_first=True, dtype=torch.float64)
+    reference = getattr(torch.nn, cls.__name__)(4, 6, num_layers=2, bidirectional=True,
+                                                batch_first=True, dtype=torch.float64)
+    reference.load_state_dict(layer.state_dict())
+    lengths = torch.tensor([5, 2, 7, 1])
+    x = torch.randn(4, 7, 4, dtype=torch.float64, requires_grad=True)
+    assert layer._own_bptt(x, lengths)
+    calls = []
+    monkeypatch.setattr(layer, "_run_torch_float32", lambda *a: calls.append(a))
+    out, h = layer(x, lengths=lengths)
+    assert not calls  # torch's kernel was not called
+    packed = torch.nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True,
+                                                     enforce_sorted=False)
+    out_ref, h_ref = reference(packed)
+    out_ref = torch.nn.utils.rnn.pad_packed_sequence(out_ref, batch_first=True)[0]
+    torch.testing.assert_close(out, out_ref, atol=1e-12, rtol=1e-12)
+    torch.testing.assert_close(h, h_ref, atol=1e-12, rtol=1e-12)
+    grads = torch.autograd.grad(out.square().sum() + h.sum(), [x, *layer.parameters()])
+    grads_ref = torch.autograd.grad(out_ref.square().sum() + h_ref.sum(),
+                                    [x, *reference.parameters()])
+    for g, g_ref in zip(grads, grads_ref, strict=True):
+        torch.testing.assert_close(g, g_ref, atol=1e-12, rtol=1e-12)
+    with torch.no_grad():
+        assert not layer._own_bptt(x, lengths)  # inference: torch's packed kernel
+    layer.lengths_kernel = "packed"
+    assert not layer._own_bptt(x, lengths)
