@@ -8,10 +8,12 @@ per-round ratios. Forward is timed under `torch.no_grad()` (inference);
 forward+backward as in training (loss = a fixed random projection of the output, backward, set
 gradients to None). The input requires a gradient, as it does under an embedding.
 
-Rows: rnnlab `impl="fused"` (torch's kernel for standard cells) and `impl="loop"` (the cells'
-textbook equations); peephole LSTM and minimal GRU (hand-written BPTT of `rnnlab.nn.fused`) and
-their loops; and, for comparison, the hand-written BPTT run on the standard cells too
-("fused.py"), which the layers do not use for them.
+Rows: rnnlab `impl="fused"` (torch's oneDNN kernel for the LSTM; the hand-written BPTT of
+`rnnlab.nn.fused` for GRU, RNN, peephole LSTM and minimal GRU, its time loops compiled by
+`rnnlab.nn.native`) and `impl="loop"` (the cells' textbook equations); "Python loops": what the
+layer runs with the compiled loops switched off (the fallback where they cannot be built); and, for
+comparison, the hand-written BPTT run on the standard LSTM ("LSTM fused.py"), which the layers do
+not use for it.
 
 Usage: python benchmarks/recurrent_speed.py [--quick] [--threads N] [--repeats N] [--budget S]
 Writes benchmarks/results/recurrent_speed.{json,md} (--quick: recurrent_speed_quick.*; or --output).
@@ -34,7 +36,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 import rnnlab
-from rnnlab.nn import GRU, LSTM, RNN
+from rnnlab.nn import GRU, LSTM, RNN, native
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from records import save_record  # noqa: E402
@@ -107,18 +109,21 @@ VARIANTS = [
     ("LSTM loop", "torch LSTM", LSTM, {"impl": "loop"}, None),
     ("LSTM fused.py", "torch LSTM", LSTM, {"impl": "fused"}, None),
     ("peephole LSTM fused", "torch LSTM", LSTM, {"impl": "fused", "peephole": True}, {"bc": 0.95}),
+    ("peephole LSTM Python loops", "torch LSTM", LSTM, {"impl": "fused", "peephole": True}, None),
     ("peephole LSTM loop", "torch LSTM", LSTM, {"impl": "loop", "peephole": True}, None),
     ("torch GRU", "torch GRU", nn.GRU, {}, None),
     ("GRU fused", "torch GRU", GRU, {"impl": "fused"}, {"abc": 1.5, "def": 1.0}),
     ("GRU loop", "torch GRU", GRU, {"impl": "loop"}, None),
-    ("GRU fused.py", "torch GRU", GRU, {"impl": "fused"}, None),
+    ("GRU Python loops", "torch GRU", GRU, {"impl": "fused"}, None),
     ("minimal GRU fused", "torch GRU", GRU, {"impl": "fused", "variant": "minimal"},
      {"abcdef": 2.0}),
+    ("minimal GRU Python loops", "torch GRU", GRU, {"impl": "fused", "variant": "minimal"},
+     None),
     ("minimal GRU loop", "torch GRU", GRU, {"impl": "loop", "variant": "minimal"}, None),
     ("torch RNN", "torch RNN", nn.RNN, {}, None),
     ("RNN fused", "torch RNN", RNN, {"impl": "fused"}, {"abcdef": 1.3}),
     ("RNN loop", "torch RNN", RNN, {"impl": "loop"}, None),
-    ("RNN fused.py", "torch RNN", RNN, {"impl": "fused"}, None),
+    ("RNN Python loops", "torch RNN", RNN, {"impl": "fused"}, None),
 ]
 
 
@@ -168,6 +173,12 @@ def make_runner(label: str, cls: type, kwargs: dict, cfg: Config, x: Tensor,
         def run() -> Tensor:
             states = model._check_state(None, x)
             return model._stack(x, states, mask_lengths, model._run_fused)[0]
+    elif label.endswith("Python loops"):
+        # the fallback where the loops cannot be compiled: what the layer runs then (the backward
+        # follows its forward's path)
+        def run() -> Tensor:
+            with native.use_native(False):
+                return model(x, lengths=lengths)[0]
     else:
         def run() -> Tensor:
             return model(x, lengths=lengths)[0]
