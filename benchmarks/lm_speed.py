@@ -4,17 +4,25 @@
    plain `torch.nn.Embedding -> torch.nn.LSTM -> torch.nn.Linear` model of the same size and batch.
 2. Sampling characters/s of `rnnlab sample`'s path (`LanguageModel.step` through
    `decoding.sampling.sample`) against stepping `torch.nn.LSTM` one character at a time.
+3. (`--parts loop`) The whole training loop: `rnnlab train lm --preset ptb-small` against the
+   plain pytorch/examples-style loop of lm_plain_loop.py, same data and settings, one thread
+   each, as processes: alone (one after the other, ABBA) and started together (one per core).
+   Time per step from each process's own log (CPU user and system seconds, wall clock) between
+   its first and last train record, so start-up, the final evaluation and saving are left out.
 
-Usage: python benchmarks/lm_speed.py [--quick] [--threads N]
+Usage: python benchmarks/lm_speed.py [--quick] [--threads N] [--parts training,sampling,loop]
 Writes benchmarks/results/lm_speed.{json,md}.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import torch
@@ -120,12 +128,77 @@ def sampling_speed(vocab, embed, hidden, layers, length, clock=CLOCKS["wall"]):
     return rates
 
 
+def _per_step(log: Path) -> dict[str, float]:
+    """Seconds per step (CPU user, system, both; wall) between the first and last train record."""
+    records = [r for r in map(json.loads, log.read_text().splitlines()) if r["kind"] == "train"]
+    first, last = records[0], records[-1]
+    steps = last["step"] - first["step"]
+    user = (last["cpu_user"] - first["cpu_user"]) / steps
+    system = (last["cpu_system"] - first["cpu_system"]) / steps
+    return {"user": user, "system": system, "cpu": user + system,
+            "wall": (last["time"] - first["time"]) / steps, "steps": steps}
+
+
+def _loop_commands(steps: int, folder: Path, tag: str) -> dict[str, tuple[list[str], Path]]:
+    """name -> (command, the log it writes)."""
+    here = Path(__file__).resolve().parent
+    run_dir = folder / f"rnnlab-{tag}"
+    return {
+        "plain": ([sys.executable, str(here / "lm_plain_loop.py"), "--steps", str(steps),
+                   "--log-every", "50", "--threads", "1", "--log", str(folder / f"plain-{tag}")],
+                  folder / f"plain-{tag}"),
+        "rnnlab": ([sys.executable, "-m", "rnnlab", "train", "lm", "--preset", "ptb-small",
+                    "--max-steps", str(steps), "--log-every", "50", "--threads", "1",
+                    "--run-dir", str(run_dir)], run_dir / "log.jsonl"),
+    }
+
+
+def loop_speed(steps: int, rounds: int) -> dict:
+    """Alone (ABBA over `rounds` pairs) and started together (once); ratios plain/rnnlab time
+    per step (> 1: rnnlab is faster)."""
+    alone: dict[str, list[dict]] = {"plain": [], "rnnlab": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        for r in range(rounds):
+            order = ("plain", "rnnlab") if r % 2 == 0 else ("rnnlab", "plain")
+            for name in order:
+                command, log = _loop_commands(steps, folder, f"alone{r}")[name]
+                subprocess.run(command, check=True, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+                alone[name].append(_per_step(log))
+                print(f"loop alone   {name:7s} round {r}: " + "  ".join(
+                    f"{k} {v * 1e3:.1f} ms" for k, v in alone[name][-1].items() if k != "steps"),
+                    flush=True)
+        commands = _loop_commands(steps, folder, "together")
+        processes = {name: subprocess.Popen(command, stdout=subprocess.DEVNULL,
+                                            stderr=subprocess.DEVNULL)
+                     for name, (command, _) in commands.items()}
+        for name, process in processes.items():
+            if process.wait() != 0:
+                raise RuntimeError(f"{name} failed in the together run")
+        together = {name: _per_step(log) for name, (_, log) in commands.items()}
+    for name, row in together.items():
+        print(f"loop together {name:7s}: " + "  ".join(
+            f"{k} {v * 1e3:.1f} ms" for k, v in row.items() if k != "steps"), flush=True)
+    ratio_alone = {clock: statistics.median(
+        p[clock] / o[clock] for p, o in zip(alone["plain"], alone["rnnlab"], strict=True))
+        for clock in ("cpu", "wall")}
+    ratio_together = {clock: together["plain"][clock] / together["rnnlab"][clock]
+                      for clock in ("cpu", "wall")}
+    return {"steps": steps, "rounds": rounds, "alone": alone, "together": together,
+            "ratio_alone": ratio_alone, "ratio_together": ratio_together}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--parts", default="training,sampling",
                         help="which measurements to run (comma-separated)")
+    parser.add_argument("--loop-steps", type=int, default=400,
+                        help="training steps of each process in --parts loop")
+    parser.add_argument("--loop-rounds", type=int, default=2,
+                        help="alone: pairs of runs, ABBA")
     parser.add_argument("--output", default="lm_speed",
                         help="results file stem in benchmarks/results")
     add_clock_argument(parser)
@@ -160,6 +233,8 @@ def main() -> int:
         results["sampling"].append({"config": name, **rates, "ratio": ratio})
         print(f"sample {name:32s} rnnlab {rates['rnnlab']:9.0f} ch/s   torch "
               f"{rates['torch']:9.0f} ch/s   ratio {ratio:.2f} (target >= 5)", flush=True)
+    if "loop" in args.parts:
+        results["loop"] = loop_speed(args.loop_steps, args.loop_rounds)
     results["loadavg_after"] = os.getloadavg()
     lines = [
         "# Language-model speed (ratio to plain torch, same run)", "",
@@ -177,6 +252,27 @@ def main() -> int:
     for row in results["sampling"]:
         lines.append(f"| sample ch/s | {row['config']} | {row['rnnlab']:.0f} | "
                      f"{row['torch']:.0f} | {row['ratio']:.2f} | >= 5 |")
+    if "loop" in results:
+        loop = results["loop"]
+        lines += ["", f"Whole training loop, {loop['steps']} steps a process, PTB: `rnnlab train "
+                  "lm --preset ptb-small` vs benchmarks/lm_plain_loop.py (pytorch/examples "
+                  "style), one thread each; ms per step between the first and last train "
+                  "record of each process's log (alone: median over "
+                  f"{loop['rounds']} runs each, ABBA). Ratio = plain time / rnnlab time "
+                  "(target >= 1.0).", "",
+                  "| condition | process | CPU user ms | CPU system ms | CPU ms | wall ms |",
+                  "|---|---|---:|---:|---:|---:|"]
+        for condition in ("alone", "together"):
+            for name in ("plain", "rnnlab"):
+                rows = loop[condition][name]
+                rows = rows if isinstance(rows, list) else [rows]
+                med = {k: statistics.median(r[k] for r in rows) * 1e3
+                       for k in ("user", "system", "cpu", "wall")}
+                lines.append(f"| {condition} | {name} | {med['user']:.1f} | "
+                             f"{med['system']:.1f} | {med['cpu']:.1f} | {med['wall']:.1f} |")
+        for condition in ("alone", "together"):
+            ratio = loop[f"ratio_{condition}"]
+            lines.append(f"\nRatio {condition}: CPU {ratio['cpu']:.2f}, wall {ratio['wall']:.2f}.")
     save_record(args.output, results, "\n".join(lines) + "\n")
     return 0
 

@@ -15,6 +15,7 @@ training or dev loss stops the run and sets aside the checkpoints it spoiled, so
 from __future__ import annotations
 
 import math
+import os
 import signal
 import time
 from collections.abc import Sequence
@@ -332,8 +333,10 @@ class Trainer:
     def _log_train(self, bar: Any, loss: float, items_per_second: float) -> None:
         p = self.progress
         lr = self.optimizer.param_groups[0]["lr"]
+        cpu = os.times()  # the process's CPU seconds so far: speed on a shared machine
         self.log.write("train", step=p.step, epoch=p.epoch + 1, loss=loss, lr=lr,
-                       grad_norm=self.last_grad_norm, items_per_second=items_per_second)
+                       grad_norm=self.last_grad_norm, items_per_second=items_per_second,
+                       cpu_user=cpu.user, cpu_system=cpu.system)
         bar.set_postfix(epoch=p.epoch + 1, loss=f"{loss:.3f}", ppl=f"{math.exp(min(loss, 50)):.1f}",
                         tok_s=f"{items_per_second:.0f}", refresh=False)
 
