@@ -130,7 +130,8 @@ def test_switched_off_or_not_applicable():
 
 
 @pytest.mark.parametrize("cls", [rn.GRU, rn.RNN])
-def test_batches_with_lengths_train_through_the_masked_loop(cls, monkeypatch):
+@pytest.mark.parametrize("steps", [7, 9], ids=["padded-to-longest", "padded-beyond"])
+def test_batches_with_lengths_train_through_the_masked_loop(cls, steps, monkeypatch):
     """In training, GRU/RNN batches with lengths take the compiled masked loop (not torch's
     packed kernel) and give torch's packed numbers: zeros past each end, each sequence's own
     final state, the reverse direction from each sequence's own end."""
@@ -140,7 +141,7 @@ def test_batches_with_lengths_train_through_the_masked_loop(cls, monkeypatch):
                                                 batch_first=True, dtype=torch.float64)
     reference.load_state_dict(layer.state_dict())
     lengths = torch.tensor([5, 2, 7, 1])
-    x = torch.randn(4, 7, 4, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(4, steps, 4, dtype=torch.float64, requires_grad=True)  # 9: no row runs at 8
     assert layer._own_bptt(x, lengths)
     calls = []
     monkeypatch.setattr(layer, "_run_torch_float32", lambda *a: calls.append(a))
@@ -149,7 +150,8 @@ def test_batches_with_lengths_train_through_the_masked_loop(cls, monkeypatch):
     packed = torch.nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True,
                                                      enforce_sorted=False)
     out_ref, h_ref = reference(packed)
-    out_ref = torch.nn.utils.rnn.pad_packed_sequence(out_ref, batch_first=True)[0]
+    out_ref = torch.nn.utils.rnn.pad_packed_sequence(out_ref, batch_first=True,
+                                                     total_length=steps)[0]
     torch.testing.assert_close(out, out_ref, atol=1e-12, rtol=1e-12)
     torch.testing.assert_close(h, h_ref, atol=1e-12, rtol=1e-12)
     grads = torch.autograd.grad(out.square().sum() + h.sum(), [x, *layer.parameters()])

@@ -298,7 +298,7 @@ class _Recurrent(nn.Module):
         elif self._torch_kernel() is not None and not self._own_bptt(x, lengths):
             out, final = self._run_torch_float32(x, states, lengths)
         else:
-            out, final = self._stack(x, states, lengths, self._run_fused)
+            out, final = self._run_own_bptt(x, states, lengths)
 
         if self.batch_first:
             out = out.transpose(0, 1)  # (B, T, D*H)
@@ -309,6 +309,24 @@ class _Recurrent(nn.Module):
         if packed is not None:
             return _repack(out, packed, self.batch_first), result_state
         return out, result_state
+
+    def _run_own_bptt(
+        self, x: Tensor, states: tuple[Tensor, ...], lengths: Tensor | None
+    ) -> tuple[Tensor, tuple[Tensor, ...]]:
+        """fused.py's BPTT over all layers. For the compiled loops a batch with lengths runs
+        longest first: the sequences still running at a step are then the first rows, and the
+        loops compute only those (the work of torch's packed kernel, not of the padded batch)."""
+        if lengths is None or native.extension_for(x) is None:
+            return self._stack(x, states, lengths, self._run_fused)
+        order = torch.argsort(lengths, descending=True, stable=True)
+        if bool((order == torch.arange(len(order))).all()):
+            return self._stack(x, states, lengths, self._run_fused)
+        order_x = order.to(x.device)
+        unorder = torch.argsort(order_x)
+        out, final = self._stack(x.index_select(1, order_x),
+                                 tuple(s.index_select(1, order_x) for s in states),
+                                 lengths.index_select(0, order), self._run_fused)
+        return out.index_select(1, unorder), tuple(f.index_select(1, unorder) for f in final)
 
     def _stack(
         self, x: Tensor, states: tuple[Tensor, ...], lengths: Tensor | None,

@@ -64,6 +64,7 @@ Tensor packed_linear(const Tensor& x, const Tensor& packed) {
 // `scratch` with W^T made contiguous once.
 Tensor hidden_product(const Tensor& h, const Tensor& weight_t, const Tensor& packed,
                       Tensor& scratch) {
+  if (h.size(0) == 0) return scratch;  // every sequence has ended
   if (packed.defined()) return packed_linear(h, packed);
   at::mm_out(scratch, h, weight_t);
   return scratch;
@@ -72,11 +73,41 @@ Tensor hidden_product(const Tensor& h, const Tensor& weight_t, const Tensor& pac
 // dh_{t-1} = base + d_pre_t W (B, H), into `out`.
 void backward_product(Tensor& out, const Tensor& base, const Tensor& d_pre_t,
                       const Tensor& weight, const Tensor& packed_t) {
+  if (out.size(0) == 0) return;
   if (packed_t.defined()) {
     at::add_out(out, base, packed_linear(d_pre_t, packed_t));
   } else {
     at::addmm_out(out, base, d_pre_t, weight);
   }
+}
+
+// n_t for every step: rows n_t..B-1 have all ended (m = 0) at step t, so nothing is computed
+// for them, only their state carried. The layers sort a batch with lengths longest first, which
+// makes the running sequences a prefix and the work that of torch's packed kernel.
+std::vector<int64_t> active_rows(const Tensor& mask, int64_t T, int64_t B) {
+  std::vector<int64_t> rows(T, B);
+  if (!mask.defined()) return rows;
+  AT_DISPATCH_FLOATING_TYPES(mask.scalar_type(), "active_rows", [&] {
+    const scalar_t* m = mask.const_data_ptr<scalar_t>();
+    for (int64_t t = 0; t < T; ++t) {
+      int64_t n = 0;
+      for (int64_t b = 0; b < B; ++b) {
+        if (m[t * B + b] != scalar_t(0)) n = b + 1;
+      }
+      rows[t] = n;
+    }
+  });
+  return rows;
+}
+
+// Rows n..B-1 of a (B, H) step buffer: zero (cell outputs nobody computed).
+inline void zero_rows(const Tensor& step, int64_t n) {
+  if (n < step.size(0)) step.narrow(0, n, step.size(0) - n).zero_();
+}
+
+// Rows n..B-1 of `to` from `from` (gradients carried past the ends of the sequences).
+inline void copy_rows(const Tensor& to, const Tensor& from, int64_t n) {
+  if (n < to.size(0)) to.narrow(0, n, to.size(0) - n).copy_(from.narrow(0, n, to.size(0) - n));
 }
 
 // Carried state past a sequence's end (m = 0) keeps h_{t-1}; the output there is 0.
@@ -109,20 +140,23 @@ std::vector<Tensor> lstm_forward(const Tensor& x_proj, const Tensor& h0, const T
   Tensor c_all = mask.defined() ? at::empty_like(h_new) : c_new;
   const Tensor weight_t = weight_hh.t().contiguous();
   Tensor scratch = at::empty({B, 4 * H}, x_proj.options());
+  const std::vector<int64_t> rows = active_rows(mask, T, B);
   AT_DISPATCH_FLOATING_TYPES(x_proj.scalar_type(), "lstm_forward", [&] {
     using V = Vec<scalar_t>;
     const scalar_t* pp = ptr_or_null<scalar_t>(peep);
     const scalar_t* mp = ptr_or_null<scalar_t>(mask);
     Tensor h = h0.contiguous(), c = c0.contiguous();
     for (int64_t t = 0; t < T; ++t) {
-      const Tensor hw_t = hidden_product(h, weight_t, packed, scratch);
+      const int64_t active = rows[t];
+      Tensor scratch_t = scratch.narrow(0, 0, active);
+      const Tensor hw_t = hidden_product(h.narrow(0, 0, active), weight_t, packed, scratch_t);
       const scalar_t* hw = hw_t.const_data_ptr<scalar_t>();
       scalar_t* g = gates[t].data_ptr<scalar_t>();
       const scalar_t* cp = c.const_data_ptr<scalar_t>();
       scalar_t* cn = c_new[t].data_ptr<scalar_t>();
       scalar_t* tc = tanh_c[t].data_ptr<scalar_t>();
       scalar_t* hn = h_new[t].data_ptr<scalar_t>();
-      for (int64_t b = 0; b < B; ++b) {
+      for (int64_t b = 0; b < active; ++b) {
         scalar_t* gi = g + b * 4 * H;
         const scalar_t* hi = hw + b * 4 * H;
         const scalar_t* cprev = cp + b * H;
@@ -146,6 +180,7 @@ std::vector<Tensor> lstm_forward(const Tensor& x_proj, const Tensor& h0, const T
         });
       }
       if (mask.defined()) {
+        for (const Tensor& step : {h_new[t], c_new[t], tanh_c[t]}) zero_rows(step, active);
         carry_rows<scalar_t>(mp, t, B, H, h.const_data_ptr<scalar_t>(), hn,
                              h_all[t].data_ptr<scalar_t>(), nullptr);
         carry_rows<scalar_t>(mp, t, B, H, cp, cn, c_all[t].data_ptr<scalar_t>(), nullptr);
@@ -174,6 +209,7 @@ std::vector<Tensor> lstm_backward(const Tensor& d_out, const Tensor& d_hT, const
   Tensor dh = d_hT.contiguous().clone(), dc = d_cT.contiguous().clone();
   Tensor dh_prev = at::empty_like(dh), dc_prev = at::empty_like(dc);
   const Tensor d_out_c = d_out.contiguous();
+  const std::vector<int64_t> rows = active_rows(mask, T, B);
   AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_backward", [&] {
     using V = Vec<scalar_t>;
     const scalar_t* pp = ptr_or_null<scalar_t>(peep);
@@ -190,7 +226,8 @@ std::vector<Tensor> lstm_backward(const Tensor& d_out, const Tensor& d_hT, const
       scalar_t* dhp = dh.data_ptr<scalar_t>();
       scalar_t* dcp = dc.data_ptr<scalar_t>();
       scalar_t* dcprev = dc_prev.data_ptr<scalar_t>();
-      for (int64_t b = 0; b < B; ++b) {
+      const int64_t active = rows[t];
+      for (int64_t b = 0; b < active; ++b) {
         const scalar_t m = mask_at(mp, t, B, b);
         const V mv(m), om(scalar_t(1) - m);
         const scalar_t* gb = g + b * 4 * H;
@@ -226,7 +263,12 @@ std::vector<Tensor> lstm_backward(const Tensor& d_out, const Tensor& d_hT, const
         });
       }
       // dh_{t-1} = (1-m) dh_t + d_gates_t W_hh
-      backward_product(dh_prev, dh, d_gates[t], weight_hh, packed_t);
+      zero_rows(d_gates[t], active);
+      Tensor dh_prev_active = dh_prev.narrow(0, 0, active);
+      backward_product(dh_prev_active, dh.narrow(0, 0, active),
+                       d_gates[t].narrow(0, 0, active), weight_hh, packed_t);
+      copy_rows(dh_prev, dh, active);
+      copy_rows(dc_prev, dc, active);
       std::swap(dh, dh_prev);
       std::swap(dc, dc_prev);
     }
@@ -258,20 +300,23 @@ std::vector<Tensor> gru_forward(const Tensor& x_proj, const Tensor& h0, const Te
   const Tensor weight_t = weight_hh.t().contiguous();
   const int64_t G = full ? 3 : 2;
   Tensor scratch = at::empty({B, G * H}, x.options());
+  const std::vector<int64_t> rows = active_rows(mask, T, B);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "gru_forward", [&] {
     using V = Vec<scalar_t>;
     const scalar_t* mp = ptr_or_null<scalar_t>(mask);
     const scalar_t* bp = full ? ptr_or_null<scalar_t>(bias) : nullptr;
     Tensor h = h0.contiguous();
     for (int64_t t = 0; t < T; ++t) {
-      const Tensor hw_t = hidden_product(h, weight_t, packed, scratch);
+      const int64_t active = rows[t];
+      Tensor scratch_t = scratch.narrow(0, 0, active);
+      const Tensor hw_t = hidden_product(h.narrow(0, 0, active), weight_t, packed, scratch_t);
       const scalar_t* hw = hw_t.const_data_ptr<scalar_t>();
       const scalar_t* xp = x[t].const_data_ptr<scalar_t>();
       scalar_t* hpp = full ? h_proj[t].data_ptr<scalar_t>() : nullptr;
       const scalar_t* hprev = h.const_data_ptr<scalar_t>();
       scalar_t* g = gates[t].data_ptr<scalar_t>();
       scalar_t* hn = h_new[t].data_ptr<scalar_t>();
-      for (int64_t b = 0; b < B; ++b) {
+      for (int64_t b = 0; b < active; ++b) {
         scalar_t* gb = g + b * G * H;
         const scalar_t* xb = xp + b * G * H;
         const scalar_t* wb = hw + b * G * H;
@@ -301,6 +346,7 @@ std::vector<Tensor> gru_forward(const Tensor& x_proj, const Tensor& h0, const Te
         });
       }
       if (mask.defined()) {
+        zero_rows(h_new[t], active);
         carry_rows<scalar_t>(mp, t, B, H, hprev, hn, h_all[t].data_ptr<scalar_t>(), nullptr);
       }
       h = h_all[t];
@@ -326,6 +372,7 @@ std::vector<Tensor> gru_backward(const Tensor& d_out, const Tensor& d_hT, const 
   Tensor dh = d_hT.contiguous().clone();
   Tensor dh_prev = at::empty_like(dh), base = at::empty_like(dh);
   const Tensor d_out_c = d_out.contiguous();
+  const std::vector<int64_t> rows = active_rows(mask, T, B);
   AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "gru_backward", [&] {
     using V = Vec<scalar_t>;
     const scalar_t* mp = ptr_or_null<scalar_t>(mask);
@@ -339,7 +386,8 @@ std::vector<Tensor> gru_backward(const Tensor& d_out, const Tensor& d_hT, const 
       scalar_t* dx = d_x[t].data_ptr<scalar_t>();
       scalar_t* dhp = dh.data_ptr<scalar_t>();
       scalar_t* bp = base.data_ptr<scalar_t>();
-      for (int64_t b = 0; b < B; ++b) {
+      const int64_t active = rows[t];
+      for (int64_t b = 0; b < active; ++b) {
         const scalar_t m = mask_at(mp, t, B, b);
         const V mv(m), om(scalar_t(1) - m);
         const scalar_t* gb = g + b * G * H;
@@ -368,7 +416,12 @@ std::vector<Tensor> gru_backward(const Tensor& d_out, const Tensor& d_hT, const 
           (dh_new * z + dh_carried * om).store(bp + k, n);
         });
       }
-      backward_product(dh_prev, base, d_pre[t], weight_hh, packed_t);
+      zero_rows(d_pre[t], active);
+      if (full) zero_rows(d_x[t], active);
+      Tensor dh_prev_active = dh_prev.narrow(0, 0, active);
+      backward_product(dh_prev_active, base.narrow(0, 0, active),
+                       d_pre[t].narrow(0, 0, active), weight_hh, packed_t);
+      copy_rows(dh_prev, dh, active);
       std::swap(dh, dh_prev);
     }
   });
@@ -389,19 +442,23 @@ std::vector<Tensor> rnn_forward(const Tensor& x_proj, const Tensor& h0, const Te
   Tensor h_all = mask.defined() ? at::empty_like(h_new) : h_new;
   const Tensor weight_t = weight_hh.t().contiguous();
   Tensor scratch = at::empty({B, H}, x_proj.options());
+  const std::vector<int64_t> rows = active_rows(mask, T, B);
   AT_DISPATCH_FLOATING_TYPES(x_proj.scalar_type(), "rnn_forward", [&] {
     using V = Vec<scalar_t>;
     const scalar_t* mp = ptr_or_null<scalar_t>(mask);
     Tensor h = h0.contiguous();
     for (int64_t t = 0; t < T; ++t) {
-      const Tensor hw_t = hidden_product(h, weight_t, packed, scratch);
+      const int64_t active = rows[t];
+      Tensor scratch_t = scratch.narrow(0, 0, active);
+      const Tensor hw_t = hidden_product(h.narrow(0, 0, active), weight_t, packed, scratch_t);
       const scalar_t* hw = hw_t.const_data_ptr<scalar_t>();
       scalar_t* p = h_new[t].data_ptr<scalar_t>();
-      columns<scalar_t>(B * H, [&](int64_t j, int64_t n) {  // x W_ih + b + h W_hh
+      columns<scalar_t>(active * H, [&](int64_t j, int64_t n) {  // x W_ih + b + h W_hh
         const V a = load(p + j, n) + load(hw + j, n);
         (relu ? at::vec::clamp_min(a, V(scalar_t(0))) : a.tanh()).store(p + j, n);
       });
       if (mask.defined()) {
+        zero_rows(h_new[t], active);
         carry_rows<scalar_t>(mp, t, B, H, h.const_data_ptr<scalar_t>(), p,
                              h_all[t].data_ptr<scalar_t>(), nullptr);
       }
@@ -423,6 +480,7 @@ std::vector<Tensor> rnn_backward(const Tensor& d_out, const Tensor& d_hT, const 
   Tensor dh = d_hT.contiguous().clone();
   Tensor dh_prev = at::empty_like(dh);
   const Tensor d_out_c = d_out.contiguous();
+  const std::vector<int64_t> rows = active_rows(mask, T, B);
   AT_DISPATCH_FLOATING_TYPES(h_new.scalar_type(), "rnn_backward", [&] {
     using V = Vec<scalar_t>;
     const scalar_t* mp = ptr_or_null<scalar_t>(mask);
@@ -432,7 +490,8 @@ std::vector<Tensor> rnn_backward(const Tensor& d_out, const Tensor& d_hT, const 
       const scalar_t* dout = d_out_c[t].const_data_ptr<scalar_t>();
       scalar_t* dp = d_pre[t].data_ptr<scalar_t>();
       scalar_t* dhp = dh.data_ptr<scalar_t>();
-      for (int64_t b = 0; b < B; ++b) {
+      const int64_t active = rows[t];
+      for (int64_t b = 0; b < active; ++b) {
         const scalar_t m = mask_at(mp, t, B, b);
         const V mv(m), om(scalar_t(1) - m);
         columns<scalar_t>(H, [&](int64_t j, int64_t n) {
@@ -445,7 +504,11 @@ std::vector<Tensor> rnn_backward(const Tensor& d_out, const Tensor& d_hT, const 
           (dh_carried * om).store(dhp + k, n);
         });
       }
-      backward_product(dh_prev, dh, d_pre[t], weight_hh, packed_t);
+      zero_rows(d_pre[t], active);
+      Tensor dh_prev_active = dh_prev.narrow(0, 0, active);
+      backward_product(dh_prev_active, dh.narrow(0, 0, active),
+                       d_pre[t].narrow(0, 0, active), weight_hh, packed_t);
+      copy_rows(dh_prev, dh, active);
       std::swap(dh, dh_prev);
     }
   });
