@@ -8,6 +8,8 @@ import os
 import pytest
 from torch.utils.cpp_extension import get_default_build_root
 
+from rnnlab.nn import native
+
 # The compiled recurrences (rnnlab.nn.native) are built once per machine, not once per test
 # session: keep torch's extension cache out of the temporary XDG_CACHE_HOME set below.
 os.environ.setdefault("TORCH_EXTENSIONS_DIR", get_default_build_root())
@@ -16,3 +18,10 @@ os.environ.setdefault("TORCH_EXTENSIONS_DIR", get_default_build_root())
 @pytest.fixture(autouse=True)
 def _private_user_data_folder(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "xdg-cache"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _compiled_recurrences():
+    """Build the compiled time loops once, up front: not inside a timed test, nor in the
+    subprocesses (CLI runs, torchrun workers) that tests start."""
+    native.available()
