@@ -1,7 +1,8 @@
 """Issue 21, end to end: one training epoch of the CoNLL-2003 NER tagger (BiLSTM-CRF) and the
-SST-2 classifier (BiLSTM), with batches of variable length run as before the issue (torch's
-packed LSTM kernel: `LSTM.lengths_kernel = "packed"`) and as now (`"auto"`: the padded oneDNN
-kernel with the packed path's numbers, nn/lengths.py), same seed.
+SST-2 classifier (BiLSTM), same seed, with the code as before the issue ("before": torch's
+packed LSTM kernel for batches with lengths, `LSTM.lengths_kernel = "packed"`, and torch's
+default AdamW) and as now ("now": the padded oneDNN kernel with the packed path's numbers,
+nn/lengths.py, and the fused AdamW, training/optim.py).
 
 Each run is a real `rnnlab train tag|classify` process at one thread; time per step from its own
 log (CPU user+system seconds and wall clock between the first and last train record: start-up
@@ -28,7 +29,11 @@ TASKS = {  # name -> (rnnlab train arguments, dev metric in the eval record)
     "conll2003": (["tag", "--corpus", "conll2003", "--crf"], "f1"),
     "sst2": (["classify", "--corpus", "sst2"], "accuracy"),
 }
-RUNNER = ("import sys; from rnnlab.nn import LSTM; LSTM.lengths_kernel = sys.argv[1]; "
+# "before": torch's packed LSTM kernel and torch's default (unfused) AdamW, as before issue 21;
+# "now": the lengths path (auto) and the fused AdamW (training/optim.py).
+RUNNER = ("import sys; from rnnlab.nn import LSTM; from rnnlab.training import optim; "
+          "LSTM.lengths_kernel = 'packed' if sys.argv[1] == 'before' else 'auto'; "
+          "optim.FUSED_ADAMW = sys.argv[1] != 'before'; "
           "from rnnlab.cli.main import main; raise SystemExit(main(sys.argv[2:]))")
 
 
@@ -55,32 +60,32 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for number, task in enumerate(args.tasks.split(",")):
             arguments, metric = TASKS[task]
-            kernels = ("packed", "auto") if number % 2 == 0 else ("auto", "packed")
+            kernels = ("before", "now") if number % 2 == 0 else ("now", "before")
             for kernel in kernels:
                 run_dir = Path(tmp) / f"{task}-{kernel}"
                 command = [sys.executable, "-c", RUNNER, kernel, "train", *arguments,
                            "--epochs", str(args.epochs), "--seed", "1", "--threads", "1",
                            "--log-every", "20", "--quiet", "--run-dir", str(run_dir)]
                 subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-                row = {"task": task, "lengths_kernel": kernel, **read_run(run_dir, metric)}
+                row = {"task": task, "code": kernel, **read_run(run_dir, metric)}
                 rows.append(row)
                 print(json.dumps(row), flush=True)
-    lines = ["# Variable-length batches end to end: packed (before issue 21) vs auto (now)", "",
+    lines = ["# Tagger and classifier epochs end to end: before issue 21 vs now", "",
              f"Command: `python {' '.join(sys.argv)}`; one thread, seed 1, {args.epochs} "
              f"epoch(s) a run; load average {load_before[0]:.2f} before, "
              f"{os.getloadavg()[0]:.2f} after. ms per training step between the first and last "
              "train record of each run's log; dev score after the last epoch.", "",
-             "| task | lengths kernel | steps | CPU ms/step | wall ms/step | dev |",
+             "| task | code | steps | CPU ms/step | wall ms/step | dev |",
              "|---|---|---:|---:|---:|---:|"]
     for row in rows:
         dev = next(v for k, v in row.items() if k.startswith("dev_"))
-        lines.append(f"| {row['task']} | {row['lengths_kernel']} | {row['steps']} | "
+        lines.append(f"| {row['task']} | {row['code']} | {row['steps']} | "
                      f"{row['cpu_ms_per_step']:.1f} | {row['wall_ms_per_step']:.1f} | "
                      f"{dev:.4f} |")
     for task in dict.fromkeys(r["task"] for r in rows):
-        by = {r["lengths_kernel"]: r for r in rows if r["task"] == task}
-        if {"packed", "auto"} <= by.keys():
-            cpu, wall = (by["packed"][f"{clock}_ms_per_step"] / by["auto"][f"{clock}_ms_per_step"]
+        by = {r["code"]: r for r in rows if r["task"] == task}
+        if {"before", "now"} <= by.keys():
+            cpu, wall = (by["before"][f"{clock}_ms_per_step"] / by["now"][f"{clock}_ms_per_step"]
                          for clock in ("cpu", "wall"))
             lines.append(f"\n{task}: speed-up per step {cpu:.2f}x (CPU), {wall:.2f}x (wall).")
     save_record(args.output, {"rows": rows, "loadavg_before": load_before,
