@@ -70,16 +70,6 @@ Tensor hidden_product(const Tensor& h, const Tensor& weight_t, const Tensor& pac
   return scratch;
 }
 
-// dh_{t-1} = base + d_pre_t W (B, H), into `out`.
-void backward_product(Tensor& out, const Tensor& base, const Tensor& d_pre_t,
-                      const Tensor& weight, const Tensor& packed_t) {
-  if (out.size(0) == 0) return;
-  if (packed_t.defined()) {
-    at::add_out(out, base, packed_linear(d_pre_t, packed_t));
-  } else {
-    at::addmm_out(out, base, d_pre_t, weight);
-  }
-}
 
 // n_t for every step: rows n_t..B-1 have all ended (m = 0) at step t, so nothing is computed
 // for them, only their state carried. The layers sort a batch with lengths longest first, which
@@ -108,6 +98,23 @@ inline void zero_rows(const Tensor& step, int64_t n) {
 // Rows n..B-1 of `to` from `from` (gradients carried past the ends of the sequences).
 inline void copy_rows(const Tensor& to, const Tensor& from, int64_t n) {
   if (n < to.size(0)) to.narrow(0, n, to.size(0) - n).copy_(from.narrow(0, n, to.size(0) - n));
+}
+
+// dh_{t-1} (B, H) into `dh_prev`: base + d_pre_t W for the `active` running rows, whose rows of
+// d_pre_t are the only ones written (the rest are zeroed here); the ended rows carry dh_t.
+void previous_state_grad(Tensor& dh_prev, const Tensor& base, const Tensor& d_pre_t,
+                         const Tensor& dh, const Tensor& weight, const Tensor& packed_t,
+                         int64_t active) {
+  zero_rows(d_pre_t, active);
+  copy_rows(dh_prev, dh, active);
+  if (active == 0) return;
+  Tensor running = dh_prev.narrow(0, 0, active);
+  const Tensor base_running = base.narrow(0, 0, active), d_running = d_pre_t.narrow(0, 0, active);
+  if (packed_t.defined()) {
+    at::add_out(running, base_running, packed_linear(d_running, packed_t));
+  } else {
+    at::addmm_out(running, base_running, d_running, weight);
+  }
 }
 
 // Carried state past a sequence's end (m = 0) keeps h_{t-1}; the output there is 0.
@@ -263,11 +270,7 @@ std::vector<Tensor> lstm_backward(const Tensor& d_out, const Tensor& d_hT, const
         });
       }
       // dh_{t-1} = (1-m) dh_t + d_gates_t W_hh
-      zero_rows(d_gates[t], active);
-      Tensor dh_prev_active = dh_prev.narrow(0, 0, active);
-      backward_product(dh_prev_active, dh.narrow(0, 0, active),
-                       d_gates[t].narrow(0, 0, active), weight_hh, packed_t);
-      copy_rows(dh_prev, dh, active);
+      previous_state_grad(dh_prev, dh, d_gates[t], dh, weight_hh, packed_t, active);
       copy_rows(dc_prev, dc, active);
       std::swap(dh, dh_prev);
       std::swap(dc, dc_prev);
@@ -416,12 +419,8 @@ std::vector<Tensor> gru_backward(const Tensor& d_out, const Tensor& d_hT, const 
           (dh_new * z + dh_carried * om).store(bp + k, n);
         });
       }
-      zero_rows(d_pre[t], active);
       if (full) zero_rows(d_x[t], active);
-      Tensor dh_prev_active = dh_prev.narrow(0, 0, active);
-      backward_product(dh_prev_active, base.narrow(0, 0, active),
-                       d_pre[t].narrow(0, 0, active), weight_hh, packed_t);
-      copy_rows(dh_prev, dh, active);
+      previous_state_grad(dh_prev, base, d_pre[t], dh, weight_hh, packed_t, active);
       std::swap(dh, dh_prev);
     }
   });
@@ -504,11 +503,7 @@ std::vector<Tensor> rnn_backward(const Tensor& d_out, const Tensor& d_hT, const 
           (dh_carried * om).store(dhp + k, n);
         });
       }
-      zero_rows(d_pre[t], active);
-      Tensor dh_prev_active = dh_prev.narrow(0, 0, active);
-      backward_product(dh_prev_active, dh.narrow(0, 0, active),
-                       d_pre[t].narrow(0, 0, active), weight_hh, packed_t);
-      copy_rows(dh_prev, dh, active);
+      previous_state_grad(dh_prev, dh, d_pre[t], dh, weight_hh, packed_t, active);
       std::swap(dh, dh_prev);
     }
   });
