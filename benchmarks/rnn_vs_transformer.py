@@ -435,6 +435,9 @@ def main() -> int:
             command=f"python benchmarks/rnn_vs_transformer.py --task {task.name} "
                     f"--minutes {args.minutes:g} --rows {row}"
                     + (f" --data-dir {args.data_dir}" if args.data_dir else ""))
+        # re-read: rows of one table may run in parallel processes (one per core), and the
+        # file read at the start would drop the rows another process saved meanwhile
+        results = json.loads(path.read_text()) if path.exists() else results
         results["rows"][row] = record
         results.update(machine=f"{platform.machine()} {os.cpu_count()} cpus (shared)",
                        torch=torch.__version__)
