@@ -128,15 +128,22 @@ MIN_STEPS_TO_PACK = 16
 NATIVE_MIN_HIDDEN_TO_PACK = 384
 
 
-def _native_packed(weight: Tensor, steps: int, batch: int, transpose: bool = False):
+def _packed(weight: Tensor, steps: int, batch: int, transpose: bool = False,
+            min_hidden: int = 0) -> Tensor | None:
     """`weight` (or its transpose, for the backward's d_pre W) reordered once for oneDNN's
-    linear inside the C++ loop, or None where torch.mm is faster."""
-    hidden = weight.shape[1]
-    if (steps < MIN_STEPS_TO_PACK or hidden < NATIVE_MIN_HIDDEN_TO_PACK
-            or weight.dtype != torch.float32 or not torch.backends.mkldnn.is_available()):
+    linear, as (out, in); None where torch.mm is the faster or the only choice (float64, CUDA,
+    short sequences, narrow layers)."""
+    if (steps < MIN_STEPS_TO_PACK or weight.shape[1] < min_hidden
+            or weight.device.type != "cpu" or weight.dtype != torch.float32
+            or not torch.backends.mkldnn.is_available()):
         return None
     out_in = weight.t().contiguous() if transpose else weight.contiguous()
     return torch.ops.mkldnn._reorder_linear_weight(out_in, batch)
+
+
+def _native_packed(weight: Tensor, steps: int, batch: int, transpose: bool = False):
+    """The packed weight for the C++ loops, which pack only wide layers."""
+    return _packed(weight, steps, batch, transpose, NATIVE_MIN_HIDDEN_TO_PACK)
 
 
 class _Product:
@@ -150,11 +157,7 @@ class _Product:
 
     def __init__(self, weight: Tensor, steps: int, batch: int, transpose: bool = False) -> None:
         self.right = weight if transpose else weight.t()  # x @ right
-        self.packed = None
-        if (steps >= MIN_STEPS_TO_PACK and weight.device.type == "cpu"
-                and weight.dtype == torch.float32 and torch.backends.mkldnn.is_available()):
-            out_in = self.right.t().contiguous()  # oneDNN's linear wants (out, in)
-            self.packed = torch.ops.mkldnn._reorder_linear_weight(out_in, batch)
+        self.packed = _packed(weight, steps, batch, transpose)
 
     def __call__(self, x: Tensor) -> Tensor:
         if self.packed is not None:
