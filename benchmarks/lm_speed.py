@@ -2,8 +2,10 @@
 
 1. Training tokens/s (forward + backward + optimizer step) of rnnlab's LanguageModel against a
    plain `torch.nn.Embedding -> torch.nn.LSTM -> torch.nn.Linear` model of the same size and batch.
-2. Sampling characters/s of `rnnlab sample`'s path (`LanguageModel.step` through
-   `decoding.sampling.sample`) against stepping `torch.nn.LSTM` one character at a time.
+2. Sampling characters/s of `rnnlab sample`'s path (the compiled token loop of
+   `tasks/lm/compiled_sampling.py`, or `LanguageModel.step` through `decoding.sampling.sample`
+   where it cannot be built) against stepping `torch.nn.LSTM` one character at a time; the
+   Python step loop is timed in the same rounds too ("python step" column).
 3. (`--parts loop`) The whole training loop: `rnnlab train lm --preset ptb-small` against the
    plain pytorch/examples-style loop of lm_plain_loop.py, same data and settings, one thread
    each, as processes: alone (one after the other, ABBA) and started together (one per core).
@@ -30,6 +32,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from rnnlab.decoding.sampling import sample
+from rnnlab.nn import native
+from rnnlab.tasks.lm.compiled_sampling import compiled_sampler
 from rnnlab.tasks.lm.config import LMConfig
 from rnnlab.tasks.lm.model import LanguageModel
 
@@ -104,7 +108,15 @@ def sampling_speed(vocab, embed, hidden, layers, length, clock=CLOCKS["wall"]):
                                          layers=layers, dropout=0.0, dropout_output=0.0)).eval()
     plain = PlainLM(vocab, embed, hidden, layers).eval()
 
-    def run_ours():
+    def run_ours():  # what LMRun.generate runs
+        gen = torch.Generator().manual_seed(0)
+        compiled = compiled_sampler(ours)
+        tokens = (compiled.sample([1], length, temperature=0.8, generator=gen) if compiled
+                  else sample(ours.step, [1], length, temperature=0.8, generator=gen))
+        for _ in tokens:
+            pass
+
+    def run_python_step():
         gen = torch.Generator().manual_seed(0)
         for _ in sample(ours.step, [1], length, temperature=0.8, generator=gen):
             pass
@@ -118,9 +130,10 @@ def sampling_speed(vocab, embed, hidden, layers, length, clock=CLOCKS["wall"]):
             probs = torch.softmax(logits[-1] / 0.8, dim=-1)
             token = torch.multinomial(probs, 1, generator=gen)
 
-    seconds: dict[str, list[float]] = {"rnnlab": [], "torch": []}
-    for _ in range(5):  # interleaved, so both see the same machine load
-        for name, fn in (("rnnlab", run_ours), ("torch", run_plain)):
+    seconds: dict[str, list[float]] = {"rnnlab": [], "torch": [], "python_step": []}
+    runs = (("rnnlab", run_ours), ("torch", run_plain), ("python_step", run_python_step))
+    for round_ in range(6):  # interleaved, order reversed every other round (ABC CBA)
+        for name, fn in runs if round_ % 2 == 0 else runs[::-1]:
             seconds[name].append(_median_time(fn, 1, clock))
     rates = {name: length / statistics.median(times) for name, times in seconds.items()}
     rates["round_ratios"] = [t / o for o, t in zip(seconds["rnnlab"], seconds["torch"],
@@ -232,7 +245,8 @@ def main() -> int:
         ratio = statistics.median(rates.pop("round_ratios"))
         results["sampling"].append({"config": name, **rates, "ratio": ratio})
         print(f"sample {name:32s} rnnlab {rates['rnnlab']:9.0f} ch/s   torch "
-              f"{rates['torch']:9.0f} ch/s   ratio {ratio:.2f} (target >= 5)", flush=True)
+              f"{rates['torch']:9.0f} ch/s   ratio {ratio:.2f} (target >= 5); python step "
+              f"{rates['python_step']:9.0f} ch/s", flush=True)
     if "loop" in args.parts:
         results["loop"] = loop_speed(args.loop_steps, args.loop_rounds)
     results["loadavg_after"] = os.getloadavg()
@@ -243,7 +257,9 @@ def main() -> int:
         f"{load_before[0]:.2f} before, {results['loadavg_after'][0]:.2f} after. Training: the "
         "two models alternate step by step (ABBA, two steps each per pair), ratio = median of "
         "per-pair time ratios; "
-        "sampling: interleaved runs of 1,000 characters.", "",
+        "sampling: interleaved runs of 1,000 characters (rnnlab = what `rnnlab sample` runs: "
+        f"the compiled token loop {'(built)' if native.available() else '(NOT built)'}; "
+        "python step = LanguageModel.step through decoding.sampling.sample).", "",
         "| what | config | rnnlab | torch | ratio | target |", "|---|---|---:|---:|---:|---:|",
     ]
     for row in results["training"]:
@@ -252,6 +268,9 @@ def main() -> int:
     for row in results["sampling"]:
         lines.append(f"| sample ch/s | {row['config']} | {row['rnnlab']:.0f} | "
                      f"{row['torch']:.0f} | {row['ratio']:.2f} | >= 5 |")
+        lines.append(f"| sample ch/s, python step | {row['config']} | "
+                     f"{row['python_step']:.0f} | {row['torch']:.0f} | "
+                     f"{row['torch'] / row['python_step']:.2f} | |")
     if "loop" in results:
         loop = results["loop"]
         lines += ["", f"Whole training loop, {loop['steps']} steps a process, PTB: `rnnlab train "

@@ -56,6 +56,30 @@ def test_sample_streams_text(run_dir, capsys):
     assert capsys.readouterr().out == first  # seeded: reproducible
 
 
+def test_sample_text_is_the_same_with_and_without_the_compiled_loop(run_dir, capsys,
+                                                                     monkeypatch):
+    """Without top-k/top-p `rnnlab sample` runs the token loop in C++ where it is built
+    (tasks/lm/compiled_sampling.py); a seed gives the text of the Python loop."""
+    from rnnlab.nn import native
+    from rnnlab.tasks.lm import compiled_sampling
+
+    argv = ["sample", str(run_dir), "--prime", "line", "--length", "80", "--seed", "3"]
+    calls = []
+    real = compiled_sampling.CompiledSampler.sample
+
+    def counted(self, *args, **kwargs):
+        calls.append(1)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(compiled_sampling.CompiledSampler, "sample", counted)
+    assert main(argv) == 0
+    compiled = capsys.readouterr().out
+    assert calls == ([1] if native.available() else [])
+    with native.use_native(False):
+        assert main(argv) == 0
+    assert capsys.readouterr().out == compiled
+
+
 def test_word_level_sample_separates_the_prime_from_the_first_word(tmp_path, corpus, capsys):
     run = tmp_path / "word"
     assert main(["train", "lm", "--train", str(corpus), "--level", "word", "--hidden", "8",

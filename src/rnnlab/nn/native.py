@@ -21,7 +21,8 @@ from types import ModuleType
 
 import torch
 
-SOURCE = Path(__file__).with_name("csrc") / "recurrences.cpp"
+# recurrences.cpp: the time loops of training; generate.cpp: the token loop of sampling
+SOURCES = [Path(__file__).with_name("csrc") / name for name in ("recurrences.cpp", "generate.cpp")]
 NAME = "rnnlab_recurrences"
 _enabled = os.environ.get("RNNLAB_NATIVE", "1") != "0"
 
@@ -54,7 +55,7 @@ def _build() -> ModuleType | None:
         if not any(build_dir.glob(f"{NAME}*.so")):
             print("rnnlab: building the C++ recurrences (once, about a minute) ...",
                   file=sys.stderr, flush=True)
-        return cpp_extension.load(name=NAME, sources=[str(SOURCE)],
+        return cpp_extension.load(name=NAME, sources=[str(source) for source in SOURCES],
                                   extra_cflags=compile_flags(), verbose=False)
     except Exception as error:  # no compiler, no ninja, no headers: fall back, say so once
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

@@ -13,30 +13,20 @@
 
 #include <torch/extension.h>
 #include <ATen/core/dispatch/Dispatcher.h>
-#include <ATen/cpu/vec/vec.h>
 
 #include <algorithm>
 #include <optional>
 #include <vector>
 
+#include "vectors.h"
+
 namespace {
 
 using at::Tensor;
-template <typename T> using Vec = at::vec::Vectorized<T>;
-
-template <typename T> inline Vec<T> sigmoid(const Vec<T>& x) {
-  return Vec<T>(T(1)) / (Vec<T>(T(1)) + x.neg().exp());
-}
-
-template <typename T> inline Vec<T> load(const T* p, int64_t count) {
-  return Vec<T>::loadu(p, count);
-}
-
-// fn(j, count) over the columns 0..H-1 of one row, one vector (of `count` lanes) at a time.
-template <typename T, typename Fn> inline void columns(int64_t H, const Fn& fn) {
-  const int64_t lanes = Vec<T>::size();
-  for (int64_t j = 0; j < H; j += lanes) fn(j, std::min(lanes, H - j));
-}
+using rnnlab::Vec;
+using rnnlab::columns;
+using rnnlab::load;
+using rnnlab::sigmoid;
 
 // m_b of step t: 1 inside sequence b, 0 past its end; always 1 without a mask.
 template <typename T> inline T mask_at(const T* mask, int64_t t, int64_t B, int64_t b) {
@@ -512,6 +502,17 @@ std::vector<Tensor> rnn_backward(const Tensor& d_out, const Tensor& d_hT, const 
 
 }  // namespace
 
+namespace rnnlab {  // generate.cpp: sampling from a recurrent LM, the token loop in C++
+std::vector<at::Tensor> generate(const std::string& cell_name, const at::Tensor& logits_in,
+                                 const at::Tensor& table,
+                                 const std::vector<std::vector<at::Tensor>>& layer_parts,
+                                 const std::vector<at::Tensor>& h_states,
+                                 const std::vector<at::Tensor>& c_states,
+                                 const std::vector<at::Tensor>& head,
+                                 const at::Tensor& uniforms, int64_t count, double temperature,
+                                 bool greedy, const at::Tensor& banned_in, bool step_last);
+}  // namespace rnnlab
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("lstm_forward", &lstm_forward);
   m.def("lstm_backward", &lstm_backward);
@@ -519,4 +520,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("gru_backward", &gru_backward);
   m.def("rnn_forward", &rnn_forward);
   m.def("rnn_backward", &rnn_backward);
+  // a chunk of tokens takes milliseconds: let a server's other threads run meanwhile
+  m.def("generate", &rnnlab::generate, py::call_guard<py::gil_scoped_release>());
 }
