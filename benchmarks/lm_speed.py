@@ -270,7 +270,7 @@ def main() -> int:
                      f"{row['torch']:.0f} | {row['ratio']:.2f} | >= 5 |")
         lines.append(f"| sample ch/s, python step | {row['config']} | "
                      f"{row['python_step']:.0f} | {row['torch']:.0f} | "
-                     f"{row['torch'] / row['python_step']:.2f} | |")
+                     f"{row['python_step'] / row['torch']:.2f} | |")
     if "loop" in results:
         loop = results["loop"]
         lines += ["", f"Whole training loop, {loop['steps']} steps a process, PTB: `rnnlab train "
