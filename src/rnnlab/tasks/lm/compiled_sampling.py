@@ -21,7 +21,9 @@ from rnnlab.nn import native
 from rnnlab.nn.recurrent import GRU, LSTM, RNN
 from rnnlab.tasks.lm.model import LanguageModel
 
-CHUNK = 32  # tokens per call into C++: ~3 ms of a small model, so text still streams
+# Tokens per call into C++: 1, 2, 4, ... up to CHUNK, so the first token streams at once and
+# later calls amortize their cost (32 tokens: a few ms of a small model).
+CHUNK = 32
 
 
 def cell_kind(rnn: torch.nn.Module) -> str | None:
@@ -93,9 +95,10 @@ class CompiledSampler:
         c_states = [s.contiguous() for s in states[1].unbind(0)] if len(states) == 2 else []
         ban = torch.zeros(logits.shape[-1], dtype=torch.bool)
         ban[list(banned)] = True
-        done = 0
+        done, chunk = 0, 1
         while done < length:
-            count = min(CHUNK, length - done)
+            count = min(chunk, length - done)
+            chunk = min(2 * chunk, CHUNK)
             uniforms = (torch.empty(0, num_samples, dtype=torch.float64) if greedy else
                         torch.rand(count, num_samples, generator=generator))
             tokens, logits = self.extension.generate(
