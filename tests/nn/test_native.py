@@ -112,8 +112,9 @@ def test_failed_build_falls_back_and_says_so_once(monkeypatch):
             assert native.extension_for(x) is None
         messages = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
         assert messages == ["rnnlab: the C++ recurrences could not be built (Ninja is required "
-                            "to load C++ extensions); the Python time loops of fused.py run "
-                            "instead (same numbers, slower)"]
+                            "to load C++ extensions); the Python loops run instead (same "
+                            "numbers, slower; a C++ compiler and `pip install 'rnnlab[native]'` "
+                            "enable them)"]
         with native.use_native(False):
             want, _ = fused.rnn_sequence(x, h0, w, None)
         torch.testing.assert_close(out, want)

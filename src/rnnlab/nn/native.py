@@ -1,4 +1,5 @@
-"""The C++ time loops of `csrc/recurrences.cpp`, compiled on first use; None where they cannot be.
+"""The C++ loops of `csrc/` (the time loops of training in recurrences.cpp, the token loop of
+sampling in generate.cpp), compiled on first use; None where they cannot be.
 
 Why C++: a Python time loop pays 8-15 tensor operations a step (a dispatch and a pass over
 memory each); the C++ loop pays one matrix product and one fused pass over the gates. Nothing
@@ -60,7 +61,8 @@ def _build() -> ModuleType | None:
     except Exception as error:  # no compiler, no ninja, no headers: fall back, say so once
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         warnings.warn(f"rnnlab: the C++ recurrences could not be built ({reason}); the Python "
-                      "time loops of fused.py run instead (same numbers, slower)",
+                      "loops run instead (same numbers, slower; a C++ compiler and "
+                      "`pip install 'rnnlab[native]'` enable them)",
                       RuntimeWarning, stacklevel=3)
         return None
 
