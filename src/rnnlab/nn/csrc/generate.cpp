@@ -36,6 +36,16 @@ Cell parse_cell(const std::string& name) {
   TORCH_CHECK(false, "unknown cell kind '", name, "'");
 }
 
+// G: the blocks of H pre-activations a step computes (LSTM i, f, g, o; GRU r, z, n; ...).
+int64_t gate_blocks(Cell cell) {
+  switch (cell) {
+    case Cell::kLstm: return 4;
+    case Cell::kGru: return 3;
+    case Cell::kGruMinimal: return 2;
+    default: return 1;
+  }
+}
+
 bool given(const Tensor& x) { return x.defined() && x.numel() > 0; }
 
 // out (B, N) = x (B, K) W^T + b: a matrix-vector product for one row, else a matrix product.
@@ -80,7 +90,7 @@ template <typename T>
 void cell_pass(Cell cell, int64_t B, int64_t H, const T* pre_x, const T* pre_h, const T* peep,
                T* h, T* c) {
   using V = Vec<T>;
-  const int64_t G = cell == Cell::kLstm ? 4 : cell == Cell::kGru ? 3 : cell == Cell::kGruMinimal ? 2 : 1;
+  const int64_t G = gate_blocks(cell);
   for (int64_t b = 0; b < B; ++b) {
     const T* x = pre_x + b * G * H;
     const T* w = pre_h == nullptr ? nullptr : pre_h + b * G * H;
@@ -131,9 +141,10 @@ void cell_pass(Cell cell, int64_t B, int64_t H, const T* pre_x, const T* pre_h, 
 
 // The next token of one row from its logits: argmax (greedy), or the first token whose
 // cumulative probability under softmax(z / temperature) exceeds u; banned tokens never.
+// `cdf` (V) is scratch space.
 template <typename T>
 int64_t draw(const T* z, const bool* banned, int64_t V, double temperature, bool greedy,
-             double u) {
+             double u, std::vector<double>& cdf) {
   double best = -std::numeric_limits<double>::infinity();
   int64_t best_v = -1;
   for (int64_t v = 0; v < V; ++v) {
@@ -143,7 +154,6 @@ int64_t draw(const T* z, const bool* banned, int64_t V, double temperature, bool
   TORCH_CHECK(best_v >= 0 && std::isfinite(best), "sampling: the logits are not finite");
   if (greedy) return best_v;
   double total = 0.0;
-  std::vector<double> cdf(V);
   for (int64_t v = 0; v < V; ++v) {
     if (banned == nullptr || !banned[v]) total += std::exp((z[v] - best) / temperature);
     cdf[v] = total;
@@ -207,11 +217,12 @@ std::vector<Tensor> generate(const std::string& cell_name, const Tensor& logits_
     const int64_t H = h_states[0].size(1);
     const bool* ban = banned.defined() ? banned.const_data_ptr<bool>() : nullptr;
     int64_t* out = tokens.data_ptr<int64_t>();
+    std::vector<double> cdf(V);
     for (int64_t i = 0; i < count; ++i) {
       const scalar_t* z = logits.const_data_ptr<scalar_t>();
       for (int64_t b = 0; b < B; ++b) {
         const double ub = greedy ? 0.0 : u.const_data_ptr<double>()[i * B + b];
-        out[i * B + b] = draw<scalar_t>(z + b * V, ban, V, temperature, greedy, ub);
+        out[i * B + b] = draw<scalar_t>(z + b * V, ban, V, temperature, greedy, ub, cdf);
       }
       if (i + 1 == count && !step_last) break;
       at::index_select_out(pre_x, table, 0, tokens[i]);  // layer 0: W_ih x + b_ih, looked up
