@@ -48,9 +48,60 @@ int64_t gate_blocks(Cell cell) {
 
 bool given(const Tensor& x) { return x.defined() && x.numel() > 0; }
 
+#if defined(CPU_CAPABILITY_AVX2)
+constexpr bool kOwnMatvec = true;
+#else
+constexpr bool kOwnMatvec = false;
+#endif
+
+// y (N) = W x + b for a row-major W (N, K), four rows at a time. Why hand-written: a token of a
+// small LM is bound by reading its weights, and on this project's AMD EPYC torch.mv (MKL's
+// gemv) reads them slowly: 1024x256 in 39.7 us against 24.8 us here (1.60x), 1024x512 1.45x,
+// 2048x512 1.68x, 65x256 2.1x (float32, one thread). Only in AVX2 builds; elsewhere torch.mv.
+template <typename T>
+void matvec(T* y, const T* w, const T* x, const T* bias, int64_t N, int64_t K) {
+  using V = Vec<T>;
+  T lanes[V::size()];
+  auto sum = [&](const V& acc) {
+    acc.store(lanes);
+    T total = T(0);
+    for (int64_t l = 0; l < V::size(); ++l) total += lanes[l];
+    return total;
+  };
+  int64_t i = 0;
+  for (; i + 4 <= N; i += 4) {
+    const T *r0 = w + i * K, *r1 = r0 + K, *r2 = r1 + K, *r3 = r2 + K;
+    V a0(T(0)), a1(T(0)), a2(T(0)), a3(T(0));
+    columns<T>(K, [&](int64_t k, int64_t n) {
+      const V xk = load(x + k, n);
+      a0 = at::vec::fmadd(load(r0 + k, n), xk, a0);
+      a1 = at::vec::fmadd(load(r1 + k, n), xk, a1);
+      a2 = at::vec::fmadd(load(r2 + k, n), xk, a2);
+      a3 = at::vec::fmadd(load(r3 + k, n), xk, a3);
+    });
+    const V* rows[4] = {&a0, &a1, &a2, &a3};
+    for (int64_t j = 0; j < 4; ++j) y[i + j] = sum(*rows[j]) + (bias ? bias[i + j] : T(0));
+  }
+  for (; i < N; ++i) {
+    V a(T(0));
+    columns<T>(K, [&](int64_t k, int64_t n) {
+      a = at::vec::fmadd(load(w + i * K + k, n), load(x + k, n), a);
+    });
+    y[i] = sum(a) + (bias ? bias[i] : T(0));
+  }
+}
+
 // out (B, N) = x (B, K) W^T + b: a matrix-vector product for one row, else a matrix product.
 void linear_out(Tensor& out, const Tensor& x, const Tensor& weight, const Tensor& bias) {
-  if (x.size(0) == 1) {
+  if (x.size(0) == 1 && kOwnMatvec && weight.is_contiguous() && x.is_contiguous() &&
+      out.is_contiguous() && (!given(bias) || bias.is_contiguous())) {
+    AT_DISPATCH_FLOATING_TYPES(weight.scalar_type(), "matvec", [&] {
+      matvec<scalar_t>(out.data_ptr<scalar_t>(), weight.const_data_ptr<scalar_t>(),
+                       x.const_data_ptr<scalar_t>(),
+                       given(bias) ? bias.const_data_ptr<scalar_t>() : nullptr, weight.size(0),
+                       weight.size(1));
+    });
+  } else if (x.size(0) == 1) {
     Tensor row = out.select(0, 0);
     if (given(bias)) {
       at::addmv_out(row, bias, weight, x.select(0, 0));

@@ -76,7 +76,8 @@ class CompiledSampler:
             self.head: list[Tensor] = []
             for linear in (model.projection, model.decoder):
                 if linear is not None:
-                    self.head += [linear.weight.detach(), _or(linear.bias, empty).detach()]
+                    self.head += [linear.weight.detach().contiguous(),
+                                  _or(linear.bias, empty).detach().contiguous()]
             self.table = model._input_table()
 
     @torch.no_grad()
