@@ -65,16 +65,20 @@ def test_eval_defaults_to_the_last_split_and_says_which(word_run, capsys):
 
 def test_word_sample_without_prime_starts_at_a_sentence_start(word_run, monkeypatch, capsys):
     import rnnlab.decoding.sampling as sampling
+    from rnnlab.tasks.lm import compiled_sampling
     from rnnlab.tasks.lm.run import LMRun
 
     seen = {}
-    real = sampling.sample
+    real, real_compiled = sampling.sample, compiled_sampling.CompiledSampler.sample
 
-    def spy(step, prime_ids, *args, **kwargs):
+    def spy(step, prime_ids, *args, **kwargs):  # the Python loop's and the compiled one's
         seen["prime"] = list(prime_ids)
+        if isinstance(step, compiled_sampling.CompiledSampler):
+            return real_compiled(step, prime_ids, *args, **kwargs)
         return real(step, prime_ids, *args, **kwargs)
 
     monkeypatch.setattr(sampling, "sample", spy)
+    monkeypatch.setattr(compiled_sampling.CompiledSampler, "sample", spy)
     assert main(["sample", str(word_run), "--length", "5", "--seed", "1"]) == 0
     assert seen["prime"] == [LMRun(word_run, "cpu").vocab.eos_id]
     assert len(capsys.readouterr().out.split()) >= 1
