@@ -248,7 +248,7 @@ std::vector<Tensor> generate(const std::string& cell_name, const Tensor& logits_
   for (const Tensor& s : h_states) TORCH_CHECK(s.is_contiguous() && s.size(0) == B, "h states");
   for (const Tensor& s : c_states) TORCH_CHECK(s.is_contiguous() && s.size(0) == B, "c states");
 
-  Tensor logits = logits_in.contiguous().clone();
+  Tensor logits = logits_in.clone(at::MemoryFormat::Contiguous);  // the caller's stays
   Tensor tokens = at::empty({count, B}, table.options().dtype(at::kLong));
   const Tensor banned = given(banned_in) ? banned_in.to(at::kBool).contiguous() : Tensor();
   const Tensor u = greedy ? Tensor() : uniforms.to(at::kDouble).contiguous();
@@ -258,11 +258,13 @@ std::vector<Tensor> generate(const std::string& cell_name, const Tensor& logits_
     if (layers[l].joint()) joint_inputs[l] = at::empty({B, layers[l].input_weight.size(1)},
                                                         table.options());
   }
-  std::vector<Tensor> head_out;
-  for (size_t k = 0; k < head.size(); k += 2) {
+  std::vector<Tensor> head_out;  // the last layer writes the logits themselves
+  for (size_t k = 0; k + 2 < head.size(); k += 2) {
     head_out.push_back(at::empty({B, head[k].size(0)}, table.options()));
   }
-  TORCH_CHECK(head_out.back().size(1) == V, "the decoder's output size must be the vocabulary's");
+  TORCH_CHECK(head[head.size() - 2].size(0) == V,
+              "the decoder's output size must be the vocabulary's");
+  head_out.push_back(logits);
 
   AT_DISPATCH_FLOATING_TYPES(table.scalar_type(), "generate", [&] {
     const int64_t H = h_states[0].size(1);
@@ -304,7 +306,6 @@ std::vector<Tensor> generate(const std::string& cell_name, const Tensor& logits_
         linear_out(head_out[k / 2], x, head[k], head[k + 1]);
         x = head_out[k / 2];
       }
-      logits.copy_(x);
     }
   });
   return {tokens, logits};

@@ -71,7 +71,7 @@ class CompiledSampler:
                     bias = b_ih + b_hh if b_ih is not None else empty
                     parts = [torch.cat([w_ih, w_hh], dim=1), bias, empty, empty, peep]
                 else:  # the full GRU multiplies W_hn h by r: two products
-                    parts = [w_ih, _or(b_ih, empty), w_hh, _or(b_hh, empty), peep]
+                    parts = [w_ih, b_ih, w_hh, b_hh, peep]
                 self.layers.append([_or(p, empty).detach().contiguous() for p in parts])
             self.head: list[Tensor] = []
             for linear in (model.projection, model.decoder):
