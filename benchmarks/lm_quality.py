@@ -77,11 +77,16 @@ def main() -> int:
     parser.add_argument("--run-dir", default=None)
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0,
+                        help="another seed than the preset's (results then go to "
+                             "lm_<preset>_seed<S>, beside the preset's own)")
     args = parser.parse_args()
 
     config, train_config = preset_configs(args.preset, minutes=args.minutes, epochs=args.epochs,
-                                          threads=args.threads)
-    run_dir = Path(args.run_dir or f"runs/bench-{args.preset}")
+                                          threads=args.threads, seed=args.seed)
+    name = f"lm_{args.preset}" + (f"_seed{args.seed}" if args.seed else "")
+    run_dir = Path(args.run_dir or f"runs/bench-{args.preset}"
+                   + (f"-seed{args.seed}" if args.seed else ""))
     if run_dir.exists():
         shutil.rmtree(run_dir)
     load_before = os.getloadavg()
@@ -98,14 +103,15 @@ def main() -> int:
     result = {
         "command": " ".join(["python", *sys.argv]), "preset": args.preset,
         "config": {**to_dict(config), **to_dict(train_config)}, "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
+        "threads": torch.get_num_threads(), "seed": train_config.seed,
         "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
         "parameters": summary["parameters"], "train_summary": summary,
         "curve": points, "at_minutes": at_minutes(points, summary["seconds"] / 60),
         "final": final, "sample": sample,
     }
     lines = [f"# {args.preset}", "", f"Command: `{result['command']}`; torch {torch.__version__}, "
-             f"{result['threads']} threads, load average {load_before[0]:.2f} before / "
+             f"{result['threads']} threads, seed {train_config.seed}, load average "
+             f"{load_before[0]:.2f} before / "
              f"{result['loadavg_after'][0]:.2f} after; {summary['parameters']:,} parameters; "
              f"{summary['steps']} steps in {summary['seconds'] / 60:.1f} min "
              f"({summary['stop_reason']}).", "",
@@ -124,7 +130,7 @@ def main() -> int:
                   f"{v['loss']:.4f}; {v['seconds_per_step']:.3f} s per training step "
                   "(evaluations excluded)."]
     lines += ["", "Sample (temperature 0.8, seed 1):", "", "```", sample, "```"]
-    save_record(f"lm_{args.preset}", result, "\n".join(lines) + "\n")
+    save_record(name, result, "\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
 
