@@ -84,9 +84,9 @@ def main() -> int:
 
     config, train_config = preset_configs(args.preset, minutes=args.minutes, epochs=args.epochs,
                                           threads=args.threads, seed=args.seed)
-    name = f"lm_{args.preset}" + (f"_seed{args.seed}" if args.seed else "")
-    run_dir = Path(args.run_dir or f"runs/bench-{args.preset}"
-                   + (f"-seed{args.seed}" if args.seed else ""))
+    seeded = f"seed{args.seed}" if args.seed else ""  # names a run with another seed apart
+    name = "_".join(filter(None, ("lm", args.preset, seeded)))
+    run_dir = Path(args.run_dir or "-".join(filter(None, ("runs/bench", args.preset, seeded))))
     if run_dir.exists():
         shutil.rmtree(run_dir)
     load_before = os.getloadavg()
