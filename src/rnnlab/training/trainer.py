@@ -29,6 +29,7 @@ from torch import Tensor, nn
 from rnnlab.errors import RnnlabError
 from rnnlab.nn.utils import clip_grad_norm
 from rnnlab.training import distributed
+from rnnlab.training.allocator import keep_freed_memory
 from rnnlab.training.averaging import WeightAverage, averaged_weights
 from rnnlab.training.checkpoint import (
     CONFIG_FILE,
@@ -231,6 +232,7 @@ class Trainer:
 
     def fit(self) -> dict[str, Any]:
         c, p = self.config, self.progress
+        keep_freed_memory()  # no page faults for the tensors each step re-allocates
         started = self._started = time.monotonic()
         self._first_step = p.step
         stop_reason = "epochs"
