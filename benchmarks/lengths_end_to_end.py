@@ -1,8 +1,9 @@
 """Issue 21, end to end: one training epoch of the CoNLL-2003 NER tagger (BiLSTM-CRF) and the
 SST-2 classifier (BiLSTM), same seed, with the code as before the issue ("before": torch's
-packed LSTM kernel for batches with lengths, `LSTM.lengths_kernel = "packed"`, and torch's
-default AdamW) and as now ("now": the padded oneDNN kernel with the packed path's numbers,
-nn/lengths.py, and the fused AdamW, training/optim.py).
+packed LSTM kernel for batches with lengths, `LSTM.lengths_kernel = "packed"`, torch's
+default AdamW, and glibc's default malloc thresholds, RNNLAB_KEEP_FREED_MEMORY=0) and as now
+("now": the padded oneDNN kernel with the packed path's numbers, nn/lengths.py, the fused AdamW,
+training/optim.py, and the freed memory kept for the next step, training/allocator.py).
 
 Each run is a real `rnnlab train tag|classify` process at one thread; time per step from its own
 log (CPU user+system seconds and wall clock between the first and last train record: start-up
@@ -29,8 +30,9 @@ TASKS = {  # name -> (rnnlab train arguments, dev metric in the eval record)
     "conll2003": (["tag", "--corpus", "conll2003", "--crf"], "f1"),
     "sst2": (["classify", "--corpus", "sst2"], "accuracy"),
 }
-# "before": torch's packed LSTM kernel and torch's default (unfused) AdamW, as before issue 21;
-# "now": the lengths path (auto) and the fused AdamW (training/optim.py).
+# "before": torch's packed LSTM kernel, torch's default (unfused) AdamW and glibc's malloc
+# defaults, as before issue 21; "now": the lengths path (auto), the fused AdamW
+# (training/optim.py) and the freed memory kept (training/allocator.py).
 RUNNER = ("import sys; from rnnlab.nn import LSTM; from rnnlab.training import optim; "
           "LSTM.lengths_kernel = 'packed' if sys.argv[1] == 'before' else 'auto'; "
           "optim.FUSED_ADAMW = sys.argv[1] != 'before'; "
@@ -66,7 +68,9 @@ def main() -> int:
                 command = [sys.executable, "-c", RUNNER, kernel, "train", *arguments,
                            "--epochs", str(args.epochs), "--seed", "1", "--threads", "1",
                            "--log-every", "20", "--quiet", "--run-dir", str(run_dir)]
-                subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+                keep = "0" if kernel == "before" else "1"
+                subprocess.run(command, check=True, stdout=subprocess.DEVNULL,
+                               env={**os.environ, "RNNLAB_KEEP_FREED_MEMORY": keep})
                 row = {"task": task, "code": kernel, **read_run(run_dir, metric)}
                 rows.append(row)
                 print(json.dumps(row), flush=True)

@@ -4,11 +4,11 @@ system (glibc's malloc, Linux).
 Why: every step allocates and frees the same large tensors (activations, logits, gradients).
 glibc serves a block above its mmap threshold with a fresh `mmap` and unmaps it on free, and it
 returns free memory at the top of its heap above its trim threshold; either way the next step
-writes to new pages and pays one page fault per 4 KiB. For the ptb-small LM that was 25-30 ms of
-system time per step (about 8% of the step) in a plain pytorch/examples-style loop and in
-rnnlab's alike; with both thresholds raised it fell below 1 ms (benchmarks/lm_speed.py
-`--parts loop`, and its notes). This is what the jemalloc/tcmalloc preload that PyTorch's CPU
-performance guide recommends buys, done from inside the process.
+writes to new pages and pays one page fault per 4 KiB. For the ptb-small LM (one thread) that
+was 25-30 ms of system time per step in a plain pytorch/examples-style loop and about 15 ms in
+rnnlab's, out of 380-450 ms; with both thresholds raised it fell below 1 ms in both (each
+process's CPU clock, `cpu_system` in the training log). This is what the jemalloc/tcmalloc
+preload that PyTorch's CPU performance guide recommends buys, done from inside the process.
 
 The cost: the process keeps its peak heap (up to TRIM_THRESHOLD more than it uses) until it
 exits, which a training process reaches every step anyway. Nothing changes where the user
@@ -27,9 +27,10 @@ import platform
 # mallopt parameters (glibc's malloc.h)
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
-# Blocks up to this size come from the heap and are reused: glibc's largest allowed value on
-# 64-bit systems (4 * 1024 * 1024 * sizeof(long)); larger blocks are mmapped as before.
-MMAP_THRESHOLD = 32 * 2**20
+# Blocks up to this size come from the heap and are reused; larger ones are mmapped as before.
+# 256 MiB covers the per-step tensors of the models here, e.g. a 35 x 20 x 10k LM's logits
+# (28 MB) or a B32 T128 LSTM's gates (34 MB).
+MMAP_THRESHOLD = 256 * 2**20
 # Free memory at the heap's top is returned to the system only beyond this.
 TRIM_THRESHOLD = 2**30
 # Environment settings that mean the user chose the allocator's behaviour already.
