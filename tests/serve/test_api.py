@@ -168,6 +168,19 @@ def test_sample_streams_the_same_tokens_as_the_cli(client, runs):
     assert [kind for kind, _ in _events(greedy)] == ["token"] * 3 + ["end"]
 
 
+def _close(answer, expected) -> bool:
+    """The same predictions, their numbers equal up to float32 rounding: a sentence alone and
+    a batch run different kernels (recurrent.py, `looks_up_inputs`)."""
+    if isinstance(expected, dict):
+        return answer.keys() == expected.keys() and all(_close(answer[k], v)
+                                                        for k, v in expected.items())
+    if isinstance(expected, list):
+        return len(answer) == len(expected) and all(map(_close, answer, expected))
+    if isinstance(expected, float):
+        return answer == pytest.approx(expected, rel=1e-5, abs=1e-7)
+    return answer == expected
+
+
 def test_concurrent_requests_are_batched_and_answered_right(models):
     texts = [f"film number {i} was {'lovely' if i % 2 else 'dull'}" for i in range(8)]
     expected = [p.to_json() for p in models["sentiment"].run.predict(texts)]
@@ -184,10 +197,11 @@ def test_concurrent_requests_are_batched_and_answered_right(models):
             app.state.close()
 
     answers, batched = asyncio.run(go(8))
-    assert answers == pytest.approx(expected)
+    assert _close(answers, expected)
     assert batched.requests_run == 8 and batched.batches_run < 8
     answers, alone = asyncio.run(go(1))
-    assert answers == pytest.approx(expected) and alone.batches_run == 8
+    assert _close(answers, expected) and alone.batches_run == 8
+    assert not _close(answers, [{**e, "label": "?"} for e in expected])  # _close can fail
 
 
 def test_a_full_queue_answers_503(models):

@@ -192,8 +192,12 @@ class Classifier(_PooledEncoder):
         self._build_pooling(config.hidden * (2 if config.bidirectional else 1), num_classes)
 
     def encode(self, tokens: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
-        x = self.dropout(self.embed(tokens))  # (B, T, E)
-        out, _ = self.rnn(x, lengths=lengths.cpu())  # (B, T, S), zero past each length
+        if self.rnn.looks_up_inputs(self.embedding.weight, len(tokens)):  # no input product
+            x_proj = F.embedding(tokens, self.rnn.input_table(self.embedding.weight))
+            out, _ = self.rnn.forward_projected(x_proj, lengths=lengths.cpu())
+        else:
+            x = self.dropout(self.embed(tokens))  # (B, T, E)
+            out, _ = self.rnn(x, lengths=lengths.cpu())  # (B, T, S), zero past each length
         return out, lengths.to(out.device)
 
 

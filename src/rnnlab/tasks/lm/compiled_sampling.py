@@ -78,7 +78,7 @@ class CompiledSampler:
                 if linear is not None:
                     self.head += [linear.weight.detach().contiguous(),
                                   _or(linear.bias, empty).detach().contiguous()]
-            self.table = model._input_table()
+            self.table = model.rnn.input_table(model.embedding.weight)
 
     @torch.no_grad()
     def sample(self, prime: Sequence[int], length: int, *, temperature: float = 1.0,

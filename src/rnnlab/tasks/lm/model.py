@@ -73,18 +73,9 @@ class LanguageModel(nn.Module):
         if self.training:
             out, state = self.rnn.step(self.embedding(tokens), state)  # (B, H)
         else:
-            out, state = self.rnn.step(None, state, x_proj=F.embedding(tokens, self._input_table()))
+            table = self.rnn.input_table(self.embedding.weight)  # (V, G*H)
+            out, state = self.rnn.step(None, state, x_proj=F.embedding(tokens, table))
         return self._decode(out), state
-
-    def _input_table(self) -> Tensor:
-        """W_ih_l0 · embedding(v) + b_ih_l0 for every token v, recomputed when weights change."""
-        weights = (self.embedding.weight, self.rnn.weight_ih_l0, self.rnn.bias_ih_l0)
-        key = tuple((w.data_ptr(), w._version) for w in weights if w is not None)
-        cached = getattr(self, "_table_cache", None)
-        if cached is None or cached[0] != key:
-            table = F.linear(self.embedding.weight, self.rnn.weight_ih_l0, self.rnn.bias_ih_l0)
-            self._table_cache = (key, table.detach())  # (V, G*H)
-        return self._table_cache[1]
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
