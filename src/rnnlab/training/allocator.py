@@ -29,8 +29,10 @@ M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
 # Blocks up to this size come from the heap and are reused; larger ones are mmapped as before.
 # 256 MiB covers the per-step tensors of the models here, e.g. a 35 x 20 x 10k LM's logits
-# (28 MB) or a B32 T128 LSTM's gates (34 MB).
+# (28 MB) or a B32 T128 LSTM's gates (34 MB). glibc versions that refuse more than their
+# documented maximum (32 MiB on 64-bit systems) get that.
 MMAP_THRESHOLD = 256 * 2**20
+MMAP_THRESHOLD_FALLBACK = 32 * 2**20
 # Free memory at the heap's top is returned to the system only beyond this.
 TRIM_THRESHOLD = 2**30
 # Environment settings that mean the user chose the allocator's behaviour already.
@@ -63,5 +65,6 @@ def keep_freed_memory() -> bool:
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     # mallopt returns 1 on success; a fixed mmap threshold also turns off glibc's own
     # adjustment of both thresholds, which lowers them again after some frees.
-    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and \
-        bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    mapped = mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) or \
+        mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_FALLBACK)
+    return bool(mapped) and bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
