@@ -204,7 +204,10 @@ class _Recurrent(nn.Module):
                 f"convert the input (x.to({weight.dtype})) or the layer (layer.to({x.dtype}))"
             )
 
-    def _check_lengths(self, lengths: Tensor | list[int], batch: int, steps: int) -> Tensor:
+    def _check_lengths(self, lengths: Tensor | list[int], batch: int, steps: int
+                       ) -> Tensor | None:
+        """lengths as int64 on the CPU; None when nothing is padded (every sequence fills all
+        steps), so the faster unmasked path runs."""
         lengths = torch.as_tensor(lengths)
         if lengths.dim() != 1:
             raise RecurrentValueError(
@@ -222,7 +225,7 @@ class _Recurrent(nn.Module):
             raise RecurrentValueError(
                 f"lengths has {int(lengths.max())} but the input has only {steps} time steps"
             )
-        return lengths
+        return None if bool((lengths == steps).all()) else lengths
 
     def _check_state(self, state: Any, x: Tensor, unbatched: bool = False) -> tuple[Tensor, ...]:
         """The state as a tuple of (L*D, B, H) tensors; an unbatched state (L*D, H) gets B = 1."""
@@ -289,13 +292,10 @@ class _Recurrent(nn.Module):
         steps, batch = x.shape[0], x.shape[1]
         if lengths is not None:
             lengths = self._check_lengths(lengths, batch, steps)
-            if bool((lengths == steps).all()):
-                lengths = None  # nothing is padded: take the faster unmasked path
         states = self._check_state(state, x, unbatched)
 
-        if batch == 0:  # torch returns empty outputs for an empty batch
-            out = x.new_zeros(steps, 0, self.num_directions * self.hidden_size)
-            final = tuple(s.new_zeros(s.shape) for s in states)
+        if batch == 0:
+            out, final = self._empty_batch(x, states)
         elif self.impl == "loop":
             out, final = self._stack(x, states, lengths, self._run_loop)
         elif self._torch_kernel() is not None and not self._own_bptt(x, lengths):
@@ -312,6 +312,12 @@ class _Recurrent(nn.Module):
         if packed is not None:
             return _repack(out, packed, self.batch_first), result_state
         return out, result_state
+
+    def _empty_batch(self, x: Tensor, states: tuple[Tensor, ...]
+                     ) -> tuple[Tensor, tuple[Tensor, ...]]:
+        """What torch returns for an empty batch x (T, 0, F): empty outputs and states."""
+        out = x.new_zeros(x.shape[0], 0, self.num_directions * self.hidden_size)
+        return out, tuple(s.new_zeros(s.shape) for s in states)
 
     def forward_projected(
         self, x_proj: Tensor, state: State | None = None,
@@ -337,12 +343,9 @@ class _Recurrent(nn.Module):
             raise RecurrentShapeError(f"{name} got a sequence of length 0")
         if lengths is not None:
             lengths = self._check_lengths(lengths, batch, steps)
-            if bool((lengths == steps).all()):
-                lengths = None
         states = self._check_state(state, x_proj)
         if batch == 0:
-            out = x_proj.new_zeros(steps, 0, self.num_directions * self.hidden_size)
-            final = tuple(s.new_zeros(s.shape) for s in states)
+            out, final = self._empty_batch(x_proj, states)
         else:
             out, final = self._run_own_bptt(x_proj, states, lengths, projected=True)
         if self.batch_first:
@@ -359,11 +362,11 @@ class _Recurrent(nn.Module):
         1.2x faster per sentence in batches of 2-8, 1.25x in batches of 16-32; one sentence
         alone, 0.95x: torch's kernel runs it without lengths, padded, through oneDNN.
         """
+        if torch.jit.is_tracing() or torch.compiler.is_compiling():  # export: torch's ops only
+            return False
         vocabulary, width = embedding_weight.shape
         table_bytes = vocabulary * self.num_directions * self.num_gates * self.hidden_size \
             * embedding_weight.element_size()
-        if torch.jit.is_tracing() or torch.compiler.is_compiling():  # export: torch's ops only
-            return False
         return (batch >= 2 and not self.training and not torch.is_grad_enabled()
                 and self.impl != "loop" and 2 * width >= self.hidden_size
                 and table_bytes <= INPUT_TABLE_MAX_BYTES
