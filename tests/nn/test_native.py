@@ -9,6 +9,8 @@ layers' dispatch. In CI (RNNLAB_REQUIRE_NATIVE=1) a failed build fails these tes
 from __future__ import annotations
 
 import os
+import threading
+import time
 import warnings
 
 import pytest
@@ -164,3 +166,34 @@ def test_batches_with_lengths_train_through_the_masked_loop(cls, steps, monkeypa
         assert not layer._own_bptt(x, lengths)  # inference: torch's packed kernel
     layer.lengths_kernel = "packed"
     assert not layer._own_bptt(x, lengths)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "lstm-peephole", "gru-full", "rnn-tanh"])
+def test_loops_let_other_threads_run(kind):
+    """The compiled loops release the GIL while they run, as torch's ops do: another Python
+    thread (a server's event loop) keeps running beside a forward and backward instead of
+    waiting for each loop to end. Held, the main thread would stall for a whole loop call."""
+    with native.use_native(True):
+        steps = 256
+        while True:  # long enough that a stall of one loop call would stand out
+            inputs = make_inputs(kind, steps, 8, 64, dtype=torch.float32)
+            started = time.perf_counter()
+            results_and_grads(run_fused, kind, inputs, None)
+            alone = time.perf_counter() - started
+            if alone >= 0.2:
+                break
+            steps *= 2
+        finished = threading.Event()
+
+        def work():
+            results_and_grads(run_fused, kind, inputs, None)
+            finished.set()
+
+        ticks = [time.perf_counter()]
+        worker = threading.Thread(target=work)
+        worker.start()
+        while not finished.is_set():
+            ticks.append(time.perf_counter())
+        worker.join()
+    longest_stall = max(b - a for a, b in zip(ticks, ticks[1:], strict=False))
+    assert longest_stall < alone / 5, (longest_stall, alone)

@@ -514,12 +514,15 @@ std::vector<at::Tensor> generate(const std::string& cell_name, const at::Tensor&
 }  // namespace rnnlab
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.def("lstm_forward", &lstm_forward);
-  m.def("lstm_backward", &lstm_backward);
-  m.def("gru_forward", &gru_forward);
-  m.def("gru_backward", &gru_backward);
-  m.def("rnn_forward", &rnn_forward);
-  m.def("rnn_backward", &rnn_backward);
-  // a chunk of tokens takes milliseconds: let a server's other threads run meanwhile
-  m.def("generate", &rnnlab::generate, py::call_guard<py::gil_scoped_release>());
+  // Every loop takes milliseconds and touches only tensors: release the GIL while it runs, as
+  // torch's own ops do, so that a server's event loop (or any other Python thread) runs
+  // meanwhile instead of waiting for a whole batch.
+  using release_gil = py::call_guard<py::gil_scoped_release>;
+  m.def("lstm_forward", &lstm_forward, release_gil());
+  m.def("lstm_backward", &lstm_backward, release_gil());
+  m.def("gru_forward", &gru_forward, release_gil());
+  m.def("gru_backward", &gru_backward, release_gil());
+  m.def("rnn_forward", &rnn_forward, release_gil());
+  m.def("rnn_backward", &rnn_backward, release_gil());
+  m.def("generate", &rnnlab::generate, release_gil());
 }
