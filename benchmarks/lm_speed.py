@@ -6,8 +6,9 @@
    `tasks/lm/compiled_sampling.py`, or `LanguageModel.step` through `decoding.sampling.sample`
    where it cannot be built) against stepping `torch.nn.LSTM` one character at a time; the
    Python step loop is timed in the same rounds too ("python step" column).
-3. (`--parts loop`) The whole training loop: `rnnlab train lm --preset ptb-small` against the
-   plain pytorch/examples-style loop of lm_plain_loop.py, same data and settings, one thread
+3. (`--parts loop`) The whole training loop: `rnnlab train lm --preset ptb-small` (or
+   `--loop-preset shakespeare-char`, the char LM) against the plain pytorch/examples-style loop
+   of lm_plain_loop.py, same data and settings, one thread
    each, as processes: alone (one after the other, ABBA) and started together (one per core).
    Time per step from each process's own log (CPU user and system seconds, wall clock) between
    its first and last train record, so start-up, the final evaluation and saving are left out.
@@ -152,21 +153,25 @@ def _per_step(log: Path) -> dict[str, float]:
             "wall": (last["time"] - first["time"]) / steps, "steps": steps}
 
 
-def _loop_commands(steps: int, folder: Path, tag: str) -> dict[str, tuple[list[str], Path]]:
-    """name -> (command, the log it writes)."""
+def _loop_commands(steps: int, folder: Path, tag: str,
+                   preset: str) -> dict[str, tuple[list[str], Path]]:
+    """name -> (command, the log it writes). rnnlab evaluates only after the last step (left
+    out of the timing), as the plain loop never does."""
     here = Path(__file__).resolve().parent
     run_dir = folder / f"rnnlab-{tag}"
     return {
         "plain": ([sys.executable, str(here / "lm_plain_loop.py"), "--steps", str(steps),
-                   "--log-every", "50", "--threads", "1", "--log", str(folder / f"plain-{tag}")],
+                   "--log-every", "50", "--threads", "1", "--preset", preset,
+                   "--log", str(folder / f"plain-{tag}")],
                   folder / f"plain-{tag}"),
-        "rnnlab": ([sys.executable, "-m", "rnnlab", "train", "lm", "--preset", "ptb-small",
+        "rnnlab": ([sys.executable, "-m", "rnnlab", "train", "lm", "--preset", preset,
                     "--max-steps", str(steps), "--log-every", "50", "--threads", "1",
+                    "--eval-every", str(10 * steps),
                     "--run-dir", str(run_dir)], run_dir / "log.jsonl"),
     }
 
 
-def loop_speed(steps: int, rounds: int) -> dict:
+def loop_speed(steps: int, rounds: int, preset: str) -> dict:
     """Alone (ABBA over `rounds` pairs) and started together (once); ratios plain/rnnlab time
     per step (> 1: rnnlab is faster)."""
     alone: dict[str, list[dict]] = {"plain": [], "rnnlab": []}
@@ -175,14 +180,14 @@ def loop_speed(steps: int, rounds: int) -> dict:
         for r in range(rounds):
             order = ("plain", "rnnlab") if r % 2 == 0 else ("rnnlab", "plain")
             for name in order:
-                command, log = _loop_commands(steps, folder, f"alone{r}")[name]
+                command, log = _loop_commands(steps, folder, f"alone{r}", preset)[name]
                 subprocess.run(command, check=True, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
                 alone[name].append(_per_step(log))
                 print(f"loop alone   {name:7s} round {r}: " + "  ".join(
                     f"{k} {v * 1e3:.1f} ms" for k, v in alone[name][-1].items() if k != "steps"),
                     flush=True)
-        commands = _loop_commands(steps, folder, "together")
+        commands = _loop_commands(steps, folder, "together", preset)
         processes = {name: subprocess.Popen(command, stdout=subprocess.DEVNULL,
                                             stderr=subprocess.DEVNULL)
                      for name, (command, _) in commands.items()}
@@ -198,8 +203,8 @@ def loop_speed(steps: int, rounds: int) -> dict:
         for clock in ("cpu", "wall")}
     ratio_together = {clock: together["plain"][clock] / together["rnnlab"][clock]
                       for clock in ("cpu", "wall")}
-    return {"steps": steps, "rounds": rounds, "alone": alone, "together": together,
-            "ratio_alone": ratio_alone, "ratio_together": ratio_together}
+    return {"preset": preset, "steps": steps, "rounds": rounds, "alone": alone,
+            "together": together, "ratio_alone": ratio_alone, "ratio_together": ratio_together}
 
 
 def main() -> int:
@@ -210,6 +215,8 @@ def main() -> int:
                         help="which measurements to run (comma-separated)")
     parser.add_argument("--loop-steps", type=int, default=400,
                         help="training steps of each process in --parts loop")
+    parser.add_argument("--loop-preset", choices=("ptb-small", "shakespeare-char"),
+                        default="ptb-small", help="the model and data of --parts loop")
     parser.add_argument("--loop-rounds", type=int, default=2,
                         help="alone: pairs of runs, ABBA")
     parser.add_argument("--output", default="lm_speed",
@@ -248,7 +255,7 @@ def main() -> int:
               f"{rates['torch']:9.0f} ch/s   ratio {ratio:.2f} (target >= 5); python step "
               f"{rates['python_step']:9.0f} ch/s", flush=True)
     if "loop" in args.parts:
-        results["loop"] = loop_speed(args.loop_steps, args.loop_rounds)
+        results["loop"] = loop_speed(args.loop_steps, args.loop_rounds, args.loop_preset)
     results["loadavg_after"] = os.getloadavg()
     lines = [
         "# Language-model speed (ratio to plain torch, same run)", "",
@@ -273,10 +280,11 @@ def main() -> int:
                      f"{row['python_step'] / row['torch']:.2f} | |")
     if "loop" in results:
         loop = results["loop"]
-        lines += ["", f"Whole training loop, {loop['steps']} steps a process, PTB: `rnnlab train "
-                  "lm --preset ptb-small` vs benchmarks/lm_plain_loop.py (pytorch/examples "
-                  "style), one thread each; ms per step between the first and last train "
-                  "record of each process's log (alone: median over "
+        preset = loop.get("preset", "ptb-small")
+        lines += ["", f"Whole training loop, {loop['steps']} steps a process: `rnnlab train "
+                  f"lm --preset {preset}` vs benchmarks/lm_plain_loop.py --preset {preset} "
+                  "(pytorch/examples style), one thread each; ms per step between the "
+                  "first and last train record of each process's log (alone: median over "
                   f"{loop['rounds']} runs each, ABBA). Ratio = plain time / rnnlab time "
                   "(target >= 1.0).", "",
                   "| condition | process | CPU user ms | CPU system ms | CPU ms | wall ms |",
