@@ -150,3 +150,6 @@ def test_predict_evaluate_and_explain(tmp_path, files):
     assert result["signature"].startswith("accuracy|corpus:train.tsv|split:test")
     with pytest.raises(RnnlabError, match="text 2 is empty"):
         run.predict(["fine", "  ...  "[:0]])
+    assert run.predict([]) == []  # no texts, no answers (not an error from torch.stack)
+    _, probabilities, _ = run.read([])
+    assert probabilities.shape == (0, 2)

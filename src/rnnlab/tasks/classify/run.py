@@ -80,6 +80,8 @@ class ClassifyRun:
     def read(self, texts: list[str]) -> tuple[list[list[str]], Tensor, list[list[float] | None]]:
         """Each text's tokens as the model reads them, class probabilities (N, C) and (with
         attention pooling) word weights."""
+        if not texts:  # nothing to batch: an empty answer, not an error from deep inside torch
+            return [], torch.empty(0, len(self.labels)), []
         token_lists, ids = [], []
         for number, text in enumerate(texts, 1):
             example = text_example(text, self.config)
