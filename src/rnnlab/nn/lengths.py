@@ -137,13 +137,14 @@ def _run_group(layer: _Recurrent, x: Tensor, states: tuple[Tensor, ...],
         outputs = []
         for direction, suffix in enumerate(layer._suffixes(number)):
             index = number * layer.num_directions + direction
-            inputs = layer_input if direction == 0 else _gather_time(layer_input, reverse_index)
+            inputs = (layer_input if direction == 0
+                      else reverse_within_lengths(layer_input, reverse_index))
             start = tuple(s[index:index + 1] for s in states)  # (1, B, H) each
             out, c_n = _run_direction(layer, inputs, start, layer._weights(suffix), padding)
             finals[0].append(out.gather(0, last).squeeze(0))  # h at each sequence's last step
             if is_lstm:
                 finals[1].append(c_n)
-            outputs.append(out if direction == 0 else _gather_time(out, reverse_index))
+            outputs.append(out if direction == 0 else reverse_within_lengths(out, reverse_index))
         layer_input = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=2)
         layer_input = torch.where(valid, layer_input, 0.0)  # zeros past each end (T, B, D*H)
         if layer.dropout and layer.training and number < layer.num_layers - 1:
@@ -169,6 +170,11 @@ def _run_direction(layer: _Recurrent, x: Tensor, start: tuple[Tensor, ...],
     return result[0], (result[2][0] if padding is not None else None)
 
 
-def _gather_time(x: Tensor, index: Tensor) -> Tensor:
-    """x (T, B, F) read at time index[t, b] for each (t, b)."""
-    return x.gather(0, index.unsqueeze(-1).expand_as(x))
+def reverse_within_lengths(x: Tensor, reverse_index: Tensor) -> Tensor:
+    """x (T, B, F) read at time reverse_index[t, b] for each (t, b): each sequence reversed
+    within its own length. Copies whole rows of F features (index_select over the T*B rows):
+    on the CPU about ten times faster than `gather` with an index per element, and its
+    backward adds rows back the same way."""
+    steps, batch = reverse_index.shape
+    rows = (reverse_index * batch + torch.arange(batch, device=x.device)).reshape(-1)
+    return x.reshape(steps * batch, -1).index_select(0, rows).view(x.shape)

@@ -613,7 +613,7 @@ def _reverse_time(x: Tensor, reverse_index: Tensor | None) -> Tensor:
     """Reverse each sequence within its own length (x (T, B, F)); plain flip without lengths."""
     if reverse_index is None:
         return x.flip(0)
-    return x.gather(0, reverse_index.unsqueeze(-1).expand_as(x))
+    return lengths_path.reverse_within_lengths(x, reverse_index)
 
 
 def _repack(out: Tensor, like: PackedSequence, batch_first: bool) -> PackedSequence:
