@@ -131,3 +131,23 @@ def test_group_bounds_are_optimal_by_brute_force(lengths):
     best = min(_cost(lengths, [0, *cuts, n])
                for k in range(n) for cuts in itertools.combinations(range(1, n), k))
     assert _cost(lengths, bounds) == pytest.approx(best)
+
+
+@settings(max_examples=30, deadline=None)
+@given(lengths=st.lists(st.integers(1, 7), min_size=1, max_size=6), features=st.integers(1, 5))
+def test_reverse_within_lengths_flips_each_sequence_and_leaves_padding(lengths, features):
+    """Against a flip of each sequence on its own; padding stays where it is; the gradient goes
+    back to where each value came from."""
+    steps, batch = max(lengths), len(lengths)
+    x = torch.randn(steps, batch, features, dtype=torch.float64, requires_grad=True)
+    time = torch.arange(steps)[:, None]
+    length_row = torch.tensor(lengths)[None, :]
+    reverse_index = torch.where(time < length_row, length_row - 1 - time, time)
+    got = lengths_path.reverse_within_lengths(x, reverse_index)
+    want = x.detach().clone()
+    for b, length in enumerate(lengths):
+        want[:length, b] = x.detach()[:length, b].flip(0)
+    assert torch.equal(got.detach(), want)
+    weights = torch.randn_like(got)
+    (got * weights).sum().backward()
+    assert torch.equal(x.grad, lengths_path.reverse_within_lengths(weights, reverse_index))
