@@ -140,14 +140,12 @@ def test_reverse_within_lengths_flips_each_sequence_and_leaves_padding(lengths, 
     back to where each value came from."""
     steps, batch = max(lengths), len(lengths)
     x = torch.randn(steps, batch, features, dtype=torch.float64, requires_grad=True)
-    time = torch.arange(steps)[:, None]
-    length_row = torch.tensor(lengths)[None, :]
-    reverse_index = torch.where(time < length_row, length_row - 1 - time, time)
-    got = lengths_path.reverse_within_lengths(x, reverse_index)
+    rows = lengths_path.reversal_rows(torch.tensor(lengths), steps)
+    got = lengths_path.reverse_within_lengths(x, rows)
     want = x.detach().clone()
     for b, length in enumerate(lengths):
         want[:length, b] = x.detach()[:length, b].flip(0)
     assert torch.equal(got.detach(), want)
     weights = torch.randn_like(got)
     (got * weights).sum().backward()
-    assert torch.equal(x.grad, lengths_path.reverse_within_lengths(weights, reverse_index))
+    assert torch.equal(x.grad, lengths_path.reverse_within_lengths(weights, rows))

@@ -419,14 +419,14 @@ class _Recurrent(nn.Module):
         block d (see `forward_projected`), in time order; the reverse direction's block is read
         reversed within each length, like the inputs it replaces.
         """
-        mask = reverse_index = None
+        mask = reverse_rows = None
         if lengths is not None:
             steps = torch.arange(x.shape[0], device=x.device)[:, None]  # (T, 1)
-            lengths_on = lengths.to(x.device)[None, :]  # (1, B)
-            mask = (steps < lengths_on).unsqueeze(-1).to(x.dtype)  # (T, B, 1)
+            lengths_on = lengths.to(x.device)  # (B,)
+            mask = (steps < lengths_on[None, :]).unsqueeze(-1).to(x.dtype)  # (T, B, 1)
             # The reverse direction reads each sequence from its own last step back to its first:
             # position t maps to length-1-t inside the sequence, padding stays where it is.
-            reverse_index = torch.where(steps < lengths_on, lengths_on - 1 - steps, steps)  # (T, B)
+            reverse_rows = lengths_path.reversal_rows(lengths_on, x.shape[0])  # (T*B,)
         finals: list[list[Tensor]] = [[] for _ in range(self.num_states)]
         layer_input = x
         for layer in range(self.num_layers):
@@ -438,17 +438,17 @@ class _Recurrent(nn.Module):
                     gates = weight_hh.shape[0]
                     x_proj = x[..., direction * gates:(direction + 1) * gates]
                     if direction == 1:
-                        x_proj = _reverse_time(x_proj, reverse_index)
+                        x_proj = _reverse_time(x_proj, reverse_rows)
                     x_proj = x_proj.contiguous()
                 else:
                     inputs = layer_input
                     if direction == 1:
-                        inputs = _reverse_time(layer_input, reverse_index)
+                        inputs = _reverse_time(layer_input, reverse_rows)
                     x_proj = F.linear(inputs, weight_ih, bias_ih)  # (T, B, G*H): all steps at once
                 start = tuple(s[index] for s in states)
                 out, final = run_direction(x_proj, start, weight_hh, bias_hh, suffix, mask)
                 if direction == 1:
-                    out = _reverse_time(out, reverse_index)
+                    out = _reverse_time(out, reverse_rows)
                 outputs.append(out)
                 for i, s in enumerate(final):
                     finals[i].append(s)
@@ -609,11 +609,11 @@ class _Recurrent(nn.Module):
         return ", ".join(parts)
 
 
-def _reverse_time(x: Tensor, reverse_index: Tensor | None) -> Tensor:
+def _reverse_time(x: Tensor, reverse_rows: Tensor | None) -> Tensor:
     """Reverse each sequence within its own length (x (T, B, F)); plain flip without lengths."""
-    if reverse_index is None:
+    if reverse_rows is None:
         return x.flip(0)
-    return lengths_path.reverse_within_lengths(x, reverse_index)
+    return lengths_path.reverse_within_lengths(x, reverse_rows)
 
 
 def _repack(out: Tensor, like: PackedSequence, batch_first: bool) -> PackedSequence:
