@@ -184,7 +184,19 @@ def test_float32_non_contiguous_and_expanded_grad(kind, T):
     got_grads = torch.autograd.grad(got[0].sum(), [x_bf, inputs["weight_hh"]])
     want_grads = torch.autograd.grad(want[0].sum(), [inputs["x_proj"], inputs["weight_hh"]])
     torch.testing.assert_close(got_grads[0].transpose(0, 1), want_grads[0], atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(got_grads[1], want_grads[1], atol=1e-4, rtol=1e-5)
+    # W_hh's gradient sums T*B products; a ReLU RNN's grow with T, and how float32 rounds them
+    # depends on the CPU's matrix kernels. So both float32 paths are held to the float64 truth:
+    # the fused one may be off by at most a few times what the step-by-step oracle is.
+    truth_inputs = {name: (tuple(t.detach().double().requires_grad_() for t in value)
+                           if isinstance(value, tuple) else
+                           None if value is None else value.detach().double().requires_grad_())
+                    for name, value in inputs.items()}
+    truth = loop(kind, truth_inputs, mask.double())
+    truth_grad = torch.autograd.grad(truth[0].sum(), [truth_inputs["weight_hh"]])[0]
+    got_error = (got_grads[1].double() - truth_grad).abs().max().item()
+    oracle_error = (want_grads[1].double() - truth_grad).abs().max().item()
+    assert got_error <= 4 * oracle_error + 1e-6 * truth_grad.abs().max().item(), \
+        (got_error, oracle_error)
 
 
 def test_only_some_inputs_need_grad():

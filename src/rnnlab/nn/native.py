@@ -26,6 +26,8 @@ import torch
 SOURCES = [Path(__file__).with_name("csrc") / name for name in ("recurrences.cpp", "generate.cpp")]
 NAME = "rnnlab_recurrences"
 _enabled = os.environ.get("RNNLAB_NATIVE", "1") != "0"
+# what torch builds its own AVX-512 kernels for
+AVX512 = {"avx512f", "avx512bw", "avx512vl", "avx512dq", "fma"}
 
 
 def _cpu_flags() -> set[str]:
@@ -41,8 +43,11 @@ def _cpu_flags() -> set[str]:
 def compile_flags() -> list[str]:
     """-O3, plus AVX2/FMA (ATen's vectors then use them, with Sleef's exp and tanh) where the
     CPU has them: the build runs on the machine that uses it."""
-    flags = ["-O3"]
-    if {"avx2", "fma"} <= _cpu_flags():
+    flags, cpu = ["-O3"], _cpu_flags()
+    if os.environ.get("RNNLAB_NATIVE_AVX512", "1") != "0" and AVX512 <= cpu:
+        flags += ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mfma",
+                  "-DCPU_CAPABILITY_AVX512", "-DCPU_CAPABILITY=AVX512"]
+    elif {"avx2", "fma"} <= cpu:
         flags += ["-mavx2", "-mfma", "-DCPU_CAPABILITY_AVX2", "-DCPU_CAPABILITY=AVX2"]
     return flags
 

@@ -48,7 +48,7 @@ int64_t gate_blocks(Cell cell) {
 
 bool given(const Tensor& x) { return x.defined() && x.numel() > 0; }
 
-#if defined(CPU_CAPABILITY_AVX2)
+#if defined(CPU_CAPABILITY_AVX2) || defined(CPU_CAPABILITY_AVX512)
 constexpr bool kOwnMatvec = true;
 #else
 constexpr bool kOwnMatvec = false;
