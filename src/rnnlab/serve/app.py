@@ -9,6 +9,7 @@ large, 422 wrong fields or values) and 503 when a model's queue is full.
 
 
 import dataclasses
+import gc
 import hmac
 import json
 import logging
@@ -39,6 +40,9 @@ SSE_EVENT = {"type": "object", "required": ["event", "data"], "properties": {
 ERRORS = {code: {"model": schemas.ErrorBody} for code in (400, 401, 413, 422, 503)}
 
 
+_running = 0  # apps of this process between start-up and shutdown (tests run several)
+
+
 def create_app(models: dict[str, ServedModel], limits: ServeLimits | None = None, *,
                token: str | None = None, cors_origins: Sequence[str] = ()) -> FastAPI:
     """The app over `models` (name -> adapter). `token`: require `Authorization: Bearer TOKEN`
@@ -53,8 +57,21 @@ def create_app(models: dict[str, ServedModel], limits: ServeLimits | None = None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
-        close()
+        # What is loaded by now (torch, the models, FastAPI's routes) lives as long as the
+        # server. Left to the cyclic garbage collector, every full collection walks it all and
+        # stops every request for ~90 ms, once or twice a second under load (the p99 of
+        # micro-batched classify, benchmarks/results/serve_load_s30c.md); frozen, it is skipped.
+        global _running
+        gc.collect()
+        gc.freeze()
+        _running += 1
+        try:
+            yield
+        finally:
+            _running -= 1
+            if _running == 0:  # the last app of this process: leave the collector as it was
+                gc.unfreeze()
+            close()
 
     app = FastAPI(title="rnnlab", version=__version__, lifespan=lifespan,
                   description="Trained rnnlab runs: classify, tag, translate, sample and score. "
