@@ -217,7 +217,8 @@ def test_export_classifier_cli_int8(classify_run, tmp_path, capsys):
     assert result["quantize"] == "int8" and result["graphs"] == ["classifier.onnx"]
     assert max(result["fp32_max_abs_diff"].values()) <= TOLERANCE
     run = ClassifyRun(classify_run, device="cpu")
-    texts = ["a fine good film", "a dull bad film 3 bad", "film"]
+    # five sentences: the graph's batch axis must not be the export example's (three)
+    texts = ["a fine good film", "a dull bad film 3 bad", "film", "good", "bad dull film"]
     tokens, want, _ = run.read(texts)
     ids = [run.vocab.encode(t) for t in tokens]
     width = max(map(len, ids))

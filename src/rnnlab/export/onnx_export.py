@@ -161,6 +161,23 @@ def export_graph(spec: graphs.GraphSpec, path: Path) -> None:
     finally:
         logger.setLevel(level)
     program.save(str(path), external_data=False)
+    _check_dynamic_axes(spec, path)
+
+
+def _check_dynamic_axes(spec: graphs.GraphSpec, path: Path) -> None:
+    """Refuse a graph whose batch or length axis came out as a constant: the exporter can fall
+    back to the example's sizes when model code turns a size into a Python int (`len(x)`), and
+    such a graph still matches PyTorch on the example, but on nothing else."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    shapes = {value.name: value.type.tensor_type.shape.dim for value in graph.input}
+    for name, axes in spec.axes.items():
+        for axis, axis_name in axes.items():
+            dims = shapes.get(name)
+            if dims is not None and axis < len(dims) and dims[axis].HasField("dim_value"):
+                raise RnnlabError(f"cannot export {spec.name}: its {axis_name} axis (input "
+                                  f"{name!r}) came out fixed at {dims[axis].dim_value}")
 
 
 def run_graph(path: Path, inputs: dict[str, Any]) -> list[Any]:

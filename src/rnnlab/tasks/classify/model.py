@@ -192,7 +192,7 @@ class Classifier(_PooledEncoder):
         self._build_pooling(config.hidden * (2 if config.bidirectional else 1), num_classes)
 
     def encode(self, tokens: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
-        if self.rnn.looks_up_inputs(self.embedding.weight, len(tokens)):  # no input product
+        if self.rnn.looks_up_inputs(self.embedding.weight, tokens.shape[0]):  # no input product
             x_proj = F.embedding(tokens, self.rnn.input_table(self.embedding.weight))
             out, _ = self.rnn.forward_projected(x_proj, lengths=lengths.cpu())
         else:
