@@ -70,8 +70,10 @@ class AttentionPooling(nn.Module):
 
     def forward(self, out: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
         """(B, T, S) -> pooled (B, S) and weights (B, T)."""
-        energy = self.score(torch.tanh(self.project(out))).squeeze(-1)  # (B, T)
-        energy = energy.masked_fill(~length_mask(lengths, out.shape[1]), float("-inf"))
+        real = length_mask(lengths, out.shape[1])  # (B, T)
+        energy = out.new_full(real.shape, float("-inf"))  # (B, T)
+        # only the real tokens are scored: a batch of mixed lengths is often half padding
+        energy[real] = self.score(torch.tanh(self.project(out[real]))).squeeze(-1)
         weights = torch.softmax(energy, dim=-1)  # (B, T)
         pooled = torch.bmm(weights.unsqueeze(1), out).squeeze(1)  # (B, S)
         return pooled, weights
