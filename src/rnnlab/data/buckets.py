@@ -43,10 +43,9 @@ def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int = 0,
     (a CNN with width-5 filters needs at least 5 positions)."""
     if not sequences:
         raise ValueError("cannot pad an empty batch")
-    lengths = torch.tensor([len(s) for s in sequences], dtype=torch.long)
-    width = max(int(lengths.max()), min_length)
-    padded = torch.full((len(sequences), width), pad_id, dtype=torch.long)
-    for row, seq in enumerate(sequences):
-        if len(seq):
-            padded[row, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)
-    return padded, lengths
+    lengths = [len(s) for s in sequences]
+    width = max(*lengths, min_length)
+    # padded as Python lists, then one tensor: a row at a time costs two torch calls per row
+    padded = torch.tensor([[*s, *[pad_id] * (width - len(s))] for s in sequences],
+                          dtype=torch.long)
+    return padded, torch.tensor(lengths, dtype=torch.long)

@@ -39,11 +39,13 @@ def classify_ids(model: torch.nn.Module, ids: list[list], batch_size: int,
     for batch in bucket_batches([len(s) for s in ids], batch_size, shuffle=False):
         inputs = collate(model, [ids[i] for i in batch], pad_to)
         logits, attention = model(*(t.to(device) for t in inputs))
+        batch_probs = torch.softmax(logits.float(), -1).cpu()  # (b, C)
+        rows = attention.cpu().tolist() if attention is not None and not unpad else None
         for row, index in enumerate(batch):
-            probs[index] = torch.softmax(logits[row].float().cpu(), -1)
+            probs[index] = batch_probs[row]
             if attention is not None:
                 weights[index] = (unpad(attention, row, ids[index]) if unpad else
-                                  attention[row, : len(ids[index])].cpu().tolist())
+                                  rows[row][: len(ids[index])])
     return torch.stack(probs), weights
 
 

@@ -174,8 +174,9 @@ class ClassifyEnsemble:
 def _predictions(texts: list[str], token_lists: list[list], probs: Tensor,
                  weights: list[Any], labels: list[str]) -> list[Prediction]:
     predictions = []
-    for text, tokens, p, w in zip(texts, token_lists, probs, weights, strict=True):
-        label, probabilities = labels[int(p.argmax())], dict(zip(labels, p.tolist(), strict=True))
+    for text, tokens, p, w in zip(texts, token_lists, probs.tolist(), weights, strict=True):
+        label = labels[max(range(len(p)), key=p.__getitem__)]  # the first of equal maxima
+        probabilities = dict(zip(labels, p, strict=True))
         if tokens and isinstance(tokens[0], list):  # a document read as sentences (han)
             sentence_w, word_w = w if w is not None else (None, None)
             predictions.append(Prediction(text, [t for s in tokens for t in s], label,
