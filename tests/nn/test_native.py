@@ -56,8 +56,10 @@ def test_equals_python_loops_float64(kind, T, H, data):
 
 @pytest.mark.parametrize("kind", list(KINDS))
 @pytest.mark.parametrize("masked", [False, True], ids=["full-length", "lengths"])
-def test_packed_wide_layers_float32(kind, masked):
-    """A wide float32 layer over enough steps takes oneDNN's packed products in both directions."""
+def test_packed_wide_layers_float32(kind, masked, monkeypatch):
+    """A wide float32 layer over enough steps takes oneDNN's packed products in both directions
+    (where the CPU's vendor leaves packing off, it is switched on here: the path must hold)."""
+    monkeypatch.setattr(fused, "NATIVE_MIN_HIDDEN_TO_PACK", fused.NATIVE_MIN_HIDDEN_TO_PACK or 384)
     T, B, H = fused.MIN_STEPS_TO_PACK, 3, fused.NATIVE_MIN_HIDDEN_TO_PACK
     assert fused._native_packed(torch.zeros(KINDS[kind][0] * H, H), T, B) is not None
     inputs = make_inputs(kind, T, B, H, dtype=torch.float32)

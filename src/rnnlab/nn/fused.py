@@ -39,7 +39,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from rnnlab.nn.native import extension_for
+from rnnlab.nn.native import cpu_vendor, extension_for
 
 Peepholes = tuple[Tensor, Tensor, Tensor]
 AUTOCAST_DEVICES = ("cuda", "cpu")  # where autocast may be on: each gets its own declaration
@@ -122,10 +122,12 @@ def _weight_grads(ctx, d_pre: Tensor, h0: Tensor, h_all: Tensor, w_index: int, b
 MIN_STEPS_TO_PACK = 16
 
 
-# The C++ loops (native.py) pack only wide layers: measured at one thread here, oneDNN's linear
-# beats torch.mm by 7-14% for (20-32, 512-650) x (512-650, 1536-2048) and loses by 10-40% at
-# H = 200 (B 20).
-NATIVE_MIN_HIDDEN_TO_PACK = 384
+# The C++ loops (native.py) pack only where oneDNN's linear beat torch.mm, whole layers timed
+# fwd+bwd at one thread: on an AMD EPYC (Zen 1) it won by 7-14% for (20-32, 512-650) x
+# (512-650, 1536-2048) and lost by 10-40% at H = 200 (B 20), so wide layers pack there; on an
+# Intel Xeon with AVX-512 torch.mm (MKL) won at every width (RNN, GRU and peephole LSTM: by 5-17%
+# at H = 512-650, 17-41% at 200), so nothing packs on Intel CPUs.
+NATIVE_MIN_HIDDEN_TO_PACK: int | None = None if cpu_vendor() == "GenuineIntel" else 384
 
 
 def _packed(weight: Tensor, steps: int, batch: int, transpose: bool = False,
@@ -142,7 +144,9 @@ def _packed(weight: Tensor, steps: int, batch: int, transpose: bool = False,
 
 
 def _native_packed(weight: Tensor, steps: int, batch: int, transpose: bool = False):
-    """The packed weight for the C++ loops, which pack only wide layers."""
+    """The packed weight for the C++ loops, which pack only wide layers, and not on Intel."""
+    if NATIVE_MIN_HIDDEN_TO_PACK is None:
+        return None
     return _packed(weight, steps, batch, transpose, NATIVE_MIN_HIDDEN_TO_PACK)
 
 

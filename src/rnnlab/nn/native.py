@@ -30,14 +30,24 @@ _enabled = os.environ.get("RNNLAB_NATIVE", "1") != "0"
 AVX512 = {"avx512f", "avx512bw", "avx512vl", "avx512dq", "fma"}
 
 
-def _cpu_flags() -> set[str]:
+def _cpuinfo(field: str) -> str:
+    """The first `field` of /proc/cpuinfo ('' where there is none, as off Linux)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return set(line.split(":", 1)[1].split())
+            if line.split(":", 1)[0].strip() == field:
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return set()
+    return ""
+
+
+def _cpu_flags() -> set[str]:
+    return set(_cpuinfo("flags").split())
+
+
+def cpu_vendor() -> str:
+    """'GenuineIntel', 'AuthenticAMD', ... ('' where unknown)."""
+    return _cpuinfo("vendor_id")
 
 
 def compile_flags() -> list[str]:
