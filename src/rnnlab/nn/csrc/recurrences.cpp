@@ -4,8 +4,8 @@
 // them equal in float64); what changes is the cost per step. A Python time loop issues 8-15
 // tensor operations per step, each a dispatch and a pass over memory; here a step is one matrix
 // product (torch's own, so MKL/oneDNN) and ONE pass over the gates that applies every
-// activation and product of the cell (Vectorized<T>: AVX2 + Sleef's exp/tanh when the build
-// has them). dW_hh and db_hh stay in fused.py: one product over all steps after the loop.
+// activation and product of the cell (Vectorized<T>: AVX-512 or AVX2 + Sleef's exp/tanh when
+// the build has them). dW_hh and db_hh stay in fused.py: one product over all steps after the loop.
 //
 // Shapes as in fused.py: x_proj (T, B, G*H) contiguous, h0/c0 (B, H), weight_hh (G*H, H),
 // bias_hh (G*H) or undefined, mask (T, B, 1) of 0/1 or undefined. Gate orders: LSTM i, f, g, o;

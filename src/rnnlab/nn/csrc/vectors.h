@@ -1,5 +1,5 @@
-// What the C++ loops share: ATen's CPU vectors (AVX2 + Sleef's exp/tanh when the build has
-// them) and a walk over the columns of one row of a (B, H) buffer, one vector at a time.
+// What the C++ loops share: ATen's CPU vectors (AVX-512 or AVX2 + Sleef's exp/tanh when the
+// build has them) and a walk over the columns of one row of a (B, H) buffer, one vector at a time.
 
 #pragma once
 
