@@ -100,17 +100,25 @@ def run(layer: _Recurrent, x: Tensor, states: tuple[Tensor, ...],
     sorted_lengths = lengths[order].tolist()
     bounds = group_bounds(sorted_lengths, call_cost(layer.input_size, layer.hidden_size))
     steps = x.shape[0]
+    weights = {suffix: _driven(layer, layer._weights(suffix))  # shared by every group
+               for number in range(layer.num_layers) for suffix in layer._suffixes(number)}
+    # One reorder of the batch, then the groups as its consecutive parts: their gradients meet
+    # in one concatenation, not in a batch-sized zero tensor per group.
+    order_on = order.to(x.device)
+    sizes = [stop - start for start, stop in zip(bounds[:-1], bounds[1:], strict=True)]
+    parts_x = x.index_select(1, order_on).split(sizes, dim=1)  # (T, B_g, I) each
+    parts_states = list(zip(*(s.index_select(1, order_on).split(sizes, dim=1) for s in states),
+                            strict=True))
     outs, finals = [], []
-    for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
-        index = order[start:stop].to(x.device)
+    for start, stop, part_x, group_states in zip(bounds[:-1], bounds[1:], parts_x, parts_states,
+                                                 strict=True):
         group_steps = sorted_lengths[start]
-        group_x = x[:group_steps].index_select(1, index)  # (T_g, B_g, I)
-        group_states = tuple(s.index_select(1, index) for s in states)
+        group_x = part_x[:group_steps]  # (T_g, B_g, I)
         group_lengths = lengths[order[start:stop]]
         if sorted_lengths[stop - 1] == group_steps:  # all the same length: no padding at all
             out, final = layer._run_torch(group_x, group_states, None)
         else:
-            out, final = _run_group(layer, group_x, group_states, group_lengths)
+            out, final = _run_group(layer, group_x, group_states, group_lengths, weights)
         outs.append(F.pad(out, (0, 0, 0, 0, 0, steps - group_steps)))  # (T, B_g, D*H)
         finals.append(final)
     unsort = torch.argsort(order).to(x.device)
@@ -120,9 +128,10 @@ def run(layer: _Recurrent, x: Tensor, states: tuple[Tensor, ...],
     return out, final
 
 
-def _run_group(layer: _Recurrent, x: Tensor, states: tuple[Tensor, ...],
-               lengths: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
-    """Layers bottom to top, each direction one padded kernel call (see the module docstring)."""
+def _run_group(layer: _Recurrent, x: Tensor, states: tuple[Tensor, ...], lengths: Tensor,
+               weights: dict[str, tuple[Tensor | None, ...]]) -> tuple[Tensor, tuple[Tensor, ...]]:
+    """Layers bottom to top, each direction one padded kernel call (see the module docstring);
+    `weights` by suffix, from `_driven`."""
     steps, batch = x.shape[0], x.shape[1]
     time = torch.arange(steps, device=x.device)[:, None]  # (T, 1)
     lengths_on = lengths.to(x.device)[None, :]  # (1, B)
@@ -135,12 +144,14 @@ def _run_group(layer: _Recurrent, x: Tensor, states: tuple[Tensor, ...],
     layer_input = x
     for number in range(layer.num_layers):
         outputs = []
+        if padding is not None:  # once for both directions: reversal leaves the padding in place
+            layer_input = torch.cat([layer_input, padding], dim=2)  # (T, B, I+1)
         for direction, suffix in enumerate(layer._suffixes(number)):
             index = number * layer.num_directions + direction
             inputs = (layer_input if direction == 0
                       else reverse_within_lengths(layer_input, reverse_rows))
             start = tuple(s[index:index + 1] for s in states)  # (1, B, H) each
-            out, c_n = _run_direction(layer, inputs, start, layer._weights(suffix), padding)
+            out, c_n = _run_direction(layer, inputs, start, weights[suffix], is_lstm)
             finals[0].append(out.gather(0, last).squeeze(0))  # h at each sequence's last step
             if is_lstm:
                 finals[1].append(c_n)
@@ -152,22 +163,29 @@ def _run_group(layer: _Recurrent, x: Tensor, states: tuple[Tensor, ...],
     return layer_input, tuple(torch.stack(parts) for parts in finals)
 
 
+def _driven(layer: _Recurrent, weights: tuple[Tensor, Tensor, Tensor | None, Tensor | None]
+            ) -> tuple[Tensor | None, ...]:
+    """An LSTM's weights with W_ih widened by the padding feature's column, which drives
+    f -> 1 and i -> 0 (gates i, f, g, o); other cells' weights as they are."""
+    if layer.num_states != 2:
+        return weights
+    weight_ih, *rest = weights
+    hidden = layer.hidden_size
+    drive = weight_ih.new_zeros(4 * hidden, 1)
+    drive[:hidden] = -PAD_DRIVE
+    drive[hidden:2 * hidden] = PAD_DRIVE
+    return (torch.cat([weight_ih, drive], dim=1), *rest)  # (4H, I+1)
+
+
 def _run_direction(layer: _Recurrent, x: Tensor, start: tuple[Tensor, ...],
-                   weights: tuple[Tensor, Tensor, Tensor | None, Tensor | None],
-                   padding: Tensor | None) -> tuple[Tensor, Tensor | None]:
-    """One layer, one direction, one padded kernel call: out (T, B, H) and, for LSTM, c_n (B, H)."""
-    weight_ih, weight_hh, bias_ih, bias_hh = weights
-    if padding is not None:  # LSTM: the padding feature drives f -> 1 and i -> 0 (gates i, f, g, o)
-        hidden = layer.hidden_size
-        drive = weight_ih.new_zeros(4 * hidden, 1)
-        drive[:hidden] = -PAD_DRIVE
-        drive[hidden:2 * hidden] = PAD_DRIVE
-        x = torch.cat([x, padding], dim=2)  # (T, B, I+1)
-        weight_ih = torch.cat([weight_ih, drive], dim=1)  # (4H, I+1)
-    flat = [w for w in (weight_ih, weight_hh, bias_ih, bias_hh) if w is not None]
+                   weights: tuple[Tensor | None, ...], is_lstm: bool
+                   ) -> tuple[Tensor, Tensor | None]:
+    """One layer, one direction, one padded kernel call: out (T, B, H) and, for LSTM, c_n (B, H).
+    An LSTM's x carries the padding feature and its weights are `_driven`."""
+    flat = [w for w in weights if w is not None]
     hx = start if len(start) == 2 else start[0]
     result = layer._torch_kernel()(x, hx, flat, layer.bias, 1, 0.0, layer.training, False, False)
-    return result[0], (result[2][0] if padding is not None else None)
+    return result[0], (result[2][0] if is_lstm else None)
 
 
 def reversal_rows(lengths: Tensor, steps: int) -> Tensor:
