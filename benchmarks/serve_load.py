@@ -30,6 +30,7 @@ import itertools
 import json
 import os
 import platform
+import shutil
 import socket
 import statistics
 import subprocess
@@ -234,6 +235,8 @@ def main() -> None:
     parser.add_argument("--client", choices=("aiohttp", "wrk"), default="aiohttp",
                         help="the load generator (wrk: Debian's package, lighter on the CPUs)")
     args = parser.parse_args()
+    if args.client == "wrk" and shutil.which("wrk") is None:
+        parser.error("--client wrk needs wrk on the PATH (Debian: apt-get install wrk)")
 
     runs = {"classify": args.classify}
     if args.translate:
