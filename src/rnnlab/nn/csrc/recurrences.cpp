@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <type_traits>
 #include <vector>
 
 #include "vectors.h"
@@ -60,6 +61,24 @@ Tensor hidden_product(const Tensor& h, const Tensor& weight_t, const Tensor& pac
   return scratch;
 }
 
+
+// MKL's vector tanh, which torch.tanh itself calls on the CPU: over a step's (B, H) block it
+// runs several times faster than Sleef's tanh a vector at a time (an Elman RNN's forward spent
+// a quarter of its time there). Weak: where the torch build does not export it, Sleef's runs.
+extern "C" {
+void vsTanh(int n, const float* a, float* y) __attribute__((weak));
+void vdTanh(int n, const double* a, double* y) __attribute__((weak));
+}
+
+// p[0..n) = tanh(p[0..n)), in place.
+template <typename T> void tanh_in_place(T* p, int64_t n) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (vsTanh != nullptr) return vsTanh(static_cast<int>(n), p, p);
+  } else if constexpr (std::is_same_v<T, double>) {
+    if (vdTanh != nullptr) return vdTanh(static_cast<int>(n), p, p);
+  }
+  columns<T>(n, [&](int64_t j, int64_t count) { load(p + j, count).tanh().store(p + j, count); });
+}
 
 // n_t for every step: rows n_t..B-1 have all ended (m = 0) at step t, so nothing is computed
 // for them, only their state carried. The layers sort a batch with lengths longest first, which
@@ -444,8 +463,9 @@ std::vector<Tensor> rnn_forward(const Tensor& x_proj, const Tensor& h0, const Te
       scalar_t* p = h_new[t].data_ptr<scalar_t>();
       columns<scalar_t>(active * H, [&](int64_t j, int64_t n) {  // x W_ih + b + h W_hh
         const V a = load(p + j, n) + load(hw + j, n);
-        (relu ? at::vec::clamp_min(a, V(scalar_t(0))) : a.tanh()).store(p + j, n);
+        (relu ? at::vec::clamp_min(a, V(scalar_t(0))) : a).store(p + j, n);
       });
+      if (!relu) tanh_in_place(p, active * H);
       if (mask.defined()) {
         zero_rows(h_new[t], active);
         carry_rows<scalar_t>(mp, t, B, H, h.const_data_ptr<scalar_t>(), p,
