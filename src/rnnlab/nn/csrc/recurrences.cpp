@@ -345,15 +345,20 @@ std::vector<Tensor> gru_forward(const Tensor& x_proj, const Tensor& h0, const Te
             hp_r.store(hb + j, n); hp_z.store(hb + H + j, n); hp_n.store(hb + 2 * H + j, n);
             const V r = sigmoid(load(xb + j, n) + hp_r);
             z = sigmoid(load(xb + H + j, n) + hp_z);
-            nn = (load(xb + 2 * H + j, n) + r * hp_n).tanh();
+            nn = load(xb + 2 * H + j, n) + r * hp_n;  // n's pre-activation; tanh below
             r.store(gb + j, n);
           } else {  // gates hold x W_ih + b_ih + b_hh
             z = sigmoid(load(gb + j, n) + load(wb + j, n));
-            nn = (load(gb + H + j, n) + load(wb + H + j, n)).tanh();
+            nn = load(gb + H + j, n) + load(wb + H + j, n);
           }
           z.store(gb + (G - 2) * H + j, n);
           nn.store(gb + (G - 1) * H + j, n);
-          const V hp = load(hprev + b * H + j, n);
+        });
+        scalar_t* nb = gb + (G - 1) * H;
+        tanh_in_place(nb, H);  // n = tanh(...), the row's H values at once
+        const scalar_t* zb = gb + (G - 2) * H;
+        columns<scalar_t>(H, [&](int64_t j, int64_t n) {
+          const V nn = load(nb + j, n), z = load(zb + j, n), hp = load(hprev + b * H + j, n);
           (nn + z * (hp - nn)).store(hn + b * H + j, n);  // (1-z)*n + z*h_{t-1}
         });
       }
