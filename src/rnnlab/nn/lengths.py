@@ -100,8 +100,11 @@ def run(layer: _Recurrent, x: Tensor, states: tuple[Tensor, ...],
     sorted_lengths = lengths[order].tolist()
     bounds = group_bounds(sorted_lengths, call_cost(layer.input_size, layer.hidden_size))
     steps = x.shape[0]
-    weights = {suffix: _driven(layer, layer._weights(suffix))  # shared by every group
-               for number in range(layer.num_layers) for suffix in layer._suffixes(number)}
+    padded = any(sorted_lengths[start] != sorted_lengths[stop - 1]
+                 for start, stop in zip(bounds[:-1], bounds[1:], strict=True))
+    weights = {suffix: _driven(layer, layer._weights(suffix))  # shared by every padded group
+               for number in range(layer.num_layers) for suffix in layer._suffixes(number)
+               } if padded else {}
     # One reorder of the batch, then the groups as its consecutive parts: their gradients meet
     # in one concatenation, not in a batch-sized zero tensor per group.
     order_on = order.to(x.device)
@@ -151,7 +154,7 @@ def _run_group(layer: _Recurrent, x: Tensor, states: tuple[Tensor, ...], lengths
             inputs = (layer_input if direction == 0
                       else reverse_within_lengths(layer_input, reverse_rows))
             start = tuple(s[index:index + 1] for s in states)  # (1, B, H) each
-            out, c_n = _run_direction(layer, inputs, start, weights[suffix], is_lstm)
+            out, c_n = _run_direction(layer, inputs, start, weights[suffix])
             finals[0].append(out.gather(0, last).squeeze(0))  # h at each sequence's last step
             if is_lstm:
                 finals[1].append(c_n)
@@ -178,14 +181,13 @@ def _driven(layer: _Recurrent, weights: tuple[Tensor, Tensor, Tensor | None, Ten
 
 
 def _run_direction(layer: _Recurrent, x: Tensor, start: tuple[Tensor, ...],
-                   weights: tuple[Tensor | None, ...], is_lstm: bool
-                   ) -> tuple[Tensor, Tensor | None]:
+                   weights: tuple[Tensor | None, ...]) -> tuple[Tensor, Tensor | None]:
     """One layer, one direction, one padded kernel call: out (T, B, H) and, for LSTM, c_n (B, H).
     An LSTM's x carries the padding feature and its weights are `_driven`."""
     flat = [w for w in weights if w is not None]
     hx = start if len(start) == 2 else start[0]
     result = layer._torch_kernel()(x, hx, flat, layer.bias, 1, 0.0, layer.training, False, False)
-    return result[0], (result[2][0] if is_lstm else None)
+    return result[0], (result[2][0] if layer.num_states == 2 else None)
 
 
 def reversal_rows(lengths: Tensor, steps: int) -> Tensor:
