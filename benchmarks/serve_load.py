@@ -1,6 +1,7 @@
 """Load on `rnnlab serve`: requests/s and latency with and without micro-batching.
 
-Starts the real server (a subprocess, uvicorn, `--threads T`) once per batching setting
+Starts the real server (a subprocess, uvicorn, `--threads T`, `--model-workers`: the server's
+default, each model in a process of its own, or `thread`) once per batching setting
 (`--max-batch 1`: one request at a time; `--max-batch 32`: micro-batches), both at once, and
 drives them in turn (ABBA) with
 an async HTTP client (aiohttp, whose C parser leaves more of the shared CPUs to the server
@@ -46,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from records import save_record  # noqa: E402
 from rnnlab import __version__  # noqa: E402
 from rnnlab.data.registry import corpus_path  # noqa: E402
+from rnnlab.serve.limits import ServeLimits  # noqa: E402
 
 CONCURRENCY = (1, 8, 32)
 BATCHING = (1, 32)  # --max-batch: off, on
@@ -66,14 +68,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(runs: list[str], max_batch: int, threads: int, wait_ms: float
-                 ) -> tuple[subprocess.Popen, str]:
+def start_server(runs: list[str], max_batch: int, threads: int, wait_ms: float,
+                 model_workers: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
     src = Path(__file__).resolve().parents[1] / "src"
     env = {**os.environ, "PYTHONPATH": f"{src}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     command = [sys.executable, "-m", "rnnlab.cli.main", "serve", *runs, "--port", str(port),
                "--threads", str(threads), "--max-batch", str(max_batch), "--batch-wait-ms",
-               str(wait_ms), "--max-queue", "1024", "--log-level", "warning"]
+               str(wait_ms), "--max-queue", "1024", "--model-workers", model_workers,
+               "--log-level", "warning"]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
@@ -230,7 +233,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="measured time per point")
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--beam", type=int, default=1, help="translation beam of each request")
-    parser.add_argument("--batch-wait-ms", type=float, default=5.0)
+    parser.add_argument("--batch-wait-ms", type=float, default=ServeLimits().batch_wait_ms)
+    parser.add_argument("--model-workers", choices=("process", "thread"), default="process",
+                        help="the server's --model-workers")
     parser.add_argument("--name", default="serve_load", help="results file name")
     parser.add_argument("--client", choices=("aiohttp", "wrk"), default="aiohttp",
                         help="the load generator (wrk: Debian's package, lighter on the CPUs)")
@@ -254,7 +259,8 @@ def main() -> None:
     # Both servers run at once and every point is measured in ABBA order (alone, batched,
     # batched, alone; half the time each), so a change of load on the shared machine during
     # the run falls on both settings alike.
-    servers = [start_server(served, max_batch, args.threads, args.batch_wait_ms)
+    servers = [start_server(served, max_batch, args.threads, args.batch_wait_ms,
+                            args.model_workers)
                for max_batch in BATCHING]
     try:
         for task, (path, bodies) in workloads.items():
@@ -296,14 +302,16 @@ def main() -> None:
               "cpus": os.cpu_count(), "load_average": os.getloadavg(),
               "runs": runs, "lm": args.lm, "seconds": args.seconds, "beam": args.beam,
               "client": args.client,
-              "batch_wait_ms": args.batch_wait_ms, "points": rows,
+              "batch_wait_ms": args.batch_wait_ms, "model_workers": args.model_workers,
+              "points": rows,
               "speedup_batched_over_alone": speedup, "first_token": first_token,
               "classifier_without_http": ceiling}
     lines = ["# rnnlab serve under load\n", f"`{command}`\n",
              f"torch {torch.__version__}, server threads {args.threads}, "
              f"{os.cpu_count()} CPUs, load average at the end "
              f"{', '.join(f'{x:.1f}' for x in os.getloadavg())}; client ({args.client}) and "
-             "server share the machine.\n",
+             f"server share the machine; model workers: {args.model_workers}, batch wait "
+             f"{args.batch_wait_ms:g} ms.\n",
              "| task | clients | max batch | requests/s | p50 ms | p99 ms | errors |",
              "|---|---|---|---|---|---|---|"]
     for r in sorted(rows, key=lambda r: (r["task"], r["clients"], r["max_batch"])):

@@ -31,11 +31,17 @@ def test_serve_builds_the_app_with_names_limits_and_token(runs, started, monkeyp
     assert code == 0 and started["host"] == "127.0.0.1" and started["port"] == 8123
     app = started["app"]
     assert app.state.limits.max_batch == 4 and app.state.limits.max_beam == 3
+    assert set(app.state.processes) == {"sst", "lm"}  # --model-workers process by default
     client = TestClient(app)
     assert client.get("/health").json()["models"] == ["sst", "lm"]
     assert client.get("/models").status_code == 401
     listing = client.get("/models", headers={"Authorization": "Bearer from-env"}).json()
     assert [m["name"] for m in listing["models"]] == ["sst", "lm"]
+
+
+def test_serve_can_keep_the_models_in_its_own_process(runs, started):
+    assert main(["serve", str(runs["sentiment"]), "--model-workers", "thread"]) == 0
+    assert started["app"].state.processes == {}
 
 
 @pytest.mark.parametrize(("args", "words"), [

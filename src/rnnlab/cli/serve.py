@@ -46,6 +46,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         limits.add_argument("--" + field.replace("_", "-"),
                             type=checked_type(kind, ge=0 if kind is float else 1),
                             default=getattr(defaults, field), help=text)
+    p.add_argument("--model-workers", choices=("process", "thread"), default="process",
+                   help="where each model's batches run: a process of its own (default; it "
+                        "computes on another core while the server answers HTTP) or a thread "
+                        "of the server's process (less memory, one core for everything)")
     p.add_argument("--log-level", default="info",
                    choices=("critical", "error", "warning", "info", "debug"),
                    help="uvicorn's log level")
@@ -75,7 +79,8 @@ def run_serve(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     token = args.token or os.environ.get(TOKEN_VARIABLE) or None
     models = load_models(args.run_dirs, args.name, args.device)
-    app = create_app(models, limits, token=token, cors_origins=args.cors_origin)
+    app = create_app(models, limits, token=token, cors_origins=args.cors_origin,
+                     model_workers=args.model_workers)
     print(f"rnnlab serve: {', '.join(models)} at http://{args.host}:{args.port}/ "
           f"({'token required' if token else 'no token'})", file=sys.stderr)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)

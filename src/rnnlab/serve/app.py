@@ -31,6 +31,7 @@ from rnnlab.serve import schemas
 from rnnlab.serve.batching import ModelWorker, QueueFull
 from rnnlab.serve.limits import ServeLimits
 from rnnlab.serve.models import ServedModel
+from rnnlab.serve.process import ModelProcess
 
 log = logging.getLogger(__name__)
 # One server-sent event (OpenAPI 3.1 reads a stream's `schema` as the schema of each event).
@@ -40,20 +41,47 @@ SSE_EVENT = {"type": "object", "required": ["event", "data"], "properties": {
 ERRORS = {code: {"model": schemas.ErrorBody} for code in (400, 401, 413, 422, 503)}
 
 
+MODEL_WORKERS = ("thread", "process")
 _running = 0  # apps of this process between start-up and shutdown (tests run several)
 
 
 def create_app(models: dict[str, ServedModel], limits: ServeLimits | None = None, *,
-               token: str | None = None, cors_origins: Sequence[str] = ()) -> FastAPI:
+               token: str | None = None, cors_origins: Sequence[str] = (),
+               model_workers: str = "thread") -> FastAPI:
     """The app over `models` (name -> adapter). `token`: require `Authorization: Bearer TOKEN`
     on every model route and /models. `cors_origins`: origins allowed to call from a browser
-    (none by default: only the server's own page can)."""
+    (none by default: only the server's own page can). `model_workers`: where each model's
+    batches run, "thread" (a thread of this process) or "process" (a child process of its own,
+    free of this process's interpreter lock: process.py; `rnnlab serve`'s default; a script
+    that asks for it guards its entry point with `if __name__ == "__main__":`, as
+    multiprocessing's spawn needs)."""
+    if model_workers not in MODEL_WORKERS:
+        raise RnnlabError(f"model workers must be one of {', '.join(MODEL_WORKERS)}, got "
+                          f"{model_workers!r}")
     limits = limits or ServeLimits()
-    workers = {name: ModelWorker(name, model.run_batch, limits) for name, model in models.items()}
+    processes: dict[str, ModelProcess] = {}
+    try:
+        if model_workers == "process":
+            import torch
+
+            for name, model in models.items():  # started together, they load at once
+                processes[name] = ModelProcess(type(model), name, model.run_dir, model.info,
+                                               model.device, torch.get_num_threads())
+            for process in processes.values():
+                process.wait_ready()
+    except BaseException:
+        for process in processes.values():
+            process.close()
+        raise
+    workers = {name: ModelWorker(name, processes[name].run_batch if name in processes
+                                 else model.run_batch, limits)
+               for name, model in models.items()}
 
     def close() -> None:
         for worker in workers.values():
             worker.close()
+        for process in processes.values():
+            process.close()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -78,6 +106,7 @@ def create_app(models: dict[str, ServedModel], limits: ServeLimits | None = None
                               "Models are chosen when the server starts; see /models.")
     app.state.models, app.state.workers, app.state.limits, app.state.close = (
         models, workers, limits, close)
+    app.state.processes = processes
     _add_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=limits.max_request_bytes)
     if cors_origins:

@@ -2,11 +2,14 @@
 
 Inference runs off the event loop, in the model's own thread, so a slow batch never blocks the
 server, and one thread per model keeps torch from running two forwards of one model at once.
-The first request of a batch waits up to `batch_wait_ms` for others with the same key (the same
-beam, say) to join it, up to `max_batch`, when others are about (the last batch had more than one
-request, or more are queued; a lone client is not kept waiting); whatever is already queued joins
-without waiting, so under load batches fill by themselves (the scheme of TF Serving's
-`batch_timeout_micros` and TorchServe's `maxBatchDelay`). Streams (LM sampling) share the
+The thread calls `run_batch`: the adapter's own (`--model-workers thread`) or a proxy that hands
+the batch to the model's process and waits, without the interpreter lock, for the answer
+(process.py). Whatever queued while the last batch ran joins the next one, up to `max_batch`,
+so under load batches fill by themselves; the first request of a batch may also wait up to
+`batch_wait_ms` (none by default, as Triton's dynamic batcher) for others with the same key
+(the same beam, say), when others are about (the last batch had more than one request, or more
+are queued; a lone client is not kept waiting) - the scheme of TF Serving's
+`batch_timeout_micros` and TorchServe's `maxBatchDelay`. Streams (LM sampling) share the
 thread: between batches the worker advances every open stream by one token, so streams and
 batches take turns.
 

@@ -22,8 +22,12 @@ class ServeLimits:
     max_beam: int = 10
     # Requests gathered into one micro-batch (1: each request runs alone).
     max_batch: int = 32
-    # How long the first request of a batch waits for others to join it, in milliseconds.
-    batch_wait_ms: float = 5.0
+    # How long the first request of a batch waits for others to join it, in milliseconds. No wait
+    # by default (Triton's default too): what queued while the last batch ran joins anyway, and
+    # under a closed loop of clients a wait only makes the batches take turns with the HTTP
+    # work instead of overlapping it (benchmarks/results/s31_proc_w5.md: 2.55x at 32
+    # clients with 5 ms, 4.15x with none, s31_proc_w0.md).
+    batch_wait_ms: float = 0.0
     # Requests waiting per model (sampling streams included); beyond it, 503.
     max_queue: int = 256
 

@@ -34,8 +34,8 @@ class ServedModel:
     task: str
     actions: tuple[str, ...]  # the endpoints /models/{name}/{action}
 
-    def __init__(self, name: str, run_dir: Path, info: dict[str, Any]) -> None:
-        self.name, self.run_dir, self.info = name, run_dir, info
+    def __init__(self, name: str, run_dir: Path, info: dict[str, Any], device: str) -> None:
+        self.name, self.run_dir, self.info, self.device = name, run_dir, info, device
 
     def run_batch(self, key: Hashable, payloads: list[Any]) -> list[Any]:
         """One result per payload; `key` is what every payload of the batch shares."""
@@ -72,7 +72,7 @@ class ClassifyModel(ServedModel):
     def __init__(self, name: str, run_dir: Path, info: dict[str, Any], device: str) -> None:
         from rnnlab.tasks.classify.run import ClassifyRun
 
-        super().__init__(name, run_dir, info)
+        super().__init__(name, run_dir, info, device)
         self.run = ClassifyRun(run_dir, device)
 
     def run_batch(self, key: Hashable, payloads: list[list[str]]) -> list[list[dict]]:
@@ -102,7 +102,7 @@ class TagModel(ServedModel):
     def __init__(self, name: str, run_dir: Path, info: dict[str, Any], device: str) -> None:
         from rnnlab.tasks.tag.run import TagRun
 
-        super().__init__(name, run_dir, info)
+        super().__init__(name, run_dir, info, device)
         self.run = TagRun(run_dir, device)
 
     def run_batch(self, key: Hashable, payloads: list[list[str]]) -> list[list[dict]]:
@@ -150,7 +150,7 @@ class TranslateModel(ServedModel):
     def __init__(self, name: str, run_dir: Path, info: dict[str, Any], device: str) -> None:
         from rnnlab.tasks.translate.run import TranslateRun
 
-        super().__init__(name, run_dir, info)
+        super().__init__(name, run_dir, info, device)
         self.run = TranslateRun(run_dir, device)
 
     def run_batch(self, key: Hashable, payloads: list[list[str]]) -> list[list[dict]]:
@@ -182,7 +182,7 @@ class LanguageModel(ServedModel):
     def __init__(self, name: str, run_dir: Path, info: dict[str, Any], device: str) -> None:
         from rnnlab.tasks.lm.run import LMRun
 
-        super().__init__(name, run_dir, info)
+        super().__init__(name, run_dir, info, device)
         self.run = LMRun(run_dir, device)
         self.task = self.run.task  # lm or ngram: both sample and score
 

@@ -1,0 +1,89 @@
+"""`--model-workers process`: each model's batches run in a child process of its own. The oracle
+is the same app with the batches in a thread of the server's process (`test_api.py` checks that
+one against the CLI's run classes): both answer every task alike. And a child that dies, or
+cannot load its run, fails one request or the start, never the server."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+
+import pytest
+from fastapi.testclient import TestClient
+
+from rnnlab.errors import RnnlabError
+from rnnlab.serve.app import create_app
+from rnnlab.serve.models import load_models
+
+REQUESTS = [
+    ("/models/sentiment/classify", {"texts": ["a gripping , funny film", "dull"]}),
+    ("/models/ner/tag", {"sentences": ["EU rejects German call", "Peter Blackburn"]}),
+    ("/models/de-en/translate", {"texts": ["ein hund läuft"], "beam": 2, "n_best": 2}),
+    ("/models/chars/score", {"texts": ["line 3 says hello"]}),
+]
+
+
+@pytest.fixture(scope="module")
+def in_processes(models):
+    app = create_app(models, model_workers="process")
+    with TestClient(app, raise_server_exceptions=False) as client:  # a 500 is answered
+        yield client, app
+    assert not any(p.pid and _alive(p.pid) for p in app.state.processes.values())
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(("path", "body"), REQUESTS)
+def test_a_model_in_its_own_process_answers_as_in_a_thread(models, in_processes, path, body):
+    client, app = in_processes
+    with TestClient(create_app(models, model_workers="thread")) as threaded:
+        expected = threaded.post(path, json=body)
+    answer = client.post(path, json=body)
+    assert answer.status_code == expected.status_code == 200, answer.text
+    assert answer.json() == expected.json()  # the same code on the same threads: the same bits
+    name = path.split("/")[2]
+    assert app.state.processes[name].pid != os.getpid()
+    assert set(app.state.processes) == set(models)
+
+
+def test_a_bad_request_is_still_a_4xx_from_the_child(in_processes):
+    client, _ = in_processes
+    reply = client.post("/models/de-en/translate", json={"texts": [""]})
+    assert reply.status_code in (200, 422)  # whatever the thread answers, not a crash
+    reply = client.post("/models/sentiment/classify", json={"texts": [1]})
+    assert reply.status_code == 422
+
+
+def test_a_child_that_dies_fails_one_request_and_starts_again(in_processes):
+    client, app = in_processes
+    process = app.state.processes["sentiment"]
+    starts, pid = process.starts, process.pid
+    os.kill(pid, signal.SIGKILL)
+    body = {"texts": ["lovely acting"]}
+    first = client.post("/models/sentiment/classify", json=body)
+    assert first.status_code == 500 and "\n" not in first.json()["detail"]
+    second = client.post("/models/sentiment/classify", json=body)
+    assert second.status_code == 200 and second.json()["predictions"][0]["label"]
+    assert process.starts == starts + 1 and process.pid != pid
+
+
+def test_a_run_the_child_cannot_load_stops_the_start(runs, tmp_path):
+    run = tmp_path / "sentiment"
+    shutil.copytree(runs["sentiment"], run)
+    served = load_models([run], device="cpu")  # loaded here; then its weights go
+    for weights in run.rglob("*.safetensors"):
+        weights.unlink()
+    with pytest.raises(RnnlabError, match="could not be loaded in its process"):
+        create_app(served, model_workers="process")
+
+
+def test_an_unknown_kind_of_worker_is_refused(models):
+    with pytest.raises(RnnlabError, match="model workers must be one of thread, process"):
+        create_app(models, model_workers="fork")
