@@ -15,6 +15,8 @@
 #include <ATen/core/dispatch/Dispatcher.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <string>
 #include <optional>
 #include <type_traits>
 #include <vector>
@@ -51,15 +53,74 @@ Tensor packed_linear(const Tensor& x, const Tensor& packed) {
   return stack[0].toTensor();
 }
 
-// h_{t-1} W^T (B, G*H): through the packed weight when fused.py packed one, else torch.mm into
-// `scratch` with W^T made contiguous once.
-Tensor hidden_product(const Tensor& h, const Tensor& weight_t, const Tensor& packed,
-                      Tensor& scratch) {
-  if (h.size(0) == 0) return scratch;  // every sequence has ended
-  if (packed.defined()) return packed_linear(h, packed);
-  at::mm_out(scratch, h, weight_t);
-  return scratch;
+// MKL's packed matrix product, which torch's own MKL exports where the build has one: W^T is
+// laid out once per sequence in the kernel's panel format, so each step's (B, H) x (H, G*H)
+// reads it as is. torch.mm repacks the weight on every call, and needs W^T made contiguous
+// first (a transposing copy of the whole weight per sequence). Weak, as vsTanh below: where the
+// build does not export it, torch.mm runs.
+extern "C" {
+size_t cblas_sgemm_pack_get_size(int identifier, int m, int n, int k) __attribute__((weak));
+void cblas_sgemm_pack(int layout, int identifier, int trans, int m, int n, int k, float alpha,
+                      const float* src, int ld, float* dest) __attribute__((weak));
+void cblas_sgemm_compute(int layout, int transa, int transb, int m, int n, int k, const float* a,
+                         int lda, const float* b, int ldb, float beta, float* c, int ldc)
+    __attribute__((weak));
 }
+constexpr int kRowMajor = 101, kNoTrans = 111, kTrans = 112, kPacked = 151, kBMatrix = 162;
+constexpr int64_t kMinStepsToMklPack = 8;  // the packing costs about one step's product
+
+bool mkl_pack_enabled() {
+  static const bool enabled = cblas_sgemm_pack_get_size != nullptr &&
+                              cblas_sgemm_pack != nullptr && cblas_sgemm_compute != nullptr && [] {
+                                const char* flag = std::getenv("RNNLAB_NATIVE_MKL_PACK");
+                                return flag == nullptr || std::string(flag) != "0";
+                              }();
+  return enabled;
+}
+
+// h_{t-1} W^T (B, G*H) for every step of one sequence: oneDNN's packed weight when fused.py made
+// one, MKL's packed W^T for float32 batches that keep every row each step (no lengths), else
+// torch.mm into `scratch` with W^T made contiguous once.
+class HiddenWeight {
+ public:
+  HiddenWeight(const Tensor& weight_hh, const Tensor& packed, int64_t T, int64_t B,
+               bool every_row)
+      : weight_hh_(weight_hh), packed_(packed) {
+    if (packed.defined()) return;
+    const int64_t n = weight_hh.size(0), k = weight_hh.size(1);
+    if (weight_hh.scalar_type() == at::kFloat && every_row && T >= kMinStepsToMklPack &&
+        B > 0 && weight_hh.is_contiguous() && mkl_pack_enabled()) {
+      const size_t bytes = cblas_sgemm_pack_get_size(kBMatrix, B, n, k);
+      mkl_ = at::empty({static_cast<int64_t>(bytes / sizeof(float)) + 1}, weight_hh.options());
+      cblas_sgemm_pack(kRowMajor, kBMatrix, kTrans, B, n, k, 1.0f,
+                       weight_hh.const_data_ptr<float>(), k, mkl_.data_ptr<float>());
+      m_ = B;
+      return;
+    }
+    weight_t_ = weight_hh.t().contiguous();
+  }
+
+  Tensor product(const Tensor& h, Tensor& scratch) const {
+    if (h.size(0) == 0) return scratch;  // every sequence has ended
+    if (packed_.defined()) return packed_linear(h, packed_);
+    const int64_t n = weight_hh_.size(0), k = weight_hh_.size(1);
+    if (mkl_.defined() && h.size(0) == m_ && h.stride(1) == 1 && h.stride(0) == k &&
+        scratch.is_contiguous()) {
+      cblas_sgemm_compute(kRowMajor, kNoTrans, kPacked, static_cast<int>(m_),
+                          static_cast<int>(n), static_cast<int>(k), h.const_data_ptr<float>(),
+                          static_cast<int>(k), mkl_.const_data_ptr<float>(),
+                          static_cast<int>(n), 0.0f, scratch.data_ptr<float>(),
+                          static_cast<int>(n));
+      return scratch;
+    }
+    at::mm_out(scratch, h, weight_t_.defined() ? weight_t_ : weight_hh_.t());
+    return scratch;
+  }
+
+ private:
+  Tensor weight_hh_, packed_, weight_t_, mkl_;
+  int64_t m_ = 0;
+};
 
 
 // MKL's vector tanh, which torch.tanh itself calls on the CPU: over a step's (B, H) block it
@@ -154,7 +215,7 @@ std::vector<Tensor> lstm_forward(const Tensor& x_proj, const Tensor& h0, const T
   Tensor c_new = at::empty_like(h_new), tanh_c = at::empty_like(h_new);
   Tensor h_all = mask.defined() ? at::empty_like(h_new) : h_new;
   Tensor c_all = mask.defined() ? at::empty_like(h_new) : c_new;
-  const Tensor weight_t = weight_hh.t().contiguous();
+  const HiddenWeight hidden(weight_hh, packed, T, B, !mask.defined());
   Tensor scratch = at::empty({B, 4 * H}, x_proj.options());
   const std::vector<int64_t> rows = active_rows(mask, T, B);
   AT_DISPATCH_FLOATING_TYPES(x_proj.scalar_type(), "lstm_forward", [&] {
@@ -165,7 +226,7 @@ std::vector<Tensor> lstm_forward(const Tensor& x_proj, const Tensor& h0, const T
     for (int64_t t = 0; t < T; ++t) {
       const int64_t active = rows[t];
       Tensor scratch_t = scratch.narrow(0, 0, active);
-      const Tensor hw_t = hidden_product(h.narrow(0, 0, active), weight_t, packed, scratch_t);
+      const Tensor hw_t = hidden.product(h.narrow(0, 0, active), scratch_t);
       const scalar_t* hw = hw_t.const_data_ptr<scalar_t>();
       scalar_t* g = gates[t].data_ptr<scalar_t>();
       const scalar_t* cp = c.const_data_ptr<scalar_t>();
@@ -309,7 +370,7 @@ std::vector<Tensor> gru_forward(const Tensor& x_proj, const Tensor& h0, const Te
   }
   Tensor h_new = at::empty({T, B, H}, x.options());
   Tensor h_all = mask.defined() ? at::empty_like(h_new) : h_new;
-  const Tensor weight_t = weight_hh.t().contiguous();
+  const HiddenWeight hidden(weight_hh, packed, T, B, !mask.defined());
   const int64_t G = full ? 3 : 2;
   Tensor scratch = at::empty({B, G * H}, x.options());
   const std::vector<int64_t> rows = active_rows(mask, T, B);
@@ -321,7 +382,7 @@ std::vector<Tensor> gru_forward(const Tensor& x_proj, const Tensor& h0, const Te
     for (int64_t t = 0; t < T; ++t) {
       const int64_t active = rows[t];
       Tensor scratch_t = scratch.narrow(0, 0, active);
-      const Tensor hw_t = hidden_product(h.narrow(0, 0, active), weight_t, packed, scratch_t);
+      const Tensor hw_t = hidden.product(h.narrow(0, 0, active), scratch_t);
       const scalar_t* hw = hw_t.const_data_ptr<scalar_t>();
       const scalar_t* xp = x[t].const_data_ptr<scalar_t>();
       scalar_t* hpp = full ? h_proj[t].data_ptr<scalar_t>() : nullptr;
@@ -453,7 +514,7 @@ std::vector<Tensor> rnn_forward(const Tensor& x_proj, const Tensor& h0, const Te
   const int64_t T = x_proj.size(0), B = x_proj.size(1), H = h0.size(1);
   Tensor h_new = (bias.defined() ? x_proj + bias : x_proj.clone()).contiguous();
   Tensor h_all = mask.defined() ? at::empty_like(h_new) : h_new;
-  const Tensor weight_t = weight_hh.t().contiguous();
+  const HiddenWeight hidden(weight_hh, packed, T, B, !mask.defined());
   Tensor scratch = at::empty({B, H}, x_proj.options());
   const std::vector<int64_t> rows = active_rows(mask, T, B);
   AT_DISPATCH_FLOATING_TYPES(x_proj.scalar_type(), "rnn_forward", [&] {
@@ -463,7 +524,7 @@ std::vector<Tensor> rnn_forward(const Tensor& x_proj, const Tensor& h0, const Te
     for (int64_t t = 0; t < T; ++t) {
       const int64_t active = rows[t];
       Tensor scratch_t = scratch.narrow(0, 0, active);
-      const Tensor hw_t = hidden_product(h.narrow(0, 0, active), weight_t, packed, scratch_t);
+      const Tensor hw_t = hidden.product(h.narrow(0, 0, active), scratch_t);
       const scalar_t* hw = hw_t.const_data_ptr<scalar_t>();
       scalar_t* p = h_new[t].data_ptr<scalar_t>();
       columns<scalar_t>(active * H, [&](int64_t j, int64_t n) {  // x W_ih + b + h W_hh
