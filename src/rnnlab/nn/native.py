@@ -8,6 +8,8 @@ about installing changes: the source ships with the package and is built by
 then cached (TORCH_EXTENSIONS_DIR, default ~/.cache/torch_extensions). Where the build is
 impossible, rnnlab says so once and fused.py runs its Python loops (same numbers, slower).
 `RNNLAB_NATIVE=0` turns the C++ loops off; `use_native(False)` does so in code.
+`RNNLAB_NATIVE_MKL_PACK=0` keeps torch.mm for the per-step product where the loops would use
+MKL's packed weight (float32, batches without lengths, where torch's MKL exports the packed API).
 """
 
 from __future__ import annotations
