@@ -8,6 +8,9 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import threading
+import time
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -15,6 +18,7 @@ from fastapi.testclient import TestClient
 from rnnlab.errors import RnnlabError
 from rnnlab.serve.app import create_app
 from rnnlab.serve.models import load_models
+from rnnlab.serve.process import ModelProcess
 
 REQUESTS = [
     ("/models/sentiment/classify", {"texts": ["a gripping , funny film", "dull"]}),
@@ -87,3 +91,54 @@ def test_a_run_the_child_cannot_load_stops_the_start(runs, tmp_path):
 def test_an_unknown_kind_of_worker_is_refused(models):
     with pytest.raises(RnnlabError, match="model workers must be one of thread, process"):
         create_app(models, model_workers="fork")
+
+
+class Sleepy:
+    """An adapter for the child alone: echoes its payloads after `key` seconds; "exit" ends
+    the child mid-batch."""
+
+    def __init__(self, name, run_dir, info, device) -> None:  # noqa: ANN001 - as the adapters
+        pass
+
+    def run_batch(self, key, payloads):  # noqa: ANN001
+        if key == "exit":
+            os._exit(3)
+        time.sleep(float(key))
+        return payloads
+
+
+def _sleepy() -> ModelProcess:
+    process = ModelProcess(Sleepy, "sleepy", Path("."), {}, "cpu", 1)
+    process.wait_ready()
+    return process
+
+
+def test_a_child_that_exits_mid_batch_is_reported_and_replaced():
+    process = _sleepy()
+    try:
+        assert process.run_batch("0", [1, 2]) == [1, 2]
+        with pytest.raises(RuntimeError, match=r"stopped \(exit status 3\)"):
+            process.run_batch("exit", [1])
+        assert process.run_batch("0", ["again"]) == ["again"] and process.starts == 2
+    finally:
+        process.close()
+
+
+def test_closing_cuts_a_long_batch_short():
+    process = _sleepy()
+    failures = []
+
+    def long_batch():
+        try:
+            process.run_batch("60", [1])
+        except RuntimeError as err:
+            failures.append(err)
+
+    worker = threading.Thread(target=long_batch)
+    worker.start()
+    time.sleep(0.5)
+    started = time.monotonic()
+    process.close(timeout=0.5)
+    worker.join(10)
+    assert not worker.is_alive() and time.monotonic() - started < 10
+    assert failures and "stopped" in str(failures[0])

@@ -119,10 +119,16 @@ class ModelProcess:
             process.join(5)
         return process.exitcode
 
-    def close(self) -> None:
-        """Stop the child: it exits when its end of the pipe closes."""
-        with self._lock:
-            self._discard()
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the child: it exits when its end of the pipe closes. A batch still running
+        after `timeout` is cut short by stopping the child under it (its requests get a 500)."""
+        if self._lock.acquire(timeout=timeout):
+            try:
+                self._discard()
+            finally:
+                self._lock.release()
+        elif self._process is not None:
+            self._process.kill()
 
 
 def _child_main(conn: Connection, spec: tuple) -> None:
