@@ -13,10 +13,11 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 from fastapi.testclient import TestClient
 
 from rnnlab.errors import RnnlabError
-from rnnlab.serve.app import create_app
+from rnnlab.serve.app import create_app, default_model_threads
 from rnnlab.serve.models import load_models
 from rnnlab.serve.process import ModelProcess
 
@@ -30,7 +31,9 @@ REQUESTS = [
 
 @pytest.fixture(scope="module")
 def in_processes(models):
-    app = create_app(models, model_workers="process")
+    # as many threads as the thread it is compared with: a product split otherwise can differ
+    # in the last bits
+    app = create_app(models, model_workers="process", model_threads=torch.get_num_threads())
     with TestClient(app, raise_server_exceptions=False) as client:  # a 500 is answered
         yield client, app
     assert not any(p.pid and _alive(p.pid) for p in app.state.processes.values())
@@ -86,6 +89,13 @@ def test_a_run_the_child_cannot_load_stops_the_start(runs, tmp_path):
         weights.unlink()
     with pytest.raises(RnnlabError, match="could not be loaded in its process"):
         create_app(served, model_workers="process")
+
+
+def test_model_processes_leave_a_core_to_the_event_loop(monkeypatch):
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 8)
+    assert [default_model_threads(n) for n in (1, 2, 3, 7, 8)] == [7, 3, 2, 1, 1]
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    assert default_model_threads(1) == 1
 
 
 def test_an_unknown_kind_of_worker_is_refused(models):

@@ -80,7 +80,7 @@ def run_serve(args: argparse.Namespace) -> int:
     token = args.token or os.environ.get(TOKEN_VARIABLE) or None
     models = load_models(args.run_dirs, args.name, args.device)
     app = create_app(models, limits, token=token, cors_origins=args.cors_origin,
-                     model_workers=args.model_workers)
+                     model_workers=args.model_workers, model_threads=args.threads or None)
     print(f"rnnlab serve: {', '.join(models)} at http://{args.host}:{args.port}/ "
           f"({'token required' if token else 'no token'})", file=sys.stderr)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
