@@ -48,6 +48,7 @@ from records import save_record  # noqa: E402
 from rnnlab import __version__  # noqa: E402
 from rnnlab.data.registry import corpus_path  # noqa: E402
 from rnnlab.serve.limits import ServeLimits  # noqa: E402
+from rnnlab.serve.process import MODEL_WORKERS  # noqa: E402
 
 CONCURRENCY = (1, 8, 32)
 BATCHING = (1, 32)  # --max-batch: off, on
@@ -234,7 +235,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--beam", type=int, default=1, help="translation beam of each request")
     parser.add_argument("--batch-wait-ms", type=float, default=ServeLimits().batch_wait_ms)
-    parser.add_argument("--model-workers", choices=("process", "thread"), default="process",
+    parser.add_argument("--model-workers", choices=MODEL_WORKERS, default="process",
                         help="the server's --model-workers")
     parser.add_argument("--name", default="serve_load", help="results file name")
     parser.add_argument("--client", choices=("aiohttp", "wrk"), default="aiohttp",

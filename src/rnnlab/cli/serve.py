@@ -9,6 +9,7 @@ import sys
 from rnnlab.cli.common import add_device, add_threads
 from rnnlab.config import checked_type
 from rnnlab.serve.limits import ServeLimits
+from rnnlab.serve.process import MODEL_WORKERS
 
 TOKEN_VARIABLE = "RNNLAB_SERVE_TOKEN"
 
@@ -46,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         limits.add_argument("--" + field.replace("_", "-"),
                             type=checked_type(kind, ge=0 if kind is float else 1),
                             default=getattr(defaults, field), help=text)
-    p.add_argument("--model-workers", choices=("process", "thread"), default="process",
+    p.add_argument("--model-workers", choices=MODEL_WORKERS, default="process",
                    help="where each model's batches run: a process of its own (default; it "
                         "computes on another core while the server answers HTTP) or a thread "
                         "of the server's process (less memory, one core for everything)")

@@ -31,7 +31,7 @@ from rnnlab.serve import schemas
 from rnnlab.serve.batching import ModelWorker, QueueFull
 from rnnlab.serve.limits import ServeLimits
 from rnnlab.serve.models import ServedModel
-from rnnlab.serve.process import ModelProcess
+from rnnlab.serve.process import MODEL_WORKERS, start_processes
 
 log = logging.getLogger(__name__)
 # One server-sent event (OpenAPI 3.1 reads a stream's `schema` as the schema of each event).
@@ -41,7 +41,6 @@ SSE_EVENT = {"type": "object", "required": ["event", "data"], "properties": {
 ERRORS = {code: {"model": schemas.ErrorBody} for code in (400, 401, 413, 422, 503)}
 
 
-MODEL_WORKERS = ("thread", "process")
 _running = 0  # apps of this process between start-up and shutdown (tests run several)
 
 
@@ -61,19 +60,8 @@ def create_app(models: dict[str, ServedModel], limits: ServeLimits | None = None
         raise RnnlabError(f"model workers must be one of {', '.join(MODEL_WORKERS)}, got "
                           f"{model_workers!r}")
     limits = limits or ServeLimits()
-    processes: dict[str, ModelProcess] = {}
-    try:
-        if model_workers == "process":
-            threads = model_threads or default_model_threads(len(models))
-            for name, model in models.items():  # started together, they load at once
-                processes[name] = ModelProcess(type(model), name, model.run_dir, model.info,
-                                               model.device, threads)
-            for process in processes.values():
-                process.wait_ready()
-    except BaseException:
-        for process in processes.values():
-            process.close()
-        raise
+    processes = (start_processes(models, model_threads or default_model_threads(len(models)))
+                 if model_workers == "process" else {})
     workers = {name: ModelWorker(name, processes[name].run_batch if name in processes
                                  else model.run_batch, limits)
                for name, model in models.items()}

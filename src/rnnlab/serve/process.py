@@ -28,6 +28,7 @@ from typing import Any
 from rnnlab.errors import RnnlabError
 
 START_TIMEOUT_S = 300.0  # loading a large run on a busy machine
+MODEL_WORKERS = ("thread", "process")  # `--model-workers`: where a model's batches run
 
 
 class ModelProcess:
@@ -129,6 +130,23 @@ class ModelProcess:
                 self._lock.release()
         elif self._process is not None:
             self._process.kill()
+
+
+def start_processes(models: dict[str, Any], threads: int) -> dict[str, ModelProcess]:
+    """A ModelProcess per served model (name -> adapter), started together so that they load
+    at once; if one cannot load, those started are stopped and its RnnlabError raised."""
+    processes: dict[str, ModelProcess] = {}
+    try:
+        for name, model in models.items():
+            processes[name] = ModelProcess(type(model), name, model.run_dir, model.info,
+                                           model.device, threads)
+        for process in processes.values():
+            process.wait_ready()
+    except BaseException:
+        for process in processes.values():
+            process.close()
+        raise
+    return processes
 
 
 def _child_main(conn: Connection, spec: tuple) -> None:

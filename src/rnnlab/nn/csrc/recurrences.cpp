@@ -16,8 +16,8 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <string>
 #include <optional>
+#include <string>
 #include <type_traits>
 #include <vector>
 
