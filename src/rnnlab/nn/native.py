@@ -10,6 +10,9 @@ impossible, rnnlab says so once and fused.py runs its Python loops (same numbers
 `RNNLAB_NATIVE=0` turns the C++ loops off; `use_native(False)` does so in code.
 `RNNLAB_NATIVE_MKL_PACK=0` keeps torch.mm for the per-step product where the loops would use
 MKL's packed weight (float32, batches without lengths, where torch's MKL exports the packed API).
+The loops' buffers of 1 MiB and more come from a cache kept between calls (csrc/block_cache.h:
+fresh memory faults in page by page); `RNNLAB_NATIVE_CACHE_MB` caps the free blocks it keeps
+(default 1024, 0 turns it off), and `empty_cache()` hands them back to the system.
 """
 
 from __future__ import annotations
@@ -91,6 +94,13 @@ def extension_for(x: torch.Tensor) -> ModuleType | None:
     if not _enabled or x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64):
         return None
     return _build()
+
+
+def empty_cache() -> None:
+    """Return the compiled loops' cached free buffers to the system (those in use stay)."""
+    extension = _build() if _enabled else None
+    if extension is not None:
+        extension.empty_cache()
 
 
 def available() -> bool:

@@ -21,12 +21,14 @@
 #include <type_traits>
 #include <vector>
 
+#include "block_cache.h"
 #include "vectors.h"
 
 namespace {
 
 using at::Tensor;
 using rnnlab::Vec;
+using rnnlab::cached_empty;
 using rnnlab::columns;
 using rnnlab::load;
 using rnnlab::sigmoid;
@@ -41,6 +43,14 @@ template <typename T> const T* ptr_or_null(const Tensor& x) {
 }
 
 Tensor defined_or(const std::optional<Tensor>& x) { return x.has_value() ? *x : Tensor(); }
+
+// x + bias (or a copy of x) in a contiguous buffer from the block cache: where a loop starts.
+Tensor cached_sum(const Tensor& x, const Tensor& bias) {
+  Tensor out = cached_empty(x.sizes(), x.options());
+  return bias.defined() ? at::add_out(out, x, bias) : out.copy_(x);
+}
+
+Tensor cached_like(const Tensor& x) { return cached_empty(x.sizes(), x.options()); }
 
 // oneDNN's linear, x @ W^T for a weight reordered once per sequence (torch.ops.mkldnn, as
 // fused.py's _Product): faster than torch.mm for the larger skinny products of a time loop.
@@ -210,11 +220,11 @@ std::vector<Tensor> lstm_forward(const Tensor& x_proj, const Tensor& h0, const T
   const Tensor bias = defined_or(bias_opt), peep = defined_or(peep_opt),
                mask = defined_or(mask_opt), packed = defined_or(packed_opt);
   const int64_t T = x_proj.size(0), B = x_proj.size(1), H = h0.size(1);
-  Tensor gates = (bias.defined() ? x_proj + bias : x_proj.clone()).contiguous();
-  Tensor h_new = at::empty({T, B, H}, x_proj.options());
-  Tensor c_new = at::empty_like(h_new), tanh_c = at::empty_like(h_new);
-  Tensor h_all = mask.defined() ? at::empty_like(h_new) : h_new;
-  Tensor c_all = mask.defined() ? at::empty_like(h_new) : c_new;
+  Tensor gates = cached_sum(x_proj, bias);
+  Tensor h_new = cached_empty({T, B, H}, x_proj.options());
+  Tensor c_new = cached_like(h_new), tanh_c = cached_like(h_new);
+  Tensor h_all = mask.defined() ? cached_like(h_new) : h_new;
+  Tensor c_all = mask.defined() ? cached_like(h_new) : c_new;
   const HiddenWeight hidden(weight_hh, packed, T, B, !mask.defined());
   Tensor scratch = at::empty({B, 4 * H}, x_proj.options());
   const std::vector<int64_t> rows = active_rows(mask, T, B);
@@ -281,7 +291,7 @@ std::vector<Tensor> lstm_backward(const Tensor& d_out, const Tensor& d_hT, const
                packed_t = defined_or(packed_t_opt);
   const Tensor c_new = defined_or(c_new_opt);  // c_t: only the peepholes read it
   const int64_t T = gates.size(0), B = gates.size(1), H = c0.size(1);
-  Tensor d_gates = at::empty_like(gates);
+  Tensor d_gates = cached_like(gates);
   Tensor d_peep = peep.defined() ? at::zeros({B, 3, H}, gates.options()) : Tensor();
   Tensor dh = d_hT.contiguous().clone(), dc = d_cT.contiguous().clone();
   Tensor dh_prev = at::empty_like(dh), dc_prev = at::empty_like(dc);
@@ -363,13 +373,13 @@ std::vector<Tensor> gru_forward(const Tensor& x_proj, const Tensor& h0, const Te
   const Tensor x = x_proj.contiguous();
   Tensor gates, h_proj;
   if (full) {
-    gates = at::empty_like(x);
-    h_proj = at::empty_like(x);
+    gates = cached_like(x);
+    h_proj = cached_empty({T, B, H}, x.options());  // W_hn h + b_hn: all the backward reads
   } else {
-    gates = (bias.defined() ? x + bias : x.clone()).contiguous();
+    gates = cached_sum(x, bias);
   }
-  Tensor h_new = at::empty({T, B, H}, x.options());
-  Tensor h_all = mask.defined() ? at::empty_like(h_new) : h_new;
+  Tensor h_new = cached_empty({T, B, H}, x.options());
+  Tensor h_all = mask.defined() ? cached_like(h_new) : h_new;
   const HiddenWeight hidden(weight_hh, packed, T, B, !mask.defined());
   const int64_t G = full ? 3 : 2;
   Tensor scratch = at::empty({B, G * H}, x.options());
@@ -385,7 +395,7 @@ std::vector<Tensor> gru_forward(const Tensor& x_proj, const Tensor& h0, const Te
       const Tensor hw_t = hidden.product(h.narrow(0, 0, active), scratch_t);
       const scalar_t* hw = hw_t.const_data_ptr<scalar_t>();
       const scalar_t* xp = x[t].const_data_ptr<scalar_t>();
-      scalar_t* hpp = full ? h_proj[t].data_ptr<scalar_t>() : nullptr;
+      scalar_t* hpn = full ? h_proj[t].data_ptr<scalar_t>() : nullptr;
       const scalar_t* hprev = h.const_data_ptr<scalar_t>();
       scalar_t* g = gates[t].data_ptr<scalar_t>();
       scalar_t* hn = h_new[t].data_ptr<scalar_t>();
@@ -393,17 +403,17 @@ std::vector<Tensor> gru_forward(const Tensor& x_proj, const Tensor& h0, const Te
         scalar_t* gb = g + b * G * H;
         const scalar_t* xb = xp + b * G * H;
         const scalar_t* wb = hw + b * G * H;
-        scalar_t* hb = full ? hpp + b * G * H : nullptr;
+        scalar_t* hb = full ? hpn + b * H : nullptr;
         columns<scalar_t>(H, [&](int64_t j, int64_t n) {
           V z, nn;
-          if (full) {  // h_proj = W_hh h_{t-1} + b_hh, kept for the backward
+          if (full) {  // W_hh h_{t-1} + b_hh; its n part is kept for the backward
             V hp_r = load(wb + j, n), hp_z = load(wb + H + j, n), hp_n = load(wb + 2 * H + j, n);
             if (bp != nullptr) {
               hp_r = hp_r + load(bp + j, n);
               hp_z = hp_z + load(bp + H + j, n);
               hp_n = hp_n + load(bp + 2 * H + j, n);
             }
-            hp_r.store(hb + j, n); hp_z.store(hb + H + j, n); hp_n.store(hb + 2 * H + j, n);
+            hp_n.store(hb + j, n);
             const V r = sigmoid(load(xb + j, n) + hp_r);
             z = sigmoid(load(xb + H + j, n) + hp_z);
             nn = load(xb + 2 * H + j, n) + r * hp_n;  // n's pre-activation; tanh below
@@ -445,8 +455,8 @@ std::vector<Tensor> gru_backward(const Tensor& d_out, const Tensor& d_hT, const 
                packed_t = defined_or(packed_t_opt);
   const int64_t T = gates.size(0), B = gates.size(1), H = h0.size(1);
   const int64_t G = full ? 3 : 2;
-  Tensor d_pre = at::empty_like(gates);
-  Tensor d_x = full ? at::empty_like(gates) : d_pre;
+  Tensor d_pre = cached_like(gates);
+  Tensor d_x = full ? cached_like(gates) : d_pre;
   Tensor dh = d_hT.contiguous().clone();
   Tensor dh_prev = at::empty_like(dh), base = at::empty_like(dh);
   const Tensor d_out_c = d_out.contiguous();
@@ -481,7 +491,7 @@ std::vector<Tensor> gru_backward(const Tensor& d_out, const Tensor& d_hT, const 
           const V d_z = (load(hprev + k, n) - nn) * dh_new * z * (one - z);
           if (full) {  // n_pre = x_n + r*(W_n h + b_n)
             const V r = load(gb + j, n);
-            const V d_r = d_n * load(hpp + b * G * H + 2 * H + j, n) * r * (one - r);
+            const V d_r = d_n * load(hpp + k, n) * r * (one - r);  // hp_n, (T, B, H)
             d_r.store(dpb + j, n); d_r.store(dxb + j, n);
             d_z.store(dpb + H + j, n); d_z.store(dxb + H + j, n);
             (d_n * r).store(dpb + 2 * H + j, n);
@@ -512,8 +522,8 @@ std::vector<Tensor> rnn_forward(const Tensor& x_proj, const Tensor& h0, const Te
   const Tensor bias = defined_or(bias_opt), mask = defined_or(mask_opt),
                packed = defined_or(packed_opt);
   const int64_t T = x_proj.size(0), B = x_proj.size(1), H = h0.size(1);
-  Tensor h_new = (bias.defined() ? x_proj + bias : x_proj.clone()).contiguous();
-  Tensor h_all = mask.defined() ? at::empty_like(h_new) : h_new;
+  Tensor h_new = cached_sum(x_proj, bias);
+  Tensor h_all = mask.defined() ? cached_like(h_new) : h_new;
   const HiddenWeight hidden(weight_hh, packed, T, B, !mask.defined());
   Tensor scratch = at::empty({B, H}, x_proj.options());
   const std::vector<int64_t> rows = active_rows(mask, T, B);
@@ -551,7 +561,7 @@ std::vector<Tensor> rnn_backward(const Tensor& d_out, const Tensor& d_hT, const 
                                  const std::optional<Tensor>& packed_t_opt) {
   const Tensor mask = defined_or(mask_opt), packed_t = defined_or(packed_t_opt);
   const int64_t T = h_new.size(0), B = h_new.size(1), H = h_new.size(2);
-  Tensor d_pre = at::empty_like(h_new);
+  Tensor d_pre = cached_like(h_new);
   Tensor dh = d_hT.contiguous().clone();
   Tensor dh_prev = at::empty_like(dh);
   const Tensor d_out_c = d_out.contiguous();
@@ -611,4 +621,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("rnn_forward", &rnn_forward, release_gil());
   m.def("rnn_backward", &rnn_backward, release_gil());
   m.def("generate", &rnnlab::generate, release_gil());
+  m.def("cached_bytes", [] { return rnnlab::BlockCache::instance().free_bytes(); });
+  m.def("empty_cache", [] { rnnlab::BlockCache::instance().empty(); });
 }
