@@ -15,6 +15,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rnnlab.nn import fused as fused_module
 from rnnlab.nn import native
 from rnnlab.nn.cells import GRUCell, LSTMCell, RNNCell
 from rnnlab.nn.fused import MIN_STEPS_TO_PACK, gru_sequence, lstm_sequence, rnn_sequence
@@ -58,14 +59,15 @@ def make_inputs(kind, T, B, H, bias=True, dtype=torch.float64, seed=0):
     return inputs
 
 
-def fused(kind, inputs, mask):
+def fused(kind, inputs, mask, bias_ih=None):
     option = KINDS[kind][2]
     x, h0, w, b = inputs["x_proj"], inputs["h0"], inputs["weight_hh"], inputs["bias_hh"]
     if kind.startswith("lstm"):
-        return lstm_sequence(x, h0, inputs["c0"], w, b, inputs.get("peepholes"), mask=mask)
+        return lstm_sequence(x, h0, inputs["c0"], w, b, inputs.get("peepholes"), mask=mask,
+                             bias_ih=bias_ih)
     if kind.startswith("gru"):
-        return gru_sequence(x, h0, w, b, variant=option, mask=mask)
-    return rnn_sequence(x, h0, w, b, nonlinearity=option, mask=mask)
+        return gru_sequence(x, h0, w, b, variant=option, mask=mask, bias_ih=bias_ih)
+    return rnn_sequence(x, h0, w, b, nonlinearity=option, mask=mask, bias_ih=bias_ih)
 
 
 def loop(kind, inputs, mask):
@@ -231,3 +233,37 @@ def test_property_random_shapes_and_lengths(kind, T, H, data):
     masked = data.draw(st.booleans(), label="masked")
     inputs = make_inputs(kind, T, len(lengths), H, bias=data.draw(st.booleans(), label="bias"))
     assert_same(kind, inputs, mask_from(lengths, T) if masked else None)
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("masked", [False, True], ids=["full-length", "lengths"])
+def test_input_bias_taken_apart_equals_it_inside_x_proj(kind, masked):
+    """The layers pass `project(x, W_ih)` and b_ih apart (the loops add it as they read x_proj):
+    outputs and every gradient, x, W_ih and b_ih included, equal those of F.linear with bias."""
+    T, B, H, I = 6, 3, 5, 4
+    gates = KINDS[kind][0]
+    gen = torch.Generator().manual_seed(3)
+    shapes = ((T, B, I), (gates * H, I), (gates * H,))
+    x, weight_ih, bias_ih = (torch.randn(*shape, generator=gen, dtype=torch.float64)
+                             .requires_grad_() for shape in shapes)
+    inputs = make_inputs(kind, T, B, H)
+    mask = mask_from([T, 2, 4], T) if masked else None
+    leaves_used = [x, weight_ih, bias_ih, *leaves(inputs)]
+
+    def run(apart):
+        given_inputs = {**inputs}
+        if apart:
+            given_inputs["x_proj"] = fused_module.project(x, weight_ih)
+        else:
+            given_inputs["x_proj"] = torch.nn.functional.linear(x, weight_ih, bias_ih)
+        results = fused(kind, given_inputs, mask, bias_ih=bias_ih if apart else None)
+        loss = sum((r * torch.linspace(-1, 1, r.numel(), dtype=r.dtype).view_as(r)).sum()
+                   for r in results)
+        return [r.detach() for r in results], torch.autograd.grad(loss, leaves_used,
+                                                                   allow_unused=True)
+
+    (got, got_grads), (want, want_grads) = run(True), run(False)
+    for g, w in zip(got + [g for g in got_grads if g is not None],
+                    want + [w for w in want_grads if w is not None], strict=True):
+        torch.testing.assert_close(g, w, atol=1e-12, rtol=1e-12)
+    assert [g is None for g in got_grads] == [w is None for w in want_grads]

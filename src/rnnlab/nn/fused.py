@@ -38,6 +38,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
+from torch.nn import functional as F
 
 from rnnlab.nn.native import cpu_vendor, extension_for
 
@@ -116,6 +117,49 @@ def _weight_grads(ctx, d_pre: Tensor, h0: Tensor, h_all: Tensor, w_index: int, b
     if ctx.needs_input_grad[b_index]:
         d_b = d_pre.sum((0, 1))
     return d_w, d_b
+
+
+def _bias_grad(ctx, d_x: Tensor, index: int) -> Tensor | None:
+    """∂L/∂b_ih = Σ_t ∂L/∂x_proj_t over all T*B rows, where the Function took b_ih apart."""
+    return d_x.sum((0, 1)) if ctx.needs_input_grad[index] else None
+
+
+def _joined(bias_ih: Tensor | None, bias_hh: Tensor | None) -> Tensor | None:
+    """b_ih + b_hh, for cells where both are added to the same pre-activation."""
+    if bias_ih is None or bias_hh is None:
+        return bias_hh if bias_ih is None else bias_ih
+    return bias_ih + bias_hh
+
+
+class _Projection(torch.autograd.Function):
+    """x W^T over all steps into the compiled loops' buffer cache (csrc/block_cache.h)."""
+
+    @staticmethod
+    def forward(ctx, x, weight):
+        ctx.save_for_backward(x, weight)
+        return extension_for(x).project(x.contiguous(), weight.t())
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, d):
+        x, weight = ctx.saved_tensors
+        d = d.contiguous()
+        d_x = extension_for(d).project(d, weight) if ctx.needs_input_grad[0] else None
+        d_w = None
+        if ctx.needs_input_grad[1]:
+            d_w = d.reshape(-1, d.shape[-1]).t().mm(x.reshape(-1, x.shape[-1]))
+        return d_x, d_w
+
+
+def project(x: Tensor, weight_ih: Tensor) -> Tensor:
+    """The input projections of all steps, x W_ih^T (T, B, G*H), without b_ih: the sequences
+    below take b_ih apart and add it as they read x_proj, which spares addmm's pass that first
+    copies the bias into every row. Where the compiled loops run, into their buffer cache (fresh
+    memory faults in page by page); elsewhere, and under autocast, F.linear."""
+    if (extension_for(x) is None or weight_ih.dtype != x.dtype or weight_ih.device != x.device
+            or torch.is_autocast_enabled(x.device.type)):
+        return F.linear(x, weight_ih)
+    return _Projection.apply(x, weight_ih)
 
 
 # Reordering a weight for oneDNN costs about as much as 2-3 products, so short sequences skip it.
@@ -299,16 +343,18 @@ class _LSTMFunction(torch.autograd.Function):
 class _GRUFunction(torch.autograd.Function):
     @staticmethod
     @_float32_forward
-    def forward(ctx, x_proj, h0, weight_hh, bias_hh, full, mask):
+    def forward(ctx, x_proj, h0, weight_hh, bias_hh, full, mask, bias_ih):
         ctx.full = full
         native = extension_for(x_proj)
         ctx.native = native
         if native is not None:  # the same loop in C++ (csrc/recurrences.cpp)
             out, gates, h_proj, h_all = native.gru_forward(
                 x_proj, h0, weight_hh, bias_hh, full, _contiguous(mask),
-                _native_packed(weight_hh, *x_proj.shape[:2]))
+                _native_packed(weight_hh, *x_proj.shape[:2]), bias_ih)
             ctx.save_for_backward(gates, h_proj, h_all, h0, weight_hh, mask)
             return out, h_all[-1].clone()
+        if bias_ih is not None:  # the C++ loop adds it as it reads x_proj
+            x_proj = x_proj + bias_ih
         T, B, _ = x_proj.shape
         H = h0.shape[1]
         h_new = x_proj.new_empty(T, B, H)
@@ -355,7 +401,7 @@ class _GRUFunction(torch.autograd.Function):
                 d_out, d_hT, gates, h_proj, h_all, h0, w, full, _contiguous(mask),
                 _native_packed(w, *gates.shape[:2], transpose=True))
             d_w, d_b = _weight_grads(ctx, d_pre, h0, h_all, 2, 3)
-            return d_x, dh, d_w, d_b, None, None
+            return d_x, dh, d_w, d_b, None, None, _bias_grad(ctx, d_x, 6)
         T, B, GH = gates.shape
         H = h0.shape[1]
         one = gates.new_ones(())
@@ -393,7 +439,7 @@ class _GRUFunction(torch.autograd.Function):
         if full:
             d_x[:, :, :2 * H] = d_pre[:, :, :2 * H]  # x_r, x_z enter like hp_r, hp_z
         d_w, d_b = _weight_grads(ctx, d_pre, h0, h_all, 2, 3)
-        return d_x, dh, d_w, d_b, None, None
+        return d_x, dh, d_w, d_b, None, None, _bias_grad(ctx, d_x, 6)
 
 
 class _RNNFunction(torch.autograd.Function):
@@ -477,6 +523,7 @@ def _check(name: str, x_proj: Tensor, h0: Tensor, weight_hh: Tensor, gates: int,
 def lstm_sequence(
     x_proj: Tensor, h0: Tensor, c0: Tensor, weight_hh: Tensor, bias_hh: Tensor | None,
     peepholes: Peepholes | None = None, mask: Tensor | None = None,
+    bias_ih: Tensor | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Run `LSTMCell.recurrence` over all T steps; same numbers, hand-written BPTT.
 
@@ -486,17 +533,19 @@ def lstm_sequence(
         weight_hh: (4H, H); bias_hh: (4H,) or None.
         peepholes: None or (w_ci, w_cf, w_co), each (H,).
         mask: None or (T, B, 1), 1.0 for t < length_b, else 0.0 (see module docstring).
+        bias_ih: (4H,) or None: b_ih where x_proj is `project(x, W_ih)`, without it.
     Returns:
         out (T, B, H), h_T (B, H), c_T (B, H): the final carried states.
     """
     _check("lstm_sequence", x_proj, h0, weight_hh, 4, mask)
     w_ci, w_cf, w_co = peepholes if peepholes is not None else (None, None, None)
-    return _LSTMFunction.apply(x_proj, h0, c0, weight_hh, bias_hh, w_ci, w_cf, w_co, mask)
+    return _LSTMFunction.apply(x_proj, h0, c0, weight_hh, _joined(bias_ih, bias_hh), w_ci, w_cf,
+                               w_co, mask)
 
 
 def gru_sequence(
     x_proj: Tensor, h0: Tensor, weight_hh: Tensor, bias_hh: Tensor | None,
-    variant: str = "full", mask: Tensor | None = None,
+    variant: str = "full", mask: Tensor | None = None, bias_ih: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Run `GRUCell.recurrence` over all T steps; same numbers, hand-written BPTT.
 
@@ -504,6 +553,7 @@ def gru_sequence(
         x_proj: (T, B, G*H) = x W_ih^T + b_ih; G = 3 (r, z, n) for "full", 2 (z, n) for "minimal".
         h0: (B, H). weight_hh: (G*H, H); bias_hh: (G*H,) or None.
         mask: None or (T, B, 1), 1.0 for t < length_b, else 0.0 (see module docstring).
+        bias_ih: (G*H,) or None: b_ih where x_proj is `project(x, W_ih)`, without it.
     Returns:
         out (T, B, H), h_T (B, H).
     """
@@ -511,12 +561,14 @@ def gru_sequence(
         raise ValueError(f"GRU variant must be 'full' or 'minimal', got {variant!r}")
     full = variant == "full"
     _check("gru_sequence", x_proj, h0, weight_hh, 3 if full else 2, mask)
-    return _GRUFunction.apply(x_proj, h0, weight_hh, bias_hh, full, mask)
+    if not full:  # every gate adds both biases to the same pre-activation
+        bias_hh, bias_ih = _joined(bias_ih, bias_hh), None
+    return _GRUFunction.apply(x_proj, h0, weight_hh, bias_hh, full, mask, bias_ih)
 
 
 def rnn_sequence(
     x_proj: Tensor, h0: Tensor, weight_hh: Tensor, bias_hh: Tensor | None,
-    nonlinearity: str = "tanh", mask: Tensor | None = None,
+    nonlinearity: str = "tanh", mask: Tensor | None = None, bias_ih: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Run `RNNCell.recurrence` over all T steps; same numbers, hand-written BPTT.
 
@@ -524,10 +576,12 @@ def rnn_sequence(
         x_proj: (T, B, H) = x W_ih^T + b_ih. h0: (B, H). weight_hh: (H, H); bias_hh: (H,) or None.
         nonlinearity: "tanh" or "relu".
         mask: None or (T, B, 1), 1.0 for t < length_b, else 0.0 (see module docstring).
+        bias_ih: (H,) or None: b_ih where x_proj is `project(x, W_ih)`, without it.
     Returns:
         out (T, B, H), h_T (B, H).
     """
     if nonlinearity not in ("tanh", "relu"):
         raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
     _check("rnn_sequence", x_proj, h0, weight_hh, 1, mask)
-    return _RNNFunction.apply(x_proj, h0, weight_hh, bias_hh, nonlinearity == "relu", mask)
+    return _RNNFunction.apply(x_proj, h0, weight_hh, _joined(bias_ih, bias_hh),
+                              nonlinearity == "relu", mask)

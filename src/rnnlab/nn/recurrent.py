@@ -427,6 +427,8 @@ class _Recurrent(nn.Module):
             # The reverse direction reads each sequence from its own last step back to its first:
             # position t maps to length-1-t inside the sequence, padding stays where it is.
             reverse_rows = lengths_path.reversal_rows(lengths_on, x.shape[0])  # (T*B,)
+        # fused.py's sequences take b_ih apart and add it inside their loops (see fused.project)
+        fold_input_bias = run_direction == self._run_fused
         finals: list[list[Tensor]] = [[] for _ in range(self.num_states)]
         layer_input = x
         for layer in range(self.num_layers):
@@ -444,9 +446,16 @@ class _Recurrent(nn.Module):
                     inputs = layer_input
                     if direction == 1:
                         inputs = _reverse_time(layer_input, reverse_rows)
-                    x_proj = F.linear(inputs, weight_ih, bias_ih)  # (T, B, G*H): all steps at once
+                    if fold_input_bias:
+                        x_proj = fused.project(inputs, weight_ih)
+                    else:
+                        x_proj = F.linear(inputs, weight_ih, bias_ih)  # (T, B, G*H): all steps
                 start = tuple(s[index] for s in states)
-                out, final = run_direction(x_proj, start, weight_hh, bias_hh, suffix, mask)
+                if fold_input_bias and not (projected and layer == 0):
+                    out, final = run_direction(x_proj, start, weight_hh, bias_hh, suffix, mask,
+                                               bias_ih)
+                else:
+                    out, final = run_direction(x_proj, start, weight_hh, bias_hh, suffix, mask)
                 if direction == 1:
                     out = _reverse_time(out, reverse_rows)
                 outputs.append(out)
@@ -590,7 +599,8 @@ class _Recurrent(nn.Module):
     def _run_loop(self, x_proj, start, weight_hh, bias_hh, suffix, mask):  # noqa: ANN001
         return _masked_loop(x_proj, start, mask, self._recurrence(weight_hh, bias_hh, suffix))
 
-    def _run_fused(self, x_proj, start, weight_hh, bias_hh, suffix, mask):  # noqa: ANN001
+    def _run_fused(self, x_proj, start, weight_hh, bias_hh, suffix, mask,  # noqa: ANN001
+                   bias_ih=None):
         raise NotImplementedError
 
     def extra_repr(self) -> str:
@@ -686,8 +696,9 @@ class RNN(_Recurrent):
 
         return step
 
-    def _run_fused(self, x_proj, start, weight_hh, bias_hh, suffix, mask):
-        out, h = fused.rnn_sequence(x_proj, start[0], weight_hh, bias_hh, self.nonlinearity, mask)
+    def _run_fused(self, x_proj, start, weight_hh, bias_hh, suffix, mask, bias_ih=None):
+        out, h = fused.rnn_sequence(x_proj, start[0], weight_hh, bias_hh, self.nonlinearity, mask,
+                                    bias_ih)
         return out, (h,)
 
     def extra_repr(self) -> str:
@@ -759,9 +770,9 @@ class LSTM(_Recurrent):
 
         return step
 
-    def _run_fused(self, x_proj, start, weight_hh, bias_hh, suffix, mask):
+    def _run_fused(self, x_proj, start, weight_hh, bias_hh, suffix, mask, bias_ih=None):
         out, h, c = fused.lstm_sequence(
-            x_proj, start[0], start[1], weight_hh, bias_hh, self._peepholes(suffix), mask
+            x_proj, start[0], start[1], weight_hh, bias_hh, self._peepholes(suffix), mask, bias_ih
         )
         return out, (h, c)
 
@@ -808,8 +819,9 @@ class GRU(_Recurrent):
 
         return step
 
-    def _run_fused(self, x_proj, start, weight_hh, bias_hh, suffix, mask):
-        out, h = fused.gru_sequence(x_proj, start[0], weight_hh, bias_hh, self.variant, mask)
+    def _run_fused(self, x_proj, start, weight_hh, bias_hh, suffix, mask, bias_ih=None):
+        out, h = fused.gru_sequence(x_proj, start[0], weight_hh, bias_hh, self.variant, mask,
+                                    bias_ih)
         return out, (h,)
 
     def extra_repr(self) -> str:

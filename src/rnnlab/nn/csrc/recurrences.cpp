@@ -52,6 +52,18 @@ Tensor cached_sum(const Tensor& x, const Tensor& bias) {
 
 Tensor cached_like(const Tensor& x) { return cached_empty(x.sizes(), x.options()); }
 
+// a (..., K) @ b (K, N) into a buffer from the block cache: a layer's input projection of all
+// steps, x W_ih^T (b = W_ih^T), and its gradient d W_ih. Without bias: the loops add it as they
+// read x_proj, which saves addmm's pass that first copies the bias into every row.
+Tensor project(const Tensor& a, const Tensor& b) {
+  std::vector<int64_t> sizes(a.sizes().begin(), a.sizes().end());
+  sizes.back() = b.size(1);
+  Tensor out = cached_empty(sizes, a.options());
+  Tensor rows = out.view({-1, b.size(1)});
+  at::mm_out(rows, a.reshape({-1, a.size(-1)}), b);
+  return out;
+}
+
 // oneDNN's linear, x @ W^T for a weight reordered once per sequence (torch.ops.mkldnn, as
 // fused.py's _Product): faster than torch.mm for the larger skinny products of a time loop.
 Tensor packed_linear(const Tensor& x, const Tensor& packed) {
@@ -220,7 +232,8 @@ std::vector<Tensor> lstm_forward(const Tensor& x_proj, const Tensor& h0, const T
   const Tensor bias = defined_or(bias_opt), peep = defined_or(peep_opt),
                mask = defined_or(mask_opt), packed = defined_or(packed_opt);
   const int64_t T = x_proj.size(0), B = x_proj.size(1), H = h0.size(1);
-  Tensor gates = cached_sum(x_proj, bias);
+  const Tensor x = x_proj.contiguous();
+  Tensor gates = cached_like(x);  // x W_ih + b + h W_hh, activated in place
   Tensor h_new = cached_empty({T, B, H}, x_proj.options());
   Tensor c_new = cached_like(h_new), tanh_c = cached_like(h_new);
   Tensor h_all = mask.defined() ? cached_like(h_new) : h_new;
@@ -232,6 +245,7 @@ std::vector<Tensor> lstm_forward(const Tensor& x_proj, const Tensor& h0, const T
     using V = Vec<scalar_t>;
     const scalar_t* pp = ptr_or_null<scalar_t>(peep);
     const scalar_t* mp = ptr_or_null<scalar_t>(mask);
+    const scalar_t* bp = ptr_or_null<scalar_t>(bias);
     Tensor h = h0.contiguous(), c = c0.contiguous();
     for (int64_t t = 0; t < T; ++t) {
       const int64_t active = rows[t];
@@ -239,24 +253,29 @@ std::vector<Tensor> lstm_forward(const Tensor& x_proj, const Tensor& h0, const T
       const Tensor hw_t = hidden.product(h.narrow(0, 0, active), scratch_t);
       const scalar_t* hw = hw_t.const_data_ptr<scalar_t>();
       scalar_t* g = gates[t].data_ptr<scalar_t>();
+      const scalar_t* xt = x[t].const_data_ptr<scalar_t>();
       const scalar_t* cp = c.const_data_ptr<scalar_t>();
       scalar_t* cn = c_new[t].data_ptr<scalar_t>();
       scalar_t* tc = tanh_c[t].data_ptr<scalar_t>();
       scalar_t* hn = h_new[t].data_ptr<scalar_t>();
       for (int64_t b = 0; b < active; ++b) {
         scalar_t* gi = g + b * 4 * H;
+        const scalar_t* xi = xt + b * 4 * H;
         const scalar_t* hi = hw + b * 4 * H;
         const scalar_t* cprev = cp + b * H;
-        columns<scalar_t>(H, [&](int64_t j, int64_t n) {  // pre-activation: x W_ih + b + h W_hh
-          V ai = load(gi + j, n) + load(hi + j, n), af = load(gi + H + j, n) + load(hi + H + j, n),
-            ao = load(gi + 3 * H + j, n) + load(hi + 3 * H + j, n);
+        columns<scalar_t>(H, [&](int64_t j, int64_t n) {
+          const auto pre = [&](int64_t k) {  // x W_ih + b + h W_hh of gate column k
+            const V a = load(xi + k, n) + load(hi + k, n);
+            return bp != nullptr ? a + load(bp + k, n) : a;
+          };
+          V ai = pre(j), af = pre(H + j), ao = pre(3 * H + j);
           const V c_prev = load(cprev + j, n);
           if (pp != nullptr) {  // i, f peek at c_{t-1}
             ai = ai + load(pp + j, n) * c_prev;
             af = af + load(pp + H + j, n) * c_prev;
           }
           const V i = sigmoid(ai), f = sigmoid(af);
-          const V gg = (load(gi + 2 * H + j, n) + load(hi + 2 * H + j, n)).tanh();
+          const V gg = pre(2 * H + j).tanh();
           const V cc = f * c_prev + i * gg;  // c = f*c_{t-1} + i*g
           if (pp != nullptr) ao = ao + load(pp + 2 * H + j, n) * cc;  // o peeks at c_t
           const V o = sigmoid(ao), tcc = cc.tanh();
@@ -267,7 +286,7 @@ std::vector<Tensor> lstm_forward(const Tensor& x_proj, const Tensor& h0, const T
         });
       }
       if (mask.defined()) {
-        for (const Tensor& step : {h_new[t], c_new[t], tanh_c[t]}) zero_rows(step, active);
+        for (const Tensor& step : {gates[t], h_new[t], c_new[t], tanh_c[t]}) zero_rows(step, active);
         carry_rows<scalar_t>(mp, t, B, H, h.const_data_ptr<scalar_t>(), hn,
                              h_all[t].data_ptr<scalar_t>(), nullptr);
         carry_rows<scalar_t>(mp, t, B, H, cp, cn, c_all[t].data_ptr<scalar_t>(), nullptr);
@@ -362,13 +381,17 @@ std::vector<Tensor> lstm_backward(const Tensor& d_out, const Tensor& d_hT, const
 // ---------------------------------------------------------------------------------------------
 // GRU. Full (torch's): r, z = σ(x + W h + b); n = tanh(x_n + r*(W_n h + b_n)); h = n + z(h - n).
 // Minimal: z, n = σ, tanh(x + W h + b); h = n + z(h - n).
+// x here is x_proj (+ b_ih where bias_ih is given: the full GRU adds it as it reads x_proj,
+// since b_in cannot join b_hn inside r's product; the minimal one gets b_ih + b_hh as its bias).
 
 std::vector<Tensor> gru_forward(const Tensor& x_proj, const Tensor& h0, const Tensor& weight_hh,
                                 const std::optional<Tensor>& bias_opt, bool full,
                                 const std::optional<Tensor>& mask_opt,
-                                const std::optional<Tensor>& packed_opt) {
+                                const std::optional<Tensor>& packed_opt,
+                                const std::optional<Tensor>& bias_ih_opt) {
   const Tensor bias = defined_or(bias_opt), mask = defined_or(mask_opt),
-               packed = defined_or(packed_opt);
+               packed = defined_or(packed_opt), bias_ih = defined_or(bias_ih_opt);
+  TORCH_CHECK(full || !bias_ih.defined(), "gru_forward: the minimal GRU takes b_ih in its bias");
   const int64_t T = x_proj.size(0), B = x_proj.size(1), H = h0.size(1);
   const Tensor x = x_proj.contiguous();
   Tensor gates, h_proj;
@@ -388,6 +411,7 @@ std::vector<Tensor> gru_forward(const Tensor& x_proj, const Tensor& h0, const Te
     using V = Vec<scalar_t>;
     const scalar_t* mp = ptr_or_null<scalar_t>(mask);
     const scalar_t* bp = full ? ptr_or_null<scalar_t>(bias) : nullptr;
+    const scalar_t* bip = ptr_or_null<scalar_t>(bias_ih);
     Tensor h = h0.contiguous();
     for (int64_t t = 0; t < T; ++t) {
       const int64_t active = rows[t];
@@ -405,6 +429,10 @@ std::vector<Tensor> gru_forward(const Tensor& x_proj, const Tensor& h0, const Te
         const scalar_t* wb = hw + b * G * H;
         scalar_t* hb = full ? hpn + b * H : nullptr;
         columns<scalar_t>(H, [&](int64_t j, int64_t n) {
+          const auto input = [&](int64_t k) {  // x W_ih (+ b_ih) of gate column k
+            const V a = load(xb + k, n);
+            return bip != nullptr ? a + load(bip + k, n) : a;
+          };
           V z, nn;
           if (full) {  // W_hh h_{t-1} + b_hh; its n part is kept for the backward
             V hp_r = load(wb + j, n), hp_z = load(wb + H + j, n), hp_n = load(wb + 2 * H + j, n);
@@ -414,9 +442,9 @@ std::vector<Tensor> gru_forward(const Tensor& x_proj, const Tensor& h0, const Te
               hp_n = hp_n + load(bp + 2 * H + j, n);
             }
             hp_n.store(hb + j, n);
-            const V r = sigmoid(load(xb + j, n) + hp_r);
-            z = sigmoid(load(xb + H + j, n) + hp_z);
-            nn = load(xb + 2 * H + j, n) + r * hp_n;  // n's pre-activation; tanh below
+            const V r = sigmoid(input(j) + hp_r);
+            z = sigmoid(input(H + j) + hp_z);
+            nn = input(2 * H + j) + r * hp_n;  // n's pre-activation; tanh below
             r.store(gb + j, n);
           } else {  // gates hold x W_ih + b_ih + b_hh
             z = sigmoid(load(gb + j, n) + load(wb + j, n));
@@ -522,7 +550,8 @@ std::vector<Tensor> rnn_forward(const Tensor& x_proj, const Tensor& h0, const Te
   const Tensor bias = defined_or(bias_opt), mask = defined_or(mask_opt),
                packed = defined_or(packed_opt);
   const int64_t T = x_proj.size(0), B = x_proj.size(1), H = h0.size(1);
-  Tensor h_new = cached_sum(x_proj, bias);
+  const Tensor x = x_proj.contiguous();
+  Tensor h_new = cached_like(x);
   Tensor h_all = mask.defined() ? cached_like(h_new) : h_new;
   const HiddenWeight hidden(weight_hh, packed, T, B, !mask.defined());
   Tensor scratch = at::empty({B, H}, x_proj.options());
@@ -530,17 +559,23 @@ std::vector<Tensor> rnn_forward(const Tensor& x_proj, const Tensor& h0, const Te
   AT_DISPATCH_FLOATING_TYPES(x_proj.scalar_type(), "rnn_forward", [&] {
     using V = Vec<scalar_t>;
     const scalar_t* mp = ptr_or_null<scalar_t>(mask);
+    const scalar_t* bp = ptr_or_null<scalar_t>(bias);
     Tensor h = h0.contiguous();
     for (int64_t t = 0; t < T; ++t) {
       const int64_t active = rows[t];
       Tensor scratch_t = scratch.narrow(0, 0, active);
       const Tensor hw_t = hidden.product(h.narrow(0, 0, active), scratch_t);
       const scalar_t* hw = hw_t.const_data_ptr<scalar_t>();
+      const scalar_t* xp = x[t].const_data_ptr<scalar_t>();
       scalar_t* p = h_new[t].data_ptr<scalar_t>();
-      columns<scalar_t>(active * H, [&](int64_t j, int64_t n) {  // x W_ih + b + h W_hh
-        const V a = load(p + j, n) + load(hw + j, n);
-        (relu ? at::vec::clamp_min(a, V(scalar_t(0))) : a).store(p + j, n);
-      });
+      for (int64_t b = 0; b < active; ++b) {
+        const int64_t row = b * H;
+        columns<scalar_t>(H, [&](int64_t j, int64_t n) {  // x W_ih + b + h W_hh
+          V a = load(xp + row + j, n) + load(hw + row + j, n);
+          if (bp != nullptr) a = a + load(bp + j, n);
+          (relu ? at::vec::clamp_min(a, V(scalar_t(0))) : a).store(p + row + j, n);
+        });
+      }
       if (!relu) tanh_in_place(p, active * H);
       if (mask.defined()) {
         zero_rows(h_new[t], active);
@@ -617,6 +652,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("lstm_forward", &lstm_forward, release_gil());
   m.def("lstm_backward", &lstm_backward, release_gil());
   m.def("gru_forward", &gru_forward, release_gil());
+  m.def("project", &project, release_gil());
   m.def("gru_backward", &gru_backward, release_gil());
   m.def("rnn_forward", &rnn_forward, release_gil());
   m.def("rnn_backward", &rnn_backward, release_gil());
