@@ -219,6 +219,12 @@ def test_bad_shapes_raise():
     with pytest.raises(ValueError, match="mask"):
         rnn_sequence(torch.zeros(3, 2, 4), torch.zeros(2, 4), torch.zeros(4, 4), None,
                      mask=torch.ones(3, 2))
+    # the compiled loops read each bias as G*H numbers: a short one must not reach them
+    with pytest.raises(ValueError, match="biases"):
+        gru_sequence(torch.zeros(3, 2, 12), torch.zeros(2, 4), torch.zeros(12, 4), torch.zeros(4))
+    with pytest.raises(ValueError, match="biases"):
+        rnn_sequence(torch.zeros(3, 2, 4), torch.zeros(2, 4), torch.zeros(4, 4), None,
+                     bias_ih=torch.zeros(3))
 
 
 @settings(max_examples=15, deadline=None)

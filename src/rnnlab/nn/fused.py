@@ -6,7 +6,9 @@ backed by a `torch.autograd.Function` whose
 
   * forward runs the time loop without autograd: the gate pre-activations of all steps start as
     one buffer `x_proj + b_hh`, each step adds `h_{t-1} W_hh^T` in place and activates the
-    gates in place, and the activated gates are kept for the backward;
+    gates in place, and the activated gates are kept for the backward (the compiled loops add
+    x_proj, the biases and the product as they read them, into buffers they keep between calls;
+    the layers hand them `project(x, W_ih)` and b_ih apart, see `project`);
   * backward runs one reverse loop: per step, the local derivatives from the saved gates, the
     gate gradients (written straight into the gradient of x_proj) and d(h_{t-1}) = d(gates_t) W_hh;
     after the loop, dW_hh is ONE matrix product over all T*B rows and db_hh one sum.
@@ -503,8 +505,9 @@ class _RNNFunction(torch.autograd.Function):
 
 
 def _check(name: str, x_proj: Tensor, h0: Tensor, weight_hh: Tensor, gates: int,
-           mask: Tensor | None) -> None:
-    """Shape errors here read better than a failed addmm deep inside the time loop."""
+           mask: Tensor | None, biases: tuple[Tensor | None, ...] = ()) -> None:
+    """Shape errors here read better than a failed addmm deep inside the time loop (and the
+    compiled loops read each bias as G*H numbers)."""
     if x_proj.dim() != 3 or x_proj.shape[0] < 1:
         raise ValueError(
             f"{name}: x_proj must be (T, B, G*H) with T >= 1, got {tuple(x_proj.shape)}"
@@ -518,6 +521,10 @@ def _check(name: str, x_proj: Tensor, h0: Tensor, weight_hh: Tensor, gates: int,
         )
     if mask is not None and mask.shape != (T, B, 1):
         raise ValueError(f"{name}: mask must be (T, B, 1) = {(T, B, 1)}, got {tuple(mask.shape)}")
+    for bias in biases:
+        if bias is not None and bias.shape != (GH,):
+            raise ValueError(f"{name}: biases must be ({gates}*H,) = ({GH},), got "
+                             f"{tuple(bias.shape)}")
 
 
 def lstm_sequence(
@@ -537,7 +544,7 @@ def lstm_sequence(
     Returns:
         out (T, B, H), h_T (B, H), c_T (B, H): the final carried states.
     """
-    _check("lstm_sequence", x_proj, h0, weight_hh, 4, mask)
+    _check("lstm_sequence", x_proj, h0, weight_hh, 4, mask, (bias_hh, bias_ih))
     w_ci, w_cf, w_co = peepholes if peepholes is not None else (None, None, None)
     return _LSTMFunction.apply(x_proj, h0, c0, weight_hh, _joined(bias_ih, bias_hh), w_ci, w_cf,
                                w_co, mask)
@@ -560,7 +567,7 @@ def gru_sequence(
     if variant not in ("full", "minimal"):
         raise ValueError(f"GRU variant must be 'full' or 'minimal', got {variant!r}")
     full = variant == "full"
-    _check("gru_sequence", x_proj, h0, weight_hh, 3 if full else 2, mask)
+    _check("gru_sequence", x_proj, h0, weight_hh, 3 if full else 2, mask, (bias_hh, bias_ih))
     if not full:  # every gate adds both biases to the same pre-activation
         bias_hh, bias_ih = _joined(bias_ih, bias_hh), None
     return _GRUFunction.apply(x_proj, h0, weight_hh, bias_hh, full, mask, bias_ih)
@@ -582,6 +589,6 @@ def rnn_sequence(
     """
     if nonlinearity not in ("tanh", "relu"):
         raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-    _check("rnn_sequence", x_proj, h0, weight_hh, 1, mask)
+    _check("rnn_sequence", x_proj, h0, weight_hh, 1, mask, (bias_hh, bias_ih))
     return _RNNFunction.apply(x_proj, h0, weight_hh, _joined(bias_ih, bias_hh),
                               nonlinearity == "relu", mask)
