@@ -121,9 +121,15 @@ def _weight_grads(ctx, d_pre: Tensor, h0: Tensor, h_all: Tensor, w_index: int, b
     return d_w, d_b
 
 
-def _bias_grad(ctx, d_x: Tensor, index: int) -> Tensor | None:
-    """∂L/∂b_ih = Σ_t ∂L/∂x_proj_t over all T*B rows, where the Function took b_ih apart."""
-    return d_x.sum((0, 1)) if ctx.needs_input_grad[index] else None
+def _bias_grad(ctx, d_x: Tensor, index: int, d_b_hh: Tensor | None = None,
+               shared: int = 0) -> Tensor | None:
+    """∂L/∂b_ih = Σ_t ∂L/∂x_proj_t over all T*B rows, where the Function took b_ih apart; its
+    first `shared` entries are db_hh's where d_x and d_pre agree there (the GRU's r and z)."""
+    if not ctx.needs_input_grad[index]:
+        return None
+    if d_b_hh is None or shared == 0:
+        return d_x.sum((0, 1))
+    return torch.cat([d_b_hh[:shared], d_x[..., shared:].sum((0, 1))])
 
 
 def _joined(bias_ih: Tensor | None, bias_hh: Tensor | None) -> Tensor | None:
@@ -149,7 +155,13 @@ class _Projection(torch.autograd.Function):
         d_x = extension_for(d).project(d, weight) if ctx.needs_input_grad[0] else None
         d_w = None
         if ctx.needs_input_grad[1]:
-            d_w = d.reshape(-1, d.shape[-1]).t().mm(x.reshape(-1, x.shape[-1]))
+            rows, inputs = d.reshape(-1, d.shape[-1]), x.reshape(-1, x.shape[-1])
+            if rows.shape[1] >= 4 * inputs.shape[1]:
+                # (x^T d)^T: MKL runs this orientation faster where x is much the narrower
+                # ((4096, 1536) and (4096, 64): 7.5 ms + 0.6 for the copy, against 12.7 ms)
+                d_w = inputs.t().mm(rows).t().contiguous()
+            else:
+                d_w = rows.t().mm(inputs)
         return d_x, d_w
 
 
@@ -403,7 +415,8 @@ class _GRUFunction(torch.autograd.Function):
                 d_out, d_hT, gates, h_proj, h_all, h0, w, full, _contiguous(mask),
                 _native_packed(w, *gates.shape[:2], transpose=True))
             d_w, d_b = _weight_grads(ctx, d_pre, h0, h_all, 2, 3)
-            return d_x, dh, d_w, d_b, None, None, _bias_grad(ctx, d_x, 6)
+            shared = 2 * h0.shape[1] if full else 0  # d_x = d_pre in the r and z blocks
+            return d_x, dh, d_w, d_b, None, None, _bias_grad(ctx, d_x, 6, d_b, shared)
         T, B, GH = gates.shape
         H = h0.shape[1]
         one = gates.new_ones(())
