@@ -12,6 +12,7 @@ Plus the sharing arithmetic, in-process.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -257,6 +258,11 @@ def test_a_killed_worker_is_restarted_and_nothing_is_lost(tmp_path, text):
     finally:
         if group.poll() is None:
             group.kill()
+        # a group that failed can leave workers behind torchrun (a failed run once left two,
+        # waiting for a peer): end every worker this test started
+        for pid_file in pids.glob("rank-*.pid") if pids.exists() else ():
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(pid_file.read_text()), signal.SIGKILL)
     assert group.returncode == 0, err[-4000:]
     assert "stop_reason: max steps" in out
     log = (tmp_path / "killed" / "log.jsonl").read_text()
