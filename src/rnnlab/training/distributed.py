@@ -83,8 +83,32 @@ def init(device: torch.device) -> torch.device:
         device = torch.device("cuda", here.local_rank)
         torch.cuda.set_device(device)
     if not dist.is_initialized():
-        dist.init_process_group(backend_for(device))
+        store = _attempt_store(here)
+        if store is None:
+            dist.init_process_group(backend_for(device))
+        else:
+            dist.init_process_group(backend_for(device), store=store, rank=here.rank,
+                                    world_size=here.size)
     return device
+
+
+def _attempt_store(here: World) -> dist.Store | None:
+    """The agent's store under a prefix of this attempt, where torchrun shares its rendezvous
+    store with the workers (the c10d rendezvous does); None elsewhere (torch's own env://).
+
+    torch 2.13 gives the workers that store without a per-attempt prefix (it assumes a new
+    store each retry), so a group restarted by --max-restarts could read the dead workers'
+    gloo addresses and fail with "Connection refused" (4 of 5 runs of the killed-worker test
+    here); with the prefix each attempt meets only itself.
+    """
+    if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True":
+        return None
+    from torch.distributed.constants import default_pg_timeout
+
+    agent = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]),
+                          here.size, is_master=False, timeout=default_pg_timeout)
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+    return dist.PrefixStore(f"rnnlab/attempt_{attempt}", agent)
 
 
 def cleanup() -> None:
