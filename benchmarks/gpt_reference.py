@@ -143,11 +143,12 @@ def main() -> None:
     runs = [train(seed, args.steps, ids[:cut], ids[cut:], len(chars)) for seed in args.seeds]
     lines = ["# Plain GPT loop (torch.nn only) on Tiny Shakespeare: the shakespeare-gpt oracle",
              "", f"{len(chars)} characters, {cut:,} train / {len(ids) - cut:,} dev; nanoGPT's "
-             f"CPU recipe, {args.steps:,} steps (see the script's docstring).", "",
-             "| seed | dev loss, 200 random batches | dev loss, whole stream | last train "
-             "batch | CPU s/step |", "|---|---|---|---|---|"]
-    lines += [f"| {r['seed']} | {r['estimate_200_batches']} | {r['whole_stream']} | "
-              f"{r['train_loss_last']} | {r['cpu_seconds_per_step']} |" for r in runs]
+             f"CPU recipe, {args.steps:,} steps (see the script's docstring).", ""]
+    lines += records.table_lines(
+        ["seed", "dev loss, 200 random batches", "dev loss, whole stream", "last train batch",
+         "CPU s/step"],
+        [[r["seed"], r["estimate_200_batches"], r["whole_stream"], r["train_loss_last"],
+          r["cpu_seconds_per_step"]] for r in runs])
     records.save_record("gpt_reference", {"runs": runs}, "\n".join(lines))
 
 

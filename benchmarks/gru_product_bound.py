@@ -91,11 +91,12 @@ def main() -> None:
         rows.append({"config": key, "B, T, layers, H, I": shape, "products ms": round(own, 1),
                      "torch.nn.GRU ms": round(torch_s, 1), "ceiling": round(torch_s / own, 2)})
     lines = ["# The ceiling on a GRU's speed-up over torch.nn.GRU: its matrix products alone",
-             "", f"One thread, CPU-time clock, medians of {args.rounds} alternating rounds.", "",
-             "| config (B, T, layers, H, I) | products only, ms | torch.nn.GRU fwd+bwd, ms | "
-             "ceiling (ratio) |", "|---|---:|---:|---:|"]
-    lines += [f"| {r['config']} {r['B, T, layers, H, I']} | {r['products ms']} | "
-              f"{r['torch.nn.GRU ms']} | {r['ceiling']} |" for r in rows]
+             "", f"One thread, CPU-time clock, medians of {args.rounds} alternating rounds.", ""]
+    lines += records.table_lines(
+        ["config (B, T, layers, H, I)", "products only, ms", "torch.nn.GRU fwd+bwd, ms",
+         "ceiling (ratio)"],
+        [[f"{r['config']} {r['B, T, layers, H, I']}", r["products ms"], r["torch.nn.GRU ms"],
+          r["ceiling"]] for r in rows])
     records.save_record("gru_product_bound", {"rows": rows}, "\n".join(lines))
 
 

@@ -90,3 +90,9 @@ def save_record(name: str | Path, record: dict[str, Any], markdown: str,
 
 
 STARTED = environment()  # the script's start: importing this module is among its first steps
+
+
+def table_lines(header: list[str], rows: list[list[Any]]) -> list[str]:
+    """A Markdown table: the header, its rule, and one line a row (cells as `str` gives them)."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
