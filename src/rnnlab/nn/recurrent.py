@@ -436,6 +436,7 @@ class _Recurrent(nn.Module):
             for direction, suffix in enumerate(self._suffixes(layer)):
                 index = layer * self.num_directions + direction
                 weight_ih, weight_hh, bias_ih, bias_hh = self._weights(suffix)
+                input_bias = None  # b_ih, where x_proj was projected without it
                 if projected and layer == 0:
                     gates = weight_hh.shape[0]
                     x_proj = x[..., direction * gates:(direction + 1) * gates]
@@ -447,15 +448,12 @@ class _Recurrent(nn.Module):
                     if direction == 1:
                         inputs = _reverse_time(layer_input, reverse_rows)
                     if fold_input_bias:
-                        x_proj = fused.project(inputs, weight_ih)
+                        x_proj, input_bias = fused.project(inputs, weight_ih), bias_ih
                     else:
                         x_proj = F.linear(inputs, weight_ih, bias_ih)  # (T, B, G*H): all steps
                 start = tuple(s[index] for s in states)
-                if fold_input_bias and not (projected and layer == 0):
-                    out, final = run_direction(x_proj, start, weight_hh, bias_hh, suffix, mask,
-                                               bias_ih)
-                else:
-                    out, final = run_direction(x_proj, start, weight_hh, bias_hh, suffix, mask)
+                extra = () if input_bias is None else (input_bias,)  # _run_fused's bias_ih
+                out, final = run_direction(x_proj, start, weight_hh, bias_hh, suffix, mask, *extra)
                 if direction == 1:
                     out = _reverse_time(out, reverse_rows)
                 outputs.append(out)
