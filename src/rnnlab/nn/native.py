@@ -8,8 +8,11 @@ about installing changes: the source ships with the package and is built by
 then cached (TORCH_EXTENSIONS_DIR, default ~/.cache/torch_extensions). Where the build is
 impossible, rnnlab says so once and fused.py runs its Python loops (same numbers, slower).
 `RNNLAB_NATIVE=0` turns the C++ loops off; `use_native(False)` does so in code.
-`RNNLAB_NATIVE_MKL_PACK=0` keeps torch.mm for the per-step product where the loops would use
-MKL's packed weight (float32, batches without lengths, where torch's MKL exports the packed API).
+At one torch thread, float32 batches of up to 64 rows run the per-step products through a
+hand-written AVX-512 kernel (csrc/step_product.h; `RNNLAB_NATIVE_STEP_GEMM=0` turns it off).
+Elsewhere `RNNLAB_NATIVE_MKL_PACK=0` keeps torch.mm for the per-step product where the loops
+would use MKL's packed weight (float32, batches without lengths, where torch's MKL exports the
+packed API).
 The loops' buffers of 1 MiB and more come from a cache kept between calls (csrc/block_cache.h:
 fresh memory faults in page by page); `RNNLAB_NATIVE_CACHE_MB` caps the free blocks it keeps
 (default 1024, 0 turns it off), and `empty_cache()` hands them back to the system.

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "block_cache.h"
+#include "step_product.h"
 #include "vectors.h"
 
 namespace {
@@ -101,7 +102,8 @@ bool mkl_pack_enabled() {
 }
 
 // h_{t-1} W^T (B, G*H) for every step of one sequence: oneDNN's packed weight when fused.py made
-// one, MKL's packed W^T for float32 batches that keep every row each step (no lengths), else
+// one; else the hand-written step product (step_product.h: float32, one thread, AVX-512); else
+// MKL's packed W^T for float32 batches that keep every row each step (no lengths); else
 // torch.mm into `scratch` with W^T made contiguous once.
 class HiddenWeight {
  public:
@@ -109,6 +111,10 @@ class HiddenWeight {
                bool every_row)
       : weight_hh_(weight_hh), packed_(packed) {
     if (packed.defined()) return;
+    if (rnnlab::StepProduct::applies(weight_hh, B)) {
+      step_.emplace(weight_hh, /*transposed=*/true);
+      return;
+    }
     const int64_t n = weight_hh.size(0), k = weight_hh.size(1);
     if (weight_hh.scalar_type() == at::kFloat && every_row && T >= kMinStepsToMklPack &&
         B > 0 && weight_hh.is_contiguous() && mkl_pack_enabled()) {
@@ -125,6 +131,10 @@ class HiddenWeight {
   Tensor product(const Tensor& h, Tensor& scratch) const {
     if (h.size(0) == 0) return scratch;  // every sequence has ended
     if (packed_.defined()) return packed_linear(h, packed_);
+    if (step_ && h.stride(1) == 1 && scratch.is_contiguous()) {
+      step_->multiply(h, scratch, Tensor());
+      return scratch;
+    }
     const int64_t n = weight_hh_.size(0), k = weight_hh_.size(1);
     if (mkl_.defined() && h.size(0) == m_ && h.stride(1) == 1 && h.stride(0) == k &&
         scratch.is_contiguous()) {
@@ -142,6 +152,34 @@ class HiddenWeight {
  private:
   Tensor weight_hh_, packed_, weight_t_, mkl_;
   int64_t m_ = 0;
+  std::optional<rnnlab::StepProduct> step_;
+};
+
+// d_pre_t W (B, H) for every step of one sequence's backward, added to a base: oneDNN's packed
+// W^T when fused.py made one; else the hand-written step product (as HiddenWeight); else addmm.
+class StateGradWeight {
+ public:
+  StateGradWeight(const Tensor& weight_hh, const Tensor& packed_t, int64_t B)
+      : weight_hh_(weight_hh), packed_t_(packed_t) {
+    if (!packed_t.defined() && rnnlab::StepProduct::applies(weight_hh, B)) {
+      step_.emplace(weight_hh, /*transposed=*/false);
+    }
+  }
+
+  // out = base + d W, for the running rows
+  void add(Tensor& out, const Tensor& base, const Tensor& d) const {
+    if (packed_t_.defined()) {
+      at::add_out(out, base, packed_linear(d, packed_t_));
+    } else if (step_ && d.stride(1) == 1 && out.stride(1) == 1 && base.stride(1) == 1) {
+      step_->multiply(d, out, base);
+    } else {
+      at::addmm_out(out, base, d, weight_hh_);
+    }
+  }
+
+ private:
+  Tensor weight_hh_, packed_t_;
+  std::optional<rnnlab::StepProduct> step_;
 };
 
 
@@ -195,18 +233,12 @@ inline void copy_rows(const Tensor& to, const Tensor& from, int64_t n) {
 // dh_{t-1} (B, H) into `dh_prev`: base + d_pre_t W for the `active` running rows, whose rows of
 // d_pre_t are the only ones written (the rest are zeroed here); the ended rows carry dh_t.
 void previous_state_grad(Tensor& dh_prev, const Tensor& base, const Tensor& d_pre_t,
-                         const Tensor& dh, const Tensor& weight, const Tensor& packed_t,
-                         int64_t active) {
+                         const Tensor& dh, const StateGradWeight& weight, int64_t active) {
   zero_rows(d_pre_t, active);
   copy_rows(dh_prev, dh, active);
   if (active == 0) return;
   Tensor running = dh_prev.narrow(0, 0, active);
-  const Tensor base_running = base.narrow(0, 0, active), d_running = d_pre_t.narrow(0, 0, active);
-  if (packed_t.defined()) {
-    at::add_out(running, base_running, packed_linear(d_running, packed_t));
-  } else {
-    at::addmm_out(running, base_running, d_running, weight);
-  }
+  weight.add(running, base.narrow(0, 0, active), d_pre_t.narrow(0, 0, active));
 }
 
 // Carried state past a sequence's end (m = 0) keeps h_{t-1}; the output there is 0.
@@ -315,6 +347,7 @@ std::vector<Tensor> lstm_backward(const Tensor& d_out, const Tensor& d_hT, const
   Tensor dh = d_hT.contiguous().clone(), dc = d_cT.contiguous().clone();
   Tensor dh_prev = at::empty_like(dh), dc_prev = at::empty_like(dc);
   const Tensor d_out_c = d_out.contiguous();
+  const StateGradWeight state_grad(weight_hh, packed_t, B);
   const std::vector<int64_t> rows = active_rows(mask, T, B);
   AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_backward", [&] {
     using V = Vec<scalar_t>;
@@ -369,7 +402,7 @@ std::vector<Tensor> lstm_backward(const Tensor& d_out, const Tensor& d_hT, const
         });
       }
       // dh_{t-1} = (1-m) dh_t + d_gates_t W_hh
-      previous_state_grad(dh_prev, dh, d_gates[t], dh, weight_hh, packed_t, active);
+      previous_state_grad(dh_prev, dh, d_gates[t], dh, state_grad, active);
       copy_rows(dc_prev, dc, active);
       std::swap(dh, dh_prev);
       std::swap(dc, dc_prev);
@@ -488,6 +521,7 @@ std::vector<Tensor> gru_backward(const Tensor& d_out, const Tensor& d_hT, const 
   Tensor dh = d_hT.contiguous().clone();
   Tensor dh_prev = at::empty_like(dh), base = at::empty_like(dh);
   const Tensor d_out_c = d_out.contiguous();
+  const StateGradWeight state_grad(weight_hh, packed_t, B);
   const std::vector<int64_t> rows = active_rows(mask, T, B);
   AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "gru_backward", [&] {
     using V = Vec<scalar_t>;
@@ -533,7 +567,7 @@ std::vector<Tensor> gru_backward(const Tensor& d_out, const Tensor& d_hT, const 
         });
       }
       if (full) zero_rows(d_x[t], active);
-      previous_state_grad(dh_prev, base, d_pre[t], dh, weight_hh, packed_t, active);
+      previous_state_grad(dh_prev, base, d_pre[t], dh, state_grad, active);
       std::swap(dh, dh_prev);
     }
   });
@@ -600,6 +634,7 @@ std::vector<Tensor> rnn_backward(const Tensor& d_out, const Tensor& d_hT, const 
   Tensor dh = d_hT.contiguous().clone();
   Tensor dh_prev = at::empty_like(dh);
   const Tensor d_out_c = d_out.contiguous();
+  const StateGradWeight state_grad(weight_hh, packed_t, B);
   const std::vector<int64_t> rows = active_rows(mask, T, B);
   AT_DISPATCH_FLOATING_TYPES(h_new.scalar_type(), "rnn_backward", [&] {
     using V = Vec<scalar_t>;
@@ -624,7 +659,7 @@ std::vector<Tensor> rnn_backward(const Tensor& d_out, const Tensor& d_hT, const 
           (dh_carried * om).store(dhp + k, n);
         });
       }
-      previous_state_grad(dh_prev, dh, d_pre[t], dh, weight_hh, packed_t, active);
+      previous_state_grad(dh_prev, dh, d_pre[t], dh, state_grad, active);
       std::swap(dh, dh_prev);
     }
   });
@@ -657,6 +692,16 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("rnn_forward", &rnn_forward, release_gil());
   m.def("rnn_backward", &rnn_backward, release_gil());
   m.def("generate", &rnnlab::generate, release_gil());
+  // The step product alone (tests, benchmarks/step_product.py): a @ weight^T (transposed) or
+  // a @ weight, plus base; twice when `calls` is 2, so the second call walks the other way.
+  m.def("step_product_applies", &rnnlab::StepProduct::applies);
+  m.def("step_product", [](const Tensor& a, const Tensor& weight, bool transposed,
+                           const std::optional<Tensor>& base, int64_t calls) {
+    const rnnlab::StepProduct product(weight, transposed);
+    Tensor c = at::empty({a.size(0), transposed ? weight.size(0) : weight.size(1)}, a.options());
+    for (int64_t i = 0; i < calls; ++i) product.multiply(a, c, defined_or(base));
+    return c;
+  }, release_gil());
   m.def("cached_bytes", [] { return rnnlab::BlockCache::instance().free_bytes(); });
   m.def("empty_cache", [] { rnnlab::BlockCache::instance().empty(); });
 }

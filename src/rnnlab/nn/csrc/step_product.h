@@ -1,0 +1,212 @@
+// The per-step product of a time loop, a (B, K) @ (K, N) with a batch of 8-64 rows and a weight
+// of 0.1-5 MB, hand-written for AVX-512 because the general GEMMs are weak at this shape.
+//
+// Why: MKL's sgemm (torch.mm) ran a GRU's (20, 650) x (650, 1950) step at 86-116 GFLOP/s on the
+// project's Xeon, about half of its 175 on large products, and the step products were 40% of a
+// 2x650 GRU's training step. The weight (5 MB) does not fit the 2 MiB L2, so each step streams
+// it from L3 (23 GB/s here against 64-107 in L2), and a batch of 20 rows gives little
+// arithmetic per byte to hide that. This kernel
+// - lays the weight out once per sequence in panels of 32 columns (K x 32, contiguous), so that
+//   one panel is one sequential stream;
+// - computes all rows against one panel before moving to the next (row tiles of up to 14, each
+//   2 x 16 columns: 28 accumulators in the 32 AVX-512 registers), so the weight is read from L3
+//   once per step, and the batch's rows (at most 64 x K) stay in L1/L2;
+// - prefetches 4 KB ahead in the panel stream, and walks the panels forward and backward on
+//   alternate calls, so the panels the last call read last are still in L2 when the next begins.
+// Measured against torch.mm / addmm at one thread, one sequence of products each, the layout
+// included (`python benchmarks/step_product.py`): (20, 650) x (650, 1950) 1.62x (141 against
+// 88 GFLOP/s), its backward 1.25x; (32, 512) x (512, 1536) 1.21x, backward 1.17x; 1.01-1.21x
+// at the narrower layers of configs (a), (d), (f).
+//
+// Each output is the same sum, in the same order of k, whichever direction a call walks, so the
+// results do not depend on the call's parity. Used for float32 at one torch thread on builds with
+// AVX-512; elsewhere (float64, more threads, where MKL's threaded product is the faster, or
+// RNNLAB_NATIVE_STEP_GEMM=0) the loops keep torch's products.
+#pragma once
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdlib>
+#include <string>
+#include <utility>
+
+#include "block_cache.h"
+
+#if defined(CPU_CAPABILITY_AVX512)
+#include <immintrin.h>
+#endif
+
+namespace rnnlab {
+
+class StepProduct {
+ public:
+  static constexpr int64_t kMaxRows = 64;  // more rows: MKL's own blocking is the better one
+
+  // Whether the kernel serves products of `rows` rows with this weight.
+  static bool applies(const at::Tensor& weight, int64_t rows) {
+#if defined(CPU_CAPABILITY_AVX512)
+    static const bool enabled = [] {
+      const char* flag = std::getenv("RNNLAB_NATIVE_STEP_GEMM");
+      return flag == nullptr || std::string(flag) != "0";
+    }();
+    return enabled && weight.scalar_type() == at::kFloat && weight.device().is_cpu() &&
+           rows > 0 && rows <= kMaxRows && at::get_num_threads() == 1;
+#else
+    (void)weight, (void)rows;
+    return false;
+#endif
+  }
+
+  // The right factor of `a @ B`: B = weight^T when `transposed` (the forward's h W^T, weight
+  // (N, K)), else B = weight (the backward's d W, weight (K, N)).
+  StepProduct(const at::Tensor& weight, bool transposed) {
+    const at::Tensor w = weight.contiguous();
+    k_ = transposed ? w.size(1) : w.size(0);
+    n_ = transposed ? w.size(0) : w.size(1);
+    const int64_t panels = (n_ + kCols - 1) / kCols;
+    panels_ = cached_empty({panels * k_ * kCols}, w.options());
+    pack(w.const_data_ptr<float>(), transposed, panels_.data_ptr<float>());
+  }
+
+  // c (M, N) = a (M, K) @ B, plus `base` (M, N) where it is defined. Rows of a, c and base are
+  // contiguous (stride(1) == 1); c may be base.
+  void multiply(const at::Tensor& a, at::Tensor& c, const at::Tensor& base) const {
+#if defined(CPU_CAPABILITY_AVX512)
+    TORCH_CHECK(a.size(1) == k_ && c.size(1) == n_ && a.stride(1) == 1 && c.stride(1) == 1 &&
+                (!base.defined() || base.stride(1) == 1), "StepProduct: shapes do not match");
+    reverse_ = !reverse_;
+    run(a.const_data_ptr<float>(), a.size(0), a.stride(0), c.data_ptr<float>(), c.stride(0),
+        base.defined() ? base.const_data_ptr<float>() : nullptr,
+        base.defined() ? base.stride(0) : 0);
+#else
+    (void)a, (void)c, (void)base;
+    TORCH_CHECK(false, "StepProduct needs an AVX-512 build");
+#endif
+  }
+
+ private:
+  static constexpr int64_t kCols = 32;       // a panel's width: two AVX-512 vectors
+  static constexpr int kMaxTileRows = 14;    // 28 accumulators of the 32 registers
+  static constexpr int64_t kDepth = 256;     // k per pass over a panel: 32 KB, in L1
+  static constexpr int64_t kPrefetch = 1024; // floats ahead in the panel stream (4 KB)
+
+  void pack(const float* w, bool transposed, float* out) const {
+    const int64_t panels = (n_ + kCols - 1) / kCols;
+    for (int64_t p = 0; p < panels; ++p) {
+      float* panel = out + p * k_ * kCols;
+      const int64_t width = std::min(kCols, n_ - p * kCols);
+      if (transposed) {  // B[k][n] = w[n][k]: panel column j is row p*32 + j of w
+        // a transpose in blocks of 32 rows x 64 k (8 KB each way), which stay in L1: column by
+        // column, the panel's stores would each touch a new cache line
+        constexpr int64_t kBlock = 64;
+        for (int64_t k0 = 0; k0 < k_; k0 += kBlock) {
+          const int64_t depth = std::min(kBlock, k_ - k0);
+          for (int64_t j = 0; j < kCols; ++j) {
+            const float* row = w + (p * kCols + j) * k_ + k0;
+            float* column = panel + k0 * kCols + j;
+            for (int64_t k = 0; k < depth; ++k) column[k * kCols] = j < width ? row[k] : 0.0f;
+          }
+        }
+      } else {  // B[k][n] = w[k][n]: panel row k is 32 columns of row k of w
+        for (int64_t k = 0; k < k_; ++k) {
+          std::copy_n(w + k * n_ + p * kCols, width, panel + k * kCols);
+          std::fill(panel + k * kCols + width, panel + (k + 1) * kCols, 0.0f);
+        }
+      }
+    }
+  }
+
+#if defined(CPU_CAPABILITY_AVX512)
+  // Rows [0, R) of c's 32 columns of one panel over k in [0, depth): c = init + a B.
+  template <int R>
+  static void tile(const float* a, int64_t lda, const float* panel, int64_t depth, float* c,
+                   int64_t ldc, const float* init, int64_t ld_init, __mmask16 low,
+                   __mmask16 high, const float* ahead, int64_t ahead_until,
+                   const float* then) {
+    __m512 left[R], right[R];
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+      left[r] = init ? _mm512_maskz_loadu_ps(low, init + r * ld_init) : _mm512_setzero_ps();
+      right[r] = init ? _mm512_maskz_loadu_ps(high, init + r * ld_init + 16) : _mm512_setzero_ps();
+    }
+    for (int64_t k = 0; k < depth; ++k) {
+      if (ahead != nullptr && (k < ahead_until || then != nullptr)) {
+        // the stream kPrefetch floats on: this panel, then the next (none after the last)
+        const char* line = reinterpret_cast<const char*>(
+            k < ahead_until ? ahead + k * kCols : then + k * kCols);
+        _mm_prefetch(line, _MM_HINT_T0);
+        _mm_prefetch(line + 64, _MM_HINT_T0);
+      }
+      const __m512 b_low = _mm512_loadu_ps(panel + k * kCols);
+      const __m512 b_high = _mm512_loadu_ps(panel + k * kCols + 16);
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) {
+        const __m512 a_rk = _mm512_set1_ps(a[r * lda + k]);
+        left[r] = _mm512_fmadd_ps(a_rk, b_low, left[r]);
+        right[r] = _mm512_fmadd_ps(a_rk, b_high, right[r]);
+      }
+    }
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+      _mm512_mask_storeu_ps(c + r * ldc, low, left[r]);
+      _mm512_mask_storeu_ps(c + r * ldc + 16, high, right[r]);
+    }
+  }
+
+  using Tile = void (*)(const float*, int64_t, const float*, int64_t, float*, int64_t,
+                        const float*, int64_t, __mmask16, __mmask16, const float*, int64_t,
+                        const float*);
+  template <int... R>
+  static constexpr std::array<Tile, sizeof...(R)> tiles(std::integer_sequence<int, R...>) {
+    return {&tile<R + 1>...};
+  }
+
+  void run(const float* a, int64_t m, int64_t lda, float* c, int64_t ldc, const float* base,
+           int64_t ld_base) const {
+    static constexpr auto kTiles = tiles(std::make_integer_sequence<int, kMaxTileRows>{});
+    const int64_t panels = (n_ + kCols - 1) / kCols;
+    const int64_t row_tiles = (m + kMaxTileRows - 1) / kMaxTileRows;
+    const float* packed = panels_.const_data_ptr<float>();
+    for (int64_t i = 0; i < panels; ++i) {
+      const int64_t p = reverse_ ? panels - 1 - i : i;
+      const int64_t col = p * kCols, width = std::min(kCols, n_ - col);
+      const __mmask16 low = width >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << width) - 1);
+      const __mmask16 high = width <= 16 ? 0
+                             : width >= 32 ? 0xFFFF
+                                           : static_cast<__mmask16>((1u << (width - 16)) - 1);
+      const float* panel = packed + p * k_ * kCols;
+      // the panel after this one in this call's walk (none after the last)
+      const float* next = i + 1 == panels ? nullptr : packed + (reverse_ ? p - 1 : p + 1) * k_ * kCols;
+      for (int64_t k0 = 0; k0 < k_; k0 += kDepth) {
+        const int64_t depth = std::min(kDepth, k_ - k0);
+        // position k of this pass reads panel[k0 + k]; it fetches the stream kPrefetch floats
+        // on, which passes into the next panel at k = ahead_until
+        const int64_t ahead_until = std::max<int64_t>(0, k_ - k0 - kPrefetch / kCols);
+        const float* ahead = panel + k0 * kCols + kPrefetch;
+        const float* then = next ? next + k0 * kCols + kPrefetch - k_ * kCols : nullptr;
+        int64_t row = 0;
+        for (int64_t t = 0; t < row_tiles; ++t) {  // tiles of near-equal height
+          const int64_t rows = (m - row) / (row_tiles - t);
+          const float* init = k0 > 0 ? c + row * ldc + col
+                              : base ? base + row * ld_base + col : nullptr;
+          // the first row tile streams the panel from L3 and fetches ahead (the next panel
+          // on the way); the others read it from L1
+          kTiles[rows - 1](a + row * lda + k0, lda, panel + k0 * kCols, depth,
+                           c + row * ldc + col, ldc, init, k0 > 0 ? ldc : ld_base, low, high,
+                           t == 0 ? ahead : nullptr, ahead_until, then);
+          row += rows;
+        }
+      }
+    }
+  }
+#endif
+
+  int64_t k_ = 0, n_ = 0;
+  at::Tensor panels_;
+  mutable bool reverse_ = true;  // flipped before each call: the first walks forward
+};
+
+}  // namespace rnnlab
