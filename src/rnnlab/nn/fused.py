@@ -111,7 +111,10 @@ def _weight_grads(ctx, d_pre: Tensor, h0: Tensor, h_all: Tensor, w_index: int, b
     so dW is two products rather than one over a concatenated copy.
     """
     d_w = d_b = None
-    if ctx.needs_input_grad[w_index]:
+    native = getattr(ctx, "native", None)
+    if ctx.needs_input_grad[w_index] and native is not None and d_pre.shape[0] > 1:
+        d_w = native.weight_grad(d_pre[1:], h_all[:-1], d_pre[0], h0)  # into the loops' cache
+    elif ctx.needs_input_grad[w_index]:
         d_w = d_pre[0].t().mm(h0)  # (G*H, H)
         if d_pre.shape[0] > 1:
             rows = d_pre[1:].reshape(-1, d_pre.shape[-1])  # ((T-1)*B, G*H)
@@ -152,16 +155,9 @@ class _Projection(torch.autograd.Function):
     def backward(ctx, d):
         x, weight = ctx.saved_tensors
         d = d.contiguous()
-        d_x = extension_for(d).project(d, weight) if ctx.needs_input_grad[0] else None
-        d_w = None
-        if ctx.needs_input_grad[1]:
-            rows, inputs = d.reshape(-1, d.shape[-1]), x.reshape(-1, x.shape[-1])
-            if rows.shape[1] >= 4 * inputs.shape[1]:
-                # (x^T d)^T: MKL runs this orientation faster where x is much the narrower
-                # ((4096, 1536) and (4096, 64): 7.5 ms + 0.6 for the copy, against 12.7 ms)
-                d_w = inputs.t().mm(rows).t().contiguous()
-            else:
-                d_w = rows.t().mm(inputs)
+        native = extension_for(d)
+        d_x = native.project(d, weight) if ctx.needs_input_grad[0] else None
+        d_w = native.weight_grad(d, x, None, None) if ctx.needs_input_grad[1] else None
         return d_x, d_w
 
 

@@ -93,33 +93,76 @@ class StepProduct {
   static constexpr int64_t kDepth = 256;     // k per pass over a panel: 32 KB, in L1
   static constexpr int64_t kPrefetch = 1024; // floats ahead in the panel stream (4 KB)
 
+  // The panels of B, zero past the last column. Only AVX-512 builds construct a StepProduct.
   void pack(const float* w, bool transposed, float* out) const {
+#if defined(CPU_CAPABILITY_AVX512)
     const int64_t panels = (n_ + kCols - 1) / kCols;
     for (int64_t p = 0; p < panels; ++p) {
       float* panel = out + p * k_ * kCols;
       const int64_t width = std::min(kCols, n_ - p * kCols);
       if (transposed) {  // B[k][n] = w[n][k]: panel column j is row p*32 + j of w
-        // a transpose in blocks of 32 rows x 64 k (8 KB each way), which stay in L1: column by
-        // column, the panel's stores would each touch a new cache line
-        constexpr int64_t kBlock = 64;
-        for (int64_t k0 = 0; k0 < k_; k0 += kBlock) {
-          const int64_t depth = std::min(kBlock, k_ - k0);
-          for (int64_t j = 0; j < kCols; ++j) {
-            const float* row = w + (p * kCols + j) * k_ + k0;
-            float* column = panel + k0 * kCols + j;
-            for (int64_t k = 0; k < depth; ++k) column[k * kCols] = j < width ? row[k] : 0.0f;
+        // 16 rows x 16 k at a time, transposed in registers: written element by element, a
+        // panel took longer to lay out than three of its steps' products
+        for (int64_t j0 = 0; j0 < kCols; j0 += 16) {
+          for (int64_t k0 = 0; k0 < k_; k0 += 16) {
+            const int64_t depth = std::min<int64_t>(16, k_ - k0);
+            const __mmask16 along_k = depth == 16 ? 0xFFFF : static_cast<__mmask16>((1u << depth) - 1);
+            __m512 block[16];
+            for (int64_t i = 0; i < 16; ++i) {  // rows past the last column read as 0
+              const bool row = j0 + i < width;
+              block[i] = _mm512_maskz_loadu_ps(row ? along_k : 0,
+                                               row ? w + (p * kCols + j0 + i) * k_ + k0 : w);
+            }
+            transpose16(block);
+            for (int64_t i = 0; i < depth; ++i) _mm512_storeu_ps(panel + (k0 + i) * kCols + j0, block[i]);
           }
         }
       } else {  // B[k][n] = w[k][n]: panel row k is 32 columns of row k of w
+        const __mmask16 low = width >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << width) - 1);
+        const __mmask16 high = width <= 16 ? 0
+                               : width >= 32 ? 0xFFFF
+                                             : static_cast<__mmask16>((1u << (width - 16)) - 1);
         for (int64_t k = 0; k < k_; ++k) {
-          std::copy_n(w + k * n_ + p * kCols, width, panel + k * kCols);
-          std::fill(panel + k * kCols + width, panel + (k + 1) * kCols, 0.0f);
+          const float* row = w + k * n_ + p * kCols;
+          _mm512_storeu_ps(panel + k * kCols, _mm512_maskz_loadu_ps(low, row));
+          _mm512_storeu_ps(panel + k * kCols + 16, _mm512_maskz_loadu_ps(high, high ? row + 16 : row));
         }
       }
     }
+#else
+    (void)w, (void)transposed, (void)out;
+#endif
   }
 
 #if defined(CPU_CAPABILITY_AVX512)
+  // r[i] = row i of a 16 x 16 block -> r[m] = column m: pairs of rows interleaved, then groups
+  // of four, then the 128-bit lanes gathered across the groups.
+  static void transpose16(__m512 r[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 8; ++i) {  // per lane: a0 b0 a1 b1, a2 b2 a3 b3
+      t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+      t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; ++i) {  // r[4i + c], lane L: column 4L + c of rows 4i..4i+3
+      r[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+      r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+      r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+      r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    __m512 column[16];
+    for (int c = 0; c < 4; ++c) {  // column 4L + c: lane L of r[c], r[4+c], r[8+c], r[12+c]
+      const __m512 even_front = _mm512_shuffle_f32x4(r[c], r[4 + c], 0x88);  // lanes 0, 2
+      const __m512 odd_front = _mm512_shuffle_f32x4(r[c], r[4 + c], 0xDD);   // lanes 1, 3
+      const __m512 even_back = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0x88);
+      const __m512 odd_back = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0xDD);
+      column[c] = _mm512_shuffle_f32x4(even_front, even_back, 0x88);
+      column[8 + c] = _mm512_shuffle_f32x4(even_front, even_back, 0xDD);
+      column[4 + c] = _mm512_shuffle_f32x4(odd_front, odd_back, 0x88);
+      column[12 + c] = _mm512_shuffle_f32x4(odd_front, odd_back, 0xDD);
+    }
+    std::copy_n(column, 16, r);
+  }
+
   // Rows [0, R) of c's 32 columns of one panel over k in [0, depth): c = init + a B.
   template <int R>
   static void tile(const float* a, int64_t lda, const float* panel, int64_t depth, float* c,
