@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 import pytest
+import torch
 from torch.utils.cpp_extension import get_default_build_root
 
 from rnnlab.nn import native
@@ -25,3 +26,14 @@ def _compiled_recurrences():
     """Build the compiled time loops once, up front: not inside a timed test, nor in the
     subprocesses (CLI runs, torchrun workers) that tests start."""
     native.available()
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread for the test (modules opt in with `usefixtures("one_thread")`): the
+    machine is shared, and OpenMP's spin-waits make two threads far slower under load on tiny
+    tensors; some paths (the compiled loops' step product) serve one thread only."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

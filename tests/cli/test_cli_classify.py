@@ -13,12 +13,7 @@ ROWS = [("pos", "a gripping , funny film"), ("neg", "dull and slow"),
         ("pos", "lovely acting"), ("neg", "a poor plot")] * 10
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ import random
 import tarfile
 
 import pytest
-import torch
 
 from rnnlab.cli.main import main
 
@@ -19,12 +18,7 @@ SMALL = ["--embedding-size", "8", "--hidden", "6", "--batch-size", "8", "--max-s
          "--threads", "1", "--quiet"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -34,12 +34,7 @@ CELL_KINDS = ("rnn", "lstm", "gru", "lstm-peephole", "gru-minimal")
 TOLERANCE = 1e-4
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _parts(state):

@@ -27,12 +27,7 @@ from rnnlab.nn.positions import LearnedPositions, SinusoidalPositions, sinusoid_
 TOLERANCE = 1e-4
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _export(model, specs, folder):

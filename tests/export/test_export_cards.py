@@ -12,27 +12,18 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 
 from rnnlab.cli.main import main  # noqa: E402
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 
 TEXTS = [("pos", "A gripping, funny film. I loved it!"), ("neg", "Dull and slow. A poor plot."),
          ("pos", "Lovely acting. Great fun!"), ("neg", "Bad. I hated the plot.")] * 6
 SRC = ["ein mann fährt fahrrad .", "eine katze schläft", "zwei hunde laufen"] * 8
 TGT = ["a man rides a bike .", "a cat sleeps", "two dogs run"] * 8
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _train_and_export(tmp_path, *args):

@@ -16,14 +16,7 @@ from tests.nn.test_fused import fused as run_fused
 
 from rnnlab.nn import native
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The kernel serves one-thread runs only (more threads keep MKL's threaded product)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # the kernel serves one thread only
 
 
 def extension():

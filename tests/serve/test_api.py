@@ -19,13 +19,7 @@ from rnnlab.serve.limits import ServeLimits
 from rnnlab.serve.models import entities
 from rnnlab.tasks.lm.run import LMRun
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _client(models, **options):

@@ -28,12 +28,7 @@ GOOD = ["A great film.", "I loved the cast!", "Superb acting, really.", "Mr. Smi
 BAD = ["An awful film.", "I hated the plot!", "Dreadful acting, really.", "What a bore?"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def write_imdb(folder, movies: int = 10, per_movie: int = 4, seed: int = 0):

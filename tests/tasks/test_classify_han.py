@@ -9,13 +9,7 @@ import torch
 from rnnlab.tasks.classify.config import ClassifyConfig
 from rnnlab.tasks.classify.han import HierarchicalAttention
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny tensors: threads only add waiting on a shared machine
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def model(cell: str = "gru", bidirectional: bool = True) -> HierarchicalAttention:

@@ -23,14 +23,7 @@ from rnnlab.tasks.classify.model import (
     mean_pool,
 )
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The machine is shared: one thread (OpenMP spin-waits make two far slower under load)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 lengths_lists = st.lists(st.integers(1, 7), min_size=1, max_size=5)

@@ -23,12 +23,7 @@ GOOD, BAD = ["great", "fine", "lovely"], ["awful", "dull", "poor"]
 FILLER = ["the", "film", "was", "a", "plot", "and", "cast"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _sentences(n, seed):
