@@ -14,9 +14,9 @@
 // - prefetches 4 KB ahead in the panel stream, and walks the panels forward and backward on
 //   alternate calls, so the panels the last call read last are still in L2 when the next begins.
 // Measured against torch.mm / addmm at one thread, one sequence of products each, the layout
-// included (`python benchmarks/step_product.py`, two runs): (20, 650) x (650, 1950) 1.62-1.73x
+// included (`python benchmarks/step_product.py`, three runs): (20, 650) x (650, 1950) 1.62-1.73x
 // (137-141 against 79-88 GFLOP/s), its backward 1.25-1.28x; (32, 512) x (512, 1536) 1.21-1.25x,
-// backward 1.16-1.17x; 1.01-1.28x at the narrower layers of configs (a), (d), (f).
+// backward 1.16-1.18x; 1.01-1.28x at the narrower layers of configs (a), (d), (f).
 //
 // Each output is the same sum, in the same order of k, whichever direction a call walks, so the
 // results do not depend on the call's parity. Used for float32 at one torch thread on builds with
