@@ -112,7 +112,7 @@ def _weight_grads(ctx, d_pre: Tensor, h0: Tensor, h_all: Tensor, w_index: int, b
     """
     d_w = d_b = None
     native = getattr(ctx, "native", None)
-    if ctx.needs_input_grad[w_index] and native is not None and d_pre.shape[0] > 1:
+    if ctx.needs_input_grad[w_index] and native is not None:
         d_w = native.weight_grad(d_pre[1:], h_all[:-1], d_pre[0], h0)  # into the loops' cache
     elif ctx.needs_input_grad[w_index]:
         d_w = d_pre[0].t().mm(h0)  # (G*H, H)
