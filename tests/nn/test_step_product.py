@@ -64,6 +64,23 @@ def test_equals_the_product(rows, inner, outer, transposed, with_base, seed):
     torch.testing.assert_close(got.double(), want, atol=2e-5 * inner ** 0.5, rtol=1e-5)
 
 
+@settings(max_examples=40, deadline=None)
+@given(rows=st.integers(1, 64), head=st.integers(1, 600), tail=st.integers(1, 300),
+       outer=st.integers(1, 100), with_base=st.booleans(), seed=st.integers(0, 2**16))
+def test_a_left_factor_in_two_parts(rows, head, tail, outer, with_base, seed):
+    """[a, tail] @ B with the two blocks of columns apart, as the full GRU's backward passes
+    d_rz (rows of d_x, 3H apart) beside d_hn: the passes over k end where the head does."""
+    ext = extension()
+    gen = torch.Generator().manual_seed(seed)
+    wide = torch.randn(rows, head + 7, generator=gen)  # rows farther apart than `head`
+    a, rest = wide[:, :head], torch.randn(rows, tail, generator=gen)
+    weight = torch.randn(head + tail, outer, generator=gen)
+    base = torch.randn(rows, outer, generator=gen) if with_base else None
+    got = ext.step_product(a, weight, False, base, 1, rest)
+    want = exact(torch.cat([a, rest], 1), weight, False, base)
+    torch.testing.assert_close(got.double(), want, atol=2e-5 * (head + tail) ** 0.5, rtol=1e-5)
+
+
 @pytest.mark.parametrize("transposed", [True, False])
 def test_both_walks_give_the_same_bits(transposed):
     """Calls alternate the order of the panels (the last ones read stay in L2); each output is

@@ -107,13 +107,15 @@ def _d_state_out(dh: Tensor, d_out_t: Tensor, m: Tensor | None) -> Tensor:
 def _weight_grads(ctx, d_pre: Tensor, h0: Tensor, h_all: Tensor, w_index: int, b_index: int):
     """dW_hh = Σ_t d_pre_t^T h_{t-1} and db_hh = Σ_t d_pre_t, over all T*B rows at once.
 
-    d_pre (T, B, G*H) is ∂L/∂(h_{t-1} W_hh^T + b_hh); h_{t-1} is h0 at t = 0 and h_all[t-1] after,
-    so dW is two products rather than one over a concatenated copy.
+    d_pre (T, B, G*H) is ∂L/∂(h_{t-1} W_hh^T + b_hh); h_{t-1} is h0 at t = 0 and h_all[t-1] after.
+    The compiled loops' weight_grad copies them into one buffer for one product (a second
+    product for h0's step alone costs more than the copy: it reads and writes all of dW); the
+    Python loops add that second product.
     """
     d_w = d_b = None
     native = getattr(ctx, "native", None)
     if ctx.needs_input_grad[w_index] and native is not None:
-        d_w = native.weight_grad(d_pre[1:], h_all[:-1], d_pre[0], h0)  # into the loops' cache
+        d_w = native.weight_grad([d_pre], h_all, h0)  # [h0, h_all[:-1]] copied, one product
     elif ctx.needs_input_grad[w_index]:
         d_w = d_pre[0].t().mm(h0)  # (G*H, H)
         if d_pre.shape[0] > 1:
@@ -124,15 +126,25 @@ def _weight_grads(ctx, d_pre: Tensor, h0: Tensor, h_all: Tensor, w_index: int, b
     return d_w, d_b
 
 
-def _bias_grad(ctx, d_x: Tensor, index: int, d_b_hh: Tensor | None = None,
-               shared: int = 0) -> Tensor | None:
-    """∂L/∂b_ih = Σ_t ∂L/∂x_proj_t over all T*B rows, where the Function took b_ih apart; its
-    first `shared` entries are db_hh's where d_x and d_pre agree there (the GRU's r and z)."""
-    if not ctx.needs_input_grad[index]:
-        return None
-    if d_b_hh is None or shared == 0:
-        return d_x.sum((0, 1))
-    return torch.cat([d_b_hh[:shared], d_x[..., shared:].sum((0, 1))])
+def _bias_grad(ctx, d_x: Tensor, index: int) -> Tensor | None:
+    """∂L/∂b_ih = Σ_t ∂L/∂x_proj_t over all T*B rows, where the Function took b_ih apart."""
+    return d_x.sum((0, 1)) if ctx.needs_input_grad[index] else None
+
+
+def _full_gru_hidden_grads(ctx, d_x: Tensor, d_hn: Tensor, h0: Tensor, h_all: Tensor,
+                           d_b_ih: Tensor | None):
+    """dW_hh and db_hh of the full GRU after its compiled loop, whose ∂L/∂(h W_hh^T + b_hh) is
+    d_x's r and z blocks beside d_hn (T, B, H), the n block, which the loop keeps apart (db_hh's
+    r and z entries are db_ih's, where that was summed)."""
+    H = h0.shape[1]
+    d_rz = d_x[..., :2 * H]
+    d_w = d_b = None
+    if ctx.needs_input_grad[2]:
+        d_w = ctx.native.weight_grad([d_rz, d_hn], h_all, h0)
+    if ctx.needs_input_grad[3]:
+        d_b_rz = d_rz.sum((0, 1)) if d_b_ih is None else d_b_ih[:2 * H]
+        d_b = torch.cat([d_b_rz, d_hn.sum((0, 1))])
+    return d_w, d_b
 
 
 def _joined(bias_ih: Tensor | None, bias_hh: Tensor | None) -> Tensor | None:
@@ -157,7 +169,7 @@ class _Projection(torch.autograd.Function):
         d = d.contiguous()
         native = extension_for(d)
         d_x = native.project(d, weight) if ctx.needs_input_grad[0] else None
-        d_w = native.weight_grad(d, x, None, None) if ctx.needs_input_grad[1] else None
+        d_w = native.weight_grad([d], x, None) if ctx.needs_input_grad[1] else None
         return d_x, d_w
 
 
@@ -407,12 +419,15 @@ class _GRUFunction(torch.autograd.Function):
         gates, h_proj, h_all, h0, w, mask = ctx.saved_tensors
         full = ctx.full
         if ctx.native is not None:
-            d_x, d_pre, dh = ctx.native.gru_backward(
+            d_x, d_hn, dh = ctx.native.gru_backward(
                 d_out, d_hT, gates, h_proj, h_all, h0, w, full, _contiguous(mask),
                 _native_packed(w, *gates.shape[:2], transpose=True))
-            d_w, d_b = _weight_grads(ctx, d_pre, h0, h_all, 2, 3)
-            shared = 2 * h0.shape[1] if full else 0  # d_x = d_pre in the r and z blocks
-            return d_x, dh, d_w, d_b, None, None, _bias_grad(ctx, d_x, 6, d_b, shared)
+            if not full:  # d_x is ∂L/∂(h W_hh^T + b) too
+                d_w, d_b = _weight_grads(ctx, d_x, h0, h_all, 2, 3)
+                return d_x, dh, d_w, d_b, None, None, _bias_grad(ctx, d_x, 6)
+            d_b_ih = _bias_grad(ctx, d_x, 6)
+            d_w, d_b = _full_gru_hidden_grads(ctx, d_x, d_hn, h0, h_all, d_b_ih)
+            return d_x, dh, d_w, d_b, None, None, d_b_ih
         T, B, GH = gates.shape
         H = h0.shape[1]
         one = gates.new_ones(())

@@ -65,24 +65,44 @@ Tensor project(const Tensor& a, const Tensor& b) {
   return out;
 }
 
-// dW = d^T x (N, K) over all rows of d (..., N) and x (..., K), plus first_d^T first_x where
-// given (a loop's first step, whose h_{t-1} is h0 and not in h_all), into a buffer from the
-// block cache. torch.mm would return it in fresh memory, which faults in page by page: two such
-// gradients of 5 MB were half of a 2x650 GRU step's page faults. Where x is at least 4x the
-// narrower, as (x^T d)^T: MKL runs that orientation faster ((4096, 64) and (4096, 1536): 7.5 ms
-// plus 0.6 for the copy, against 12.7 ms).
-Tensor weight_grad(const Tensor& d, const Tensor& x, const std::optional<Tensor>& first_d,
-                   const std::optional<Tensor>& first_x) {
-  const int64_t N = d.size(-1), K = x.size(-1);
-  const Tensor rows = d.reshape({-1, N}), inputs = x.reshape({-1, K});
-  Tensor out = cached_empty({N, K}, d.options());
-  if (N >= 4 * K && !first_d.has_value()) {
-    Tensor transposed = cached_empty({K, N}, d.options());
-    at::mm_out(transposed, inputs.t(), rows);
+// The h_{t-1} of every step of a loop, (T, B, H): h0, then the states h_all (T, B, H) but its
+// last, in one buffer from the block cache, so that dW_hh is one product. (Adding h0's step as
+// a second product reads and writes all of dW: 0.42 ms for a (20, 650) GRU layer's 5 MB, at
+// one thread, against 0.14 for this copy of its 35 steps.)
+Tensor previous_states(const Tensor& h_all, const Tensor& h0) {
+  const int64_t T = h_all.size(0);
+  Tensor steps = cached_empty(h_all.sizes(), h_all.options());
+  steps[0].copy_(h0);
+  if (T > 1) steps.narrow(0, 1, T - 1).copy_(h_all.narrow(0, 0, T - 1));
+  return steps;
+}
+
+// dW = d^T x (N, K) over all rows of d (..., N) and x (..., K), into a buffer from the block
+// cache; with `first`, x holds a loop's states h_all and the rows are each step's h_{t-1}
+// (`first` = h0 at step 0). d may come in blocks of columns (the full GRU's d_rz and d_hn),
+// whose products fill the blocks of rows of dW. torch.mm would return it in fresh memory, which
+// faults in page by page: two such gradients of 5 MB were half of a 2x650 GRU step's page
+// faults. Where one d is at least 4x as wide as x, as (x^T d)^T: MKL runs that orientation
+// faster ((4096, 64) and (4096, 1536): 7.5 ms plus 0.6 for the copy, against 12.7 ms).
+Tensor weight_grad(const std::vector<Tensor>& blocks, const Tensor& x,
+                   const std::optional<Tensor>& first) {
+  int64_t N = 0;
+  for (const Tensor& d : blocks) N += d.size(-1);
+  const int64_t K = x.size(-1);
+  const Tensor inputs = (first.has_value() ? previous_states(x, *first) : x).reshape({-1, K});
+  Tensor out = cached_empty({N, K}, x.options());
+  if (blocks.size() == 1 && N >= 4 * K) {
+    Tensor transposed = cached_empty({K, N}, x.options());
+    at::mm_out(transposed, inputs.t(), blocks[0].reshape({-1, N}));
     return out.copy_(transposed.t());
   }
-  at::mm_out(out, rows.t(), inputs);
-  if (first_d.has_value()) out.addmm_(first_d->t(), *first_x);
+  int64_t row = 0;
+  for (const Tensor& d : blocks) {
+    const int64_t n = d.size(-1);
+    Tensor rows = out.narrow(0, row, n);
+    at::mm_out(rows, d.reshape({-1, n}).t(), inputs);
+    row += n;
+  }
   return out;
 }
 
@@ -187,14 +207,18 @@ class StateGradWeight {
     }
   }
 
-  // out = base + d W, for the running rows
-  void add(Tensor& out, const Tensor& base, const Tensor& d) const {
+  // out = base + [d, tail] W, for the running rows; `tail` (may be undefined) holds the last
+  // columns of the gate gradient where they live apart (the full GRU's d_hn)
+  void add(Tensor& out, const Tensor& base, const Tensor& d, const Tensor& tail) const {
+    const bool rows_contiguous = d.stride(1) == 1 && out.stride(1) == 1 &&
+                                 base.stride(1) == 1 && (!tail.defined() || tail.stride(1) == 1);
     if (packed_t_.defined()) {
-      at::add_out(out, base, packed_linear(d, packed_t_));
-    } else if (step_ && d.stride(1) == 1 && out.stride(1) == 1 && base.stride(1) == 1) {
-      step_->multiply(d, out, base);
+      at::add_out(out, base, packed_linear(tail.defined() ? at::cat({d, tail}, 1) : d, packed_t_));
+    } else if (step_ && rows_contiguous) {
+      step_->multiply(d, out, base, tail);
     } else {
-      at::addmm_out(out, base, d, weight_hh_);
+      at::addmm_out(out, base, d, weight_hh_.narrow(0, 0, d.size(1)));
+      if (tail.defined()) out.addmm_(tail, weight_hh_.narrow(0, d.size(1), tail.size(1)));
     }
   }
 
@@ -251,15 +275,19 @@ inline void copy_rows(const Tensor& to, const Tensor& from, int64_t n) {
   if (n < to.size(0)) to.narrow(0, n, to.size(0) - n).copy_(from.narrow(0, n, to.size(0) - n));
 }
 
-// dh_{t-1} (B, H) into `dh_prev`: base + d_pre_t W for the `active` running rows, whose rows of
-// d_pre_t are the only ones written (the rest are zeroed here); the ended rows carry dh_t.
+// dh_{t-1} (B, H) into `dh_prev`: base + [d_pre_t, tail_t] W for the `active` running rows,
+// whose rows of d_pre_t (and tail_t, where defined) are the only ones written (the rest are
+// zeroed here); the ended rows carry dh_t.
 void previous_state_grad(Tensor& dh_prev, const Tensor& base, const Tensor& d_pre_t,
-                         const Tensor& dh, const StateGradWeight& weight, int64_t active) {
+                         const Tensor& tail_t, const Tensor& dh, const StateGradWeight& weight,
+                         int64_t active) {
   zero_rows(d_pre_t, active);
+  if (tail_t.defined()) zero_rows(tail_t, active);
   copy_rows(dh_prev, dh, active);
   if (active == 0) return;
   Tensor running = dh_prev.narrow(0, 0, active);
-  weight.add(running, base.narrow(0, 0, active), d_pre_t.narrow(0, 0, active));
+  weight.add(running, base.narrow(0, 0, active), d_pre_t.narrow(0, 0, active),
+             tail_t.defined() ? tail_t.narrow(0, 0, active) : Tensor());
 }
 
 // Carried state past a sequence's end (m = 0) keeps h_{t-1}; the output there is 0.
@@ -423,7 +451,7 @@ std::vector<Tensor> lstm_backward(const Tensor& d_out, const Tensor& d_hT, const
         });
       }
       // dh_{t-1} = (1-m) dh_t + d_gates_t W_hh
-      previous_state_grad(dh_prev, dh, d_gates[t], dh, state_grad, active);
+      previous_state_grad(dh_prev, dh, d_gates[t], Tensor(), dh, state_grad, active);
       copy_rows(dc_prev, dc, active);
       std::swap(dh, dh_prev);
       std::swap(dc, dc_prev);
@@ -526,8 +554,10 @@ std::vector<Tensor> gru_forward(const Tensor& x_proj, const Tensor& h0, const Te
   return {out, gates, full ? h_proj : Tensor(), h_all};
 }
 
-// Returns d_x (= dL/dx_proj), d_pre (= dL/d(W h + b): differs from d_x for the full GRU's n
-// gate), dh0.
+// Returns d_x (= dL/dx_proj), d_hn and dh0. dL/d(W h + b) is d_x for the minimal GRU (d_hn
+// undefined); for the full GRU it is d_x in the r and z blocks and d_hn (T, B, H) = dL/d(W_n h
+// + b_n) in the n block, which is kept apart rather than in a second (T, B, 3H) copy whose r and
+// z blocks would repeat d_x's.
 std::vector<Tensor> gru_backward(const Tensor& d_out, const Tensor& d_hT, const Tensor& gates,
                                  const std::optional<Tensor>& h_proj_opt, const Tensor& h_all,
                                  const Tensor& h0, const Tensor& weight_hh, bool full,
@@ -537,8 +567,8 @@ std::vector<Tensor> gru_backward(const Tensor& d_out, const Tensor& d_hT, const 
                packed_t = defined_or(packed_t_opt);
   const int64_t T = gates.size(0), B = gates.size(1), H = h0.size(1);
   const int64_t G = full ? 3 : 2;
-  Tensor d_pre = cached_like(gates);
-  Tensor d_x = full ? cached_like(gates) : d_pre;
+  Tensor d_x = cached_like(gates);
+  Tensor d_hn = full ? cached_empty({T, B, H}, gates.options()) : Tensor();
   Tensor dh = d_hT.contiguous().clone();
   Tensor dh_prev = at::empty_like(dh), base = at::empty_like(dh);
   const Tensor d_out_c = d_out.contiguous();
@@ -553,8 +583,8 @@ std::vector<Tensor> gru_backward(const Tensor& d_out, const Tensor& d_hT, const 
       const scalar_t* hpp = full ? h_proj[t].const_data_ptr<scalar_t>() : nullptr;
       const scalar_t* hprev = (t == 0 ? h0 : h_all[t - 1]).const_data_ptr<scalar_t>();
       const scalar_t* dout = d_out_c[t].const_data_ptr<scalar_t>();
-      scalar_t* dp = d_pre[t].data_ptr<scalar_t>();
       scalar_t* dx = d_x[t].data_ptr<scalar_t>();
+      scalar_t* dhn = full ? d_hn[t].data_ptr<scalar_t>() : nullptr;
       scalar_t* dhp = dh.data_ptr<scalar_t>();
       scalar_t* bp = base.data_ptr<scalar_t>();
       const int64_t active = rows[t];
@@ -562,7 +592,6 @@ std::vector<Tensor> gru_backward(const Tensor& d_out, const Tensor& d_hT, const 
         const scalar_t m = mask_at(mp, t, B, b);
         const V mv(m), om(scalar_t(1) - m);
         const scalar_t* gb = g + b * G * H;
-        scalar_t* dpb = dp + b * G * H;
         scalar_t* dxb = dx + b * G * H;
         columns<scalar_t>(H, [&](int64_t j, int64_t n) {
           const int64_t k = b * H + j;
@@ -575,24 +604,31 @@ std::vector<Tensor> gru_backward(const Tensor& d_out, const Tensor& d_hT, const 
           if (full) {  // n_pre = x_n + r*(W_n h + b_n)
             const V r = load(gb + j, n);
             const V d_r = d_n * load(hpp + k, n) * r * (one - r);  // hp_n, (T, B, H)
-            d_r.store(dpb + j, n); d_r.store(dxb + j, n);
-            d_z.store(dpb + H + j, n); d_z.store(dxb + H + j, n);
-            (d_n * r).store(dpb + 2 * H + j, n);
+            d_r.store(dxb + j, n);
+            d_z.store(dxb + H + j, n);
             d_n.store(dxb + 2 * H + j, n);
+            (d_n * r).store(dhn + k, n);
           } else {
-            d_z.store(dpb + j, n);
-            d_n.store(dpb + H + j, n);
+            d_z.store(dxb + j, n);
+            d_n.store(dxb + H + j, n);
           }
           // dh_{t-1} = dh_new*z + (1-m) dh_t + d_pre W (added after the row loop)
           (dh_new * z + dh_carried * om).store(bp + k, n);
         });
       }
-      if (full) zero_rows(d_x[t], active);
-      previous_state_grad(dh_prev, base, d_pre[t], dh, state_grad, active);
+      // the recurrent product reads d_x's r, z blocks and d_hn: [d_r, d_z, d_hn] W
+      const Tensor d_x_t = d_x[t];
+      if (full) {
+        zero_rows(d_x_t, active);
+        previous_state_grad(dh_prev, base, d_x_t.narrow(1, 0, 2 * H), d_hn[t], dh, state_grad,
+                            active);
+      } else {
+        previous_state_grad(dh_prev, base, d_x_t, Tensor(), dh, state_grad, active);
+      }
       std::swap(dh, dh_prev);
     }
   });
-  return {d_x, d_pre, dh};
+  return {d_x, d_hn, dh};
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -680,7 +716,7 @@ std::vector<Tensor> rnn_backward(const Tensor& d_out, const Tensor& d_hT, const 
           (dh_carried * om).store(dhp + k, n);
         });
       }
-      previous_state_grad(dh_prev, dh, d_pre[t], dh, state_grad, active);
+      previous_state_grad(dh_prev, dh, d_pre[t], Tensor(), dh, state_grad, active);
       std::swap(dh, dh_prev);
     }
   });
@@ -714,16 +750,19 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("rnn_forward", &rnn_forward, release_gil());
   m.def("rnn_backward", &rnn_backward, release_gil());
   m.def("generate", &rnnlab::generate, release_gil());
-  // The step product alone (tests, benchmarks/step_product.py): a @ weight^T (transposed) or
-  // a @ weight, plus base; twice when `calls` is 2, so the second call walks the other way.
+  // The step product alone (tests, benchmarks/step_product.py): [a, tail] @ weight^T
+  // (transposed) or [a, tail] @ weight, plus base; twice when `calls` is 2, so the second call
+  // walks the other way.
   m.def("step_product_applies", &rnnlab::StepProduct::applies);
   m.def("step_product", [](const Tensor& a, const Tensor& weight, bool transposed,
-                           const std::optional<Tensor>& base, int64_t calls) {
+                           const std::optional<Tensor>& base, int64_t calls,
+                           const std::optional<Tensor>& tail) {
     const rnnlab::StepProduct product(weight, transposed);
     Tensor c = at::empty({a.size(0), transposed ? weight.size(0) : weight.size(1)}, a.options());
-    for (int64_t i = 0; i < calls; ++i) product.multiply(a, c, defined_or(base));
+    for (int64_t i = 0; i < calls; ++i) product.multiply(a, c, defined_or(base), defined_or(tail));
     return c;
-  }, release_gil());
+  }, py::arg("a"), py::arg("weight"), py::arg("transposed"), py::arg("base"), py::arg("calls"),
+     py::arg("tail") = py::none(), release_gil());
   m.def("cached_bytes", [] { return rnnlab::BlockCache::instance().free_bytes(); });
   m.def("empty_cache", [] { rnnlab::BlockCache::instance().empty(); });
 }

@@ -72,18 +72,26 @@ class StepProduct {
     pack(w.const_data_ptr<float>(), transposed, panels_.data_ptr<float>());
   }
 
-  // c (M, N) = a (M, K) @ B, plus `base` (M, N) where it is defined. Rows of a, c and base are
-  // contiguous (stride(1) == 1); c may be base.
-  void multiply(const at::Tensor& a, at::Tensor& c, const at::Tensor& base) const {
+  // c (M, N) = [a, tail] (M, K) @ B, plus `base` (M, N) where it is defined: `tail`, where
+  // defined, holds the last columns of the left factor apart from `a` (the full GRU's d_hn
+  // beside d_rz). Rows of a, tail, c and base are contiguous (stride(1) == 1); c may be base.
+  void multiply(const at::Tensor& a, at::Tensor& c, const at::Tensor& base,
+                const at::Tensor& tail = at::Tensor()) const {
 #if defined(CPU_CAPABILITY_AVX512)
-    TORCH_CHECK(a.size(1) == k_ && c.size(1) == n_ && a.stride(1) == 1 && c.stride(1) == 1 &&
-                (!base.defined() || base.stride(1) == 1), "StepProduct: shapes do not match");
+    const int64_t k_tail = tail.defined() ? tail.size(1) : 0;
+    TORCH_CHECK(a.size(1) + k_tail == k_ && c.size(1) == n_ && a.stride(1) == 1 &&
+                c.stride(1) == 1 && (!base.defined() || base.stride(1) == 1) &&
+                (!tail.defined() || (tail.stride(1) == 1 && tail.size(0) == a.size(0))),
+                "StepProduct: shapes do not match");
     reverse_ = !reverse_;
-    run(a.const_data_ptr<float>(), a.size(0), a.stride(0), c.data_ptr<float>(), c.stride(0),
+    const Left left{a.const_data_ptr<float>(), a.stride(0), a.size(1),
+                    tail.defined() ? tail.const_data_ptr<float>() : nullptr,
+                    tail.defined() ? tail.stride(0) : 0};
+    run(left, a.size(0), c.data_ptr<float>(), c.stride(0),
         base.defined() ? base.const_data_ptr<float>() : nullptr,
         base.defined() ? base.stride(0) : 0);
 #else
-    (void)a, (void)c, (void)base;
+    (void)a, (void)c, (void)base, (void)tail;
     TORCH_CHECK(false, "StepProduct needs an AVX-512 build");
 #endif
   }
@@ -204,6 +212,14 @@ class StepProduct {
     }
   }
 
+  // The left factor, its columns [0, split) at `head` and [split, K) at `tail`.
+  struct Left {
+    const float* head;
+    int64_t ld_head, split;
+    const float* tail;
+    int64_t ld_tail;
+  };
+
   using Tile = void (*)(const float*, int64_t, const float*, int64_t, float*, int64_t,
                         const float*, int64_t, __mmask16, __mmask16, bool, const float*,
                         int64_t, const float*);
@@ -212,7 +228,7 @@ class StepProduct {
     return {&tile<R + 1>...};
   }
 
-  void run(const float* a, int64_t m, int64_t lda, float* c, int64_t ldc, const float* base,
+  void run(const Left& left, int64_t m, float* c, int64_t ldc, const float* base,
            int64_t ld_base) const {
     static constexpr auto kTiles = tiles(std::make_integer_sequence<int, kMaxTileRows>{});
     const int64_t panels = (n_ + kCols - 1) / kCols;
@@ -229,8 +245,13 @@ class StepProduct {
       // the panel after this one in this call's walk (none after the last)
       const float* next =
           i + 1 == panels ? nullptr : packed + (reverse_ ? p - 1 : p + 1) * k_ * kCols;
-      for (int64_t k0 = 0; k0 < k_; k0 += kDepth) {
-        const int64_t depth = std::min(kDepth, k_ - k0);
+      for (int64_t k0 = 0, depth = 0; k0 < k_; k0 += depth) {
+        // passes of at most kDepth, of near-equal depth, that do not cross from head to tail
+        const bool in_head = k0 < left.split;
+        const int64_t rest = (in_head ? left.split : k_) - k0;
+        depth = (rest + (rest + kDepth - 1) / kDepth - 1) / ((rest + kDepth - 1) / kDepth);
+        const float* a = in_head ? left.head + k0 : left.tail + (k0 - left.split);
+        const int64_t lda = in_head ? left.ld_head : left.ld_tail;
         // position k of this pass reads row k0 + k of the panel and fetches the row `lead`
         // rows on in the stream: this panel's up to k = ahead_until, then the next panel's
         const int64_t lead = kPrefetch / kCols;
@@ -244,7 +265,7 @@ class StepProduct {
                               : base ? base + row * ld_base + col : nullptr;
           // the first row tile streams the panel from L3 and fetches ahead (the next panel
           // on the way); the others read it from L1
-          kTiles[rows - 1](a + row * lda + k0, lda, panel + k0 * kCols, depth,
+          kTiles[rows - 1](a + row * lda, lda, panel + k0 * kCols, depth,
                            c + row * ldc + col, ldc, init, k0 > 0 ? ldc : ld_base, low, high,
                            t == 0, ahead, ahead_until, then);
           row += rows;
