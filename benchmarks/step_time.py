@@ -1,0 +1,61 @@
+"""CPU milliseconds per training step of one rnnlab recurrent layer, to compare two commits.
+
+recurrent_speed.py compares a layer with torch.nn in the same process; a change inside rnnlab is
+better measured against rnnlab before it. Run this script from two checkouts, each with its own
+TORCH_EXTENSIONS_DIR (so each keeps its own build of the C++ loops), one process at a time, in
+ABBA order, and compare the means:
+
+    git worktree add /tmp/before <commit>
+    TORCH_EXTENSIONS_DIR=/tmp/ext-before PYTHONPATH=/tmp/before/src \\
+        python benchmarks/step_time.py --config b --cell gru
+    TORCH_EXTENSIONS_DIR=/tmp/ext-after PYTHONPATH=src python benchmarks/step_time.py ...
+
+A step is the forward and backward of the layer on config (b)'s shapes (or (a), (c)), loss a
+fixed random projection of the output, as recurrent_speed.py's fwd+bwd; one torch thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+import rnnlab
+from rnnlab.nn import GRU, LSTM, RNN
+
+CONFIGS = {"a": (20, 35, 2, 200, 200), "b": (20, 35, 2, 650, 650), "c": (32, 128, 1, 512, 64)}
+CELLS = {"gru": GRU, "lstm": LSTM, "rnn": RNN}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", choices=sorted(CONFIGS), default="b")
+    parser.add_argument("--cell", choices=sorted(CELLS), default="gru")
+    parser.add_argument("--steps", type=int, default=80)
+    parser.add_argument("--warmup", type=int, default=20)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    batch, steps, layers, hidden, inputs = CONFIGS[args.config]
+    layer = CELLS[args.cell](inputs, hidden, num_layers=layers)
+    x = torch.randn(steps, batch, inputs, requires_grad=True)
+    projection = torch.randn(hidden)
+
+    def step() -> None:
+        out, _ = layer(x)
+        (out @ projection).sum().backward()
+        layer.zero_grad(set_to_none=True)
+        x.grad = None
+
+    for _ in range(args.warmup):
+        step()
+    started = time.process_time()
+    for _ in range(args.steps):
+        step()
+    ms = (time.process_time() - started) / args.steps * 1e3
+    print(f"{rnnlab.__file__}: {args.cell} ({args.config}) {ms:.2f} ms a step")
+
+
+if __name__ == "__main__":
+    main()
