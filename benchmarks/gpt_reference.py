@@ -112,7 +112,9 @@ def dev_losses(model: GPT, dev: Tensor, seed: int) -> dict[str, float]:
     return {"estimate_200_batches": round(estimate, 4), "whole_stream": round(total / count, 4)}
 
 
-def train(seed: int, steps: int, train_ids: Tensor, dev_ids: Tensor, vocab: int) -> dict:
+def seeded_model(seed: int, vocab: int) -> tuple[GPT, list[Tensor], torch.optim.AdamW]:
+    """The model built right after seeding the global generator (its initialisation draws from
+    it, as nanoGPT's does), its parameters, and AdamW with weight decay on the matrices."""
     torch.manual_seed(seed)
     model = GPT(vocab)
     params = list(model.parameters())
@@ -120,6 +122,11 @@ def train(seed: int, steps: int, train_ids: Tensor, dev_ids: Tensor, vocab: int)
         [{"params": [p for p in params if p.dim() >= 2], "weight_decay": DECAY},
          {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}],
         lr=LR, betas=(0.9, BETA2))
+    return model, params, optimizer
+
+
+def train(seed: int, steps: int, train_ids: Tensor, dev_ids: Tensor, vocab: int) -> dict:
+    model, params, optimizer = seeded_model(seed, vocab)
     generator = torch.Generator().manual_seed(seed)
     started = time.process_time()
     for step in range(steps):
@@ -156,13 +163,7 @@ def train_nanogpt_order(seed: int, steps: int, train_ids: Tensor, dev_ids: Tenso
         model.train()
         return losses
 
-    torch.manual_seed(seed)
-    model = GPT(vocab)
-    params = list(model.parameters())
-    optimizer = torch.optim.AdamW(
-        [{"params": [p for p in params if p.dim() >= 2], "weight_decay": DECAY},
-         {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}],
-        lr=LR, betas=(0.9, BETA2))
+    model, params, optimizer = seeded_model(seed, vocab)
     log = []
     ids, targets = batch(train_ids)
     started = time.process_time()
