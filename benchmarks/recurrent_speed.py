@@ -186,8 +186,10 @@ def make_runner(label: str, cls: type, kwargs: dict, cfg: Config, x: Tensor,
 
 
 def bench_config(cfg: Config, repeats: int, quick: bool, budget: float,
-                 block_seconds: float = BLOCK_SECONDS, clock: Clock = CLOCKS["wall"]) -> list[dict]:
+                 block_seconds: float = BLOCK_SECONDS, clock: Clock = CLOCKS["wall"],
+                 variants: list | None = None) -> list[dict]:
     """Rows for one configuration; stops after `budget` seconds (at least one round)."""
+    variants = VARIANTS if variants is None else variants
     started = time.perf_counter()
     torch.manual_seed(0)
     lengths = None
@@ -204,7 +206,7 @@ def bench_config(cfg: Config, repeats: int, quick: bool, budget: float,
     projection = torch.randn(cfg.steps, cfg.batch, directions * cfg.hidden)  # (T, B, D*H)
 
     calls = {}
-    for label, _, cls, kwargs, _ in VARIANTS:
+    for label, _, cls, kwargs, _ in variants:
         run, grads = make_runner(label, cls, kwargs, cfg, x, lengths)
 
         def forward(run=run) -> None:
@@ -225,14 +227,14 @@ def bench_config(cfg: Config, repeats: int, quick: bool, budget: float,
             per_call[label, mode] = timed_block(fn, 1, clock)
     block = {}
     for mode in ("fwd", "fwd+bwd"):
-        slowest_ref = max(per_call[v[1], mode] for v in VARIANTS)
+        slowest_ref = max(per_call[v[1], mode] for v in variants)
         block[mode] = 1 if quick else max(1, round(block_seconds / slowest_ref))
 
     seconds: dict[tuple[str, str], list[float]] = {key: [] for key in per_call}
     ratios: dict[tuple[str, str], list[float]] = {key: [] for key in per_call}
     rounds = 0
     while rounds < repeats and (rounds == 0 or time.perf_counter() - started < budget):
-        for label, reference, *_ in VARIANTS:
+        for label, reference, *_ in variants:
             for mode in ("fwd", "fwd+bwd"):
                 if label == reference:
                     ref_time = mine_time = timed_block(calls[label][mode], block[mode], clock)
@@ -247,7 +249,7 @@ def bench_config(cfg: Config, repeats: int, quick: bool, budget: float,
     tokens = cfg.batch * cfg.steps
     real_tokens = tokens if lengths is None else int(lengths.sum())
     rows = []
-    for label, reference, cls, kwargs, targets in VARIANTS:
+    for label, reference, cls, kwargs, targets in variants:
         row = {"config": cfg.name, "model": label, "reference": reference, "rounds": rounds,
                "gemm GFLOP/s": gemm / 1e9}
         for mode in ("fwd", "fwd+bwd"):
@@ -312,6 +314,19 @@ def markdown_table(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def chosen_variants(parser: argparse.ArgumentParser, labels: list[str] | None) -> list:
+    """The rows `--models` names, with the references they are timed against, in table order."""
+    if not labels:
+        return VARIANTS
+    known = {v[0] for v in VARIANTS}
+    unknown = [label for label in labels if label not in known]
+    if unknown:
+        parser.error(f"unknown --models {', '.join(map(repr, unknown))}; known: "
+                     f"{', '.join(sorted(known))}")
+    wanted = set(labels) | {v[1] for v in VARIANTS if v[0] in labels}
+    return [v for v in VARIANTS if v[0] in wanted]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
@@ -327,6 +342,9 @@ def main() -> int:
     parser.add_argument("--block-seconds", type=float, default=BLOCK_SECONDS,
                         help="length of each timed block; longer blocks average out a busy "
                              "machine's interruptions")
+    parser.add_argument("--models", nargs="+", metavar="LABEL",
+                        help="time only these rows, by their label (e.g. 'GRU fused'), with "
+                             "their references (default: every row)")
     add_clock_argument(parser)
     parser.add_argument("--output", help="path without suffix for the .json and .md "
                                          "(default benchmarks/results/recurrent_speed)")
@@ -348,12 +366,13 @@ def main() -> int:
         "block_seconds": args.block_seconds, "clock": args.clock, "rows": [],
     }
     configs = [c for c in CONFIGS if c.key in args.configs]
+    variants = chosen_variants(parser, args.models)
     if args.quick:
         configs = [replace(c, steps=min(c.steps, 8), hidden=32, input=16) for c in configs]
     results["configs"] = [asdict(c) for c in configs]
     for cfg in configs:
         for row in bench_config(cfg, repeats, args.quick, args.budget / len(configs),
-                                args.block_seconds, clock):
+                                args.block_seconds, clock, variants):
             results["rows"].append(row)
             print(f"{row['config']:34s} {row['model']:20s} fwd {row['fwd ratio']:5.2f}x  "
                   f"fwd+bwd {row['fwd+bwd ratio']:5.2f}x {row['fwd+bwd tok/s']:9.0f} tok/s "
