@@ -99,7 +99,7 @@ class StepProduct {
  private:
   static constexpr int64_t kCols = 32;       // a panel's width: two AVX-512 vectors
   static constexpr int kMaxTileRows = 14;    // 28 accumulators of the 32 registers
-  static constexpr int64_t kDepth = 256;     // k per pass over a panel: 32 KB, in L1
+  static constexpr int64_t kDepth = 256;     // most k per pass over a panel: 32 KB, in L1
   static constexpr int64_t kPrefetch = 1024; // floats ahead in the panel stream (4 KB)
 
   // The panels of B, zero past the last column. Only AVX-512 builds construct a StepProduct.
@@ -249,7 +249,8 @@ class StepProduct {
         // passes of at most kDepth, of near-equal depth, that do not cross from head to tail
         const bool in_head = k0 < left.split;
         const int64_t rest = (in_head ? left.split : k_) - k0;
-        depth = (rest + (rest + kDepth - 1) / kDepth - 1) / ((rest + kDepth - 1) / kDepth);
+        const int64_t passes_left = (rest + kDepth - 1) / kDepth;
+        depth = (rest + passes_left - 1) / passes_left;
         const float* a = in_head ? left.head + k0 : left.tail + (k0 - left.split);
         const int64_t lda = in_head ? left.ld_head : left.ld_tail;
         // position k of this pass reads row k0 + k of the panel and fetches the row `lead`
