@@ -16,6 +16,7 @@ comparison, the hand-written BPTT run on the standard LSTM ("LSTM fused.py"), wh
 not use for it.
 
 Usage: python benchmarks/recurrent_speed.py [--quick] [--threads N] [--repeats N] [--budget S]
+       [--configs abcdef] [--models LABEL ...] [--device cuda] (on a GPU machine: device_check.sh)
 Writes benchmarks/results/recurrent_speed.{json,md} (--quick: recurrent_speed_quick.*; or --output).
 """
 
@@ -40,7 +41,15 @@ from rnnlab.nn import GRU, LSTM, RNN, native
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from records import save_record  # noqa: E402
-from timing import CLOCKS, Clock, add_clock_argument, clock_from_args, paired_block, timed_block  # noqa: E402,E501
+from timing import (  # noqa: E402
+    CLOCKS,
+    Clock,
+    add_clock_argument,
+    clock_from_args,
+    cuda_clock,
+    paired_block,
+    timed_block,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BLOCK_SECONDS = 0.5  # each timed block repeats a call until the reference takes about this long
@@ -146,9 +155,9 @@ def flops_per_token(cfg: Config, gates: int, backward: bool) -> float:
     return total * (3 if backward else 1)
 
 
-def gemm_rate(clock: Clock, size: int = 512, calls: int = 20) -> float:
+def gemm_rate(clock: Clock, size: int = 512, calls: int = 20, device: str = "cpu") -> float:
     """The machine's float32 matrix-product rate (FLOP/s) by torch.mm, in this run's conditions."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
+    a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
     torch.mm(a, b)
     return 2 * size ** 3 / timed_block(lambda: torch.mm(a, b), calls, clock)
 
@@ -158,6 +167,7 @@ def make_runner(label: str, cls: type, kwargs: dict, cfg: Config, x: Tensor,
     """A call that returns the layer's output (T, B, D*H), and the tensors that get gradients."""
     torch.manual_seed(0)
     model = cls(cfg.input, cfg.hidden, cfg.layers, bidirectional=cfg.bidirectional, **kwargs)
+    model = model.to(x.device)
     steps = x.shape[0]
     if label.startswith("torch"):
         def run() -> Tensor:
@@ -187,8 +197,9 @@ def make_runner(label: str, cls: type, kwargs: dict, cfg: Config, x: Tensor,
 
 def bench_config(cfg: Config, repeats: int, quick: bool, budget: float,
                  block_seconds: float = BLOCK_SECONDS, clock: Clock = CLOCKS["wall"],
-                 variants: list | None = None) -> list[dict]:
-    """Rows for one configuration; stops after `budget` seconds (at least one round)."""
+                 variants: list | None = None, device: str = "cpu") -> list[dict]:
+    """Rows for one configuration; stops after `budget` seconds (at least one round). Lengths
+    stay on the CPU on every device, as pack_padded_sequence wants them."""
     variants = VARIANTS if variants is None else variants
     started = time.perf_counter()
     torch.manual_seed(0)
@@ -198,12 +209,14 @@ def bench_config(cfg: Config, repeats: int, quick: bool, budget: float,
         lengths = pool[torch.randperm(len(pool), generator=torch.Generator().manual_seed(0))
                        [:cfg.batch]]
         cfg = replace(cfg, steps=int(lengths.max()))
-    x = torch.randn(cfg.steps, cfg.batch, cfg.input, requires_grad=True)  # (T, B, I)
+    x = torch.randn(cfg.steps, cfg.batch, cfg.input, device=device,
+                    requires_grad=True)  # (T, B, I)
     if cfg.lengths and lengths is None:
         lengths = torch.randint(cfg.steps // 4, cfg.steps + 1, (cfg.batch,))
         lengths[0] = cfg.steps
     directions = 2 if cfg.bidirectional else 1
-    projection = torch.randn(cfg.steps, cfg.batch, directions * cfg.hidden)  # (T, B, D*H)
+    projection = torch.randn(cfg.steps, cfg.batch, directions * cfg.hidden,
+                             device=device)  # (T, B, D*H)
 
     calls = {}
     for label, _, cls, kwargs, _ in variants:
@@ -245,7 +258,8 @@ def bench_config(cfg: Config, repeats: int, quick: bool, budget: float,
                 ratios[label, mode].append(ref_time / mine_time)
         rounds += 1
 
-    gemm = statistics.median([gemm_rate(clock) for _ in range(3)])
+    size = 4096 if device == "cuda" else 512  # a 512 product is too small to fill a GPU
+    gemm = statistics.median([gemm_rate(clock, size, device=device) for _ in range(3)])
     tokens = cfg.batch * cfg.steps
     real_tokens = tokens if lengths is None else int(lengths.sum())
     rows = []
@@ -291,7 +305,8 @@ def markdown_table(results: dict) -> str:
         "# Recurrent layer speed (ratio to torch.nn, same run)", "",
         f"Command: `{results['command']}`  ",
         f"torch {results['torch']}, rnnlab {results['rnnlab']}, {results['threads']} threads, "
-        f"CPU {results['cpu']}, {results.get('clock', 'wall')} clock  ",
+        f"CPU {results['cpu']}, device {results.get('device', 'cpu')}, "
+        f"{results.get('clock', 'wall')} clock  ",
         f"Load average (1, 5, 15 min) before: {before[0]:.2f} {before[1]:.2f} {before[2]:.2f}; "
         f"after: {after[0]:.2f} {after[1]:.2f} {after[2]:.2f}  ",
         f"Up to {results['repeats']} rounds (column `rounds`: as many as the time budget "
@@ -299,7 +314,8 @@ def markdown_table(results: dict) -> str:
         "alternating call by call; ratio = median over rounds of (reference time / model time); "
         "tok/s = B*T per second (median). Forward under no_grad; fwd+bwd as in training.", "",
         "GEMM share = matrix-product FLOPs of the real (unpadded) tokens per second / the "
-        "float32 `torch.mm` rate (512x512) measured in the same run, per configuration.", "",
+        "float32 `torch.mm` rate (512x512; 4096x4096 on a GPU) measured in the same run, per "
+        "configuration.", "",
         "| config | model | rounds | fwd tok/s | fwd ratio | fwd GEMM share | fwd+bwd tok/s | "
         "fwd+bwd ratio | fwd+bwd GEMM share | target (fwd+bwd) |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
@@ -342,6 +358,9 @@ def main() -> int:
     parser.add_argument("--block-seconds", type=float, default=BLOCK_SECONDS,
                         help="length of each timed block; longer blocks average out a busy "
                              "machine's interruptions")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                        help="cuda: the layers on the GPU against torch.nn there (cuDNN), wall "
+                             "clock after a synchronize, TF32 off in both, the C++ loops unused")
     parser.add_argument("--models", nargs="+", metavar="LABEL",
                         help="time only these rows, by their label (e.g. 'GRU fused'), with "
                              "their references (default: every row)")
@@ -350,6 +369,14 @@ def main() -> int:
                                          "(default benchmarks/results/recurrent_speed)")
     args = parser.parse_args()
     clock = clock_from_args(parser, args)
+    if args.device == "cuda":
+        if not torch.cuda.is_available():
+            parser.error("--device cuda: torch sees no CUDA device here")
+        if args.clock != "wall":
+            parser.error("--device cuda times by the wall clock (after a synchronize)")
+        clock = cuda_clock
+        # float32 as on the CPU: cuDNN's RNNs would otherwise use TF32 and torch's matmul not
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
     if args.threads:
         torch.set_num_threads(args.threads)
     repeats = 1 if args.quick else args.repeats
@@ -364,6 +391,7 @@ def main() -> int:
         "rnnlab": rnnlab.__version__, "threads": torch.get_num_threads(), "cpu": cpu_model(),
         "python": platform.python_version(), "repeats": repeats, "loadavg_before": load_before,
         "block_seconds": args.block_seconds, "clock": args.clock, "rows": [],
+        "device": torch.cuda.get_device_name() if args.device == "cuda" else "cpu",
     }
     configs = [c for c in CONFIGS if c.key in args.configs]
     variants = chosen_variants(parser, args.models)
@@ -372,7 +400,7 @@ def main() -> int:
     results["configs"] = [asdict(c) for c in configs]
     for cfg in configs:
         for row in bench_config(cfg, repeats, args.quick, args.budget / len(configs),
-                                args.block_seconds, clock, variants):
+                                args.block_seconds, clock, variants, args.device):
             results["rows"].append(row)
             print(f"{row['config']:34s} {row['model']:20s} fwd {row['fwd ratio']:5.2f}x  "
                   f"fwd+bwd {row['fwd+bwd ratio']:5.2f}x {row['fwd+bwd tok/s']:9.0f} tok/s "

@@ -21,6 +21,15 @@ def add_clock_argument(parser: argparse.ArgumentParser) -> None:
                              "immune to other processes taking turns on the core)")
 
 
+def cuda_clock() -> float:
+    """Wall-clock time once the GPU has finished what was queued: CUDA calls return before their
+    kernels run, so a timer read without the synchronize would time the queueing."""
+    import torch
+
+    torch.cuda.synchronize()
+    return time.perf_counter()
+
+
 def clock_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Clock:
     if args.clock == "cpu" and args.threads != 1:
         parser.error("--clock cpu needs --threads 1 (CPU time of N threads is not N times faster)")
