@@ -27,10 +27,11 @@ import torch
 from torch import nn
 
 import records
+from recurrent_speed import config_shape
 from rnnlab.nn import native
 
 # (batch, steps, layers, hidden, input): configs (a)-(c) of recurrent_speed.py
-CONFIGS = {"a": (20, 35, 2, 200, 200), "b": (20, 35, 2, 650, 650), "c": (32, 128, 1, 512, 64)}
+CONFIGS = {key: config_shape(key) for key in "abc"}
 
 
 def cpu_ms(call: Callable[[], object], repeats: int) -> float:

@@ -136,6 +136,13 @@ VARIANTS = [
 ]
 
 
+def config_shape(key: str) -> tuple[int, int, int, int, int]:
+    """(batch, steps, layers, hidden, input) of configuration `key`: the shapes other scripts
+    time one layer at."""
+    cfg = next(c for c in CONFIGS if c.key == key)
+    return cfg.batch, cfg.steps, cfg.layers, cfg.hidden, cfg.input
+
+
 def gate_count(cls: type, kwargs: dict) -> int:
     if cls in (LSTM, nn.LSTM):
         return 4

@@ -22,22 +22,22 @@ import time
 import torch
 
 import rnnlab
+from recurrent_speed import config_shape
 from rnnlab.nn import GRU, LSTM, RNN
 
-CONFIGS = {"a": (20, 35, 2, 200, 200), "b": (20, 35, 2, 650, 650), "c": (32, 128, 1, 512, 64)}
 CELLS = {"gru": GRU, "lstm": LSTM, "rnn": RNN}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", choices=sorted(CONFIGS), default="b")
+    parser.add_argument("--config", choices=["a", "b", "c"], default="b")
     parser.add_argument("--cell", choices=sorted(CELLS), default="gru")
     parser.add_argument("--steps", type=int, default=80)
     parser.add_argument("--warmup", type=int, default=20)
     args = parser.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    batch, steps, layers, hidden, inputs = CONFIGS[args.config]
+    batch, steps, layers, hidden, inputs = config_shape(args.config)
     layer = CELLS[args.cell](inputs, hidden, num_layers=layers)
     x = torch.randn(steps, batch, inputs, requires_grad=True)
     projection = torch.randn(hidden)

@@ -616,15 +616,12 @@ std::vector<Tensor> gru_backward(const Tensor& d_out, const Tensor& d_hT, const 
           (dh_new * z + dh_carried * om).store(bp + k, n);
         });
       }
-      // the recurrent product reads d_x's r, z blocks and d_hn: [d_r, d_z, d_hn] W
+      // the full GRU's recurrent product reads d_x's r, z blocks and d_hn: [d_r, d_z, d_hn] W;
+      // previous_state_grad zeroes the ended rows of what it reads, here those of x_n's block
       const Tensor d_x_t = d_x[t];
-      if (full) {
-        zero_rows(d_x_t, active);
-        previous_state_grad(dh_prev, base, d_x_t.narrow(1, 0, 2 * H), d_hn[t], dh, state_grad,
-                            active);
-      } else {
-        previous_state_grad(dh_prev, base, d_x_t, Tensor(), dh, state_grad, active);
-      }
+      if (full) zero_rows(d_x_t.narrow(1, 2 * H, H), active);
+      previous_state_grad(dh_prev, base, full ? d_x_t.narrow(1, 0, 2 * H) : d_x_t,
+                          full ? d_hn[t] : Tensor(), dh, state_grad, active);
       std::swap(dh, dh_prev);
     }
   });
