@@ -17,7 +17,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.nn.test_fused import KINDS, make_inputs, mask_from, results_and_grads
+from tests.nn.test_fused import KINDS, leaves, make_inputs, mask_from, results_and_grads
 from tests.nn.test_fused import fused as run_fused
 
 from rnnlab import nn as rn
@@ -51,6 +51,34 @@ def test_equals_python_loops_float64(kind, T, H, data):
     (got, got_grads), (want, want_grads) = both_paths(
         kind, inputs, mask_from(lengths, T) if masked else None)
     for g, w in zip(got + got_grads, want + want_grads, strict=True):
+        torch.testing.assert_close(g, w, atol=1e-12, rtol=1e-12)
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("start", ["zero", "random"])
+@pytest.mark.parametrize("state_grad", [True, False], ids=["dh0", "no-dh0"])
+@pytest.mark.parametrize("masked", [False, True], ids=["full-length", "lengths"])
+def test_zero_start_and_unwanted_state_gradient(kind, start, state_grad, masked):
+    """The compiled loops skip the first step's product where h0 is zero and the last step's
+    where h0 needs no gradient: same numbers as the Python loops, which skip neither."""
+    T, B, H = 6, 4, 5
+    inputs = make_inputs(kind, T, B, H)
+    for name in ("h0", "c0"):
+        if name in inputs:
+            value = inputs[name].detach() * (start == "random")
+            inputs[name] = value.requires_grad_(state_grad)
+    mask = mask_from([6, 1, 4, 6], T) if masked else None
+    wanted = [v for v in leaves(inputs) if v.requires_grad]
+    results = {}
+    for compiled in (True, False):
+        with native.use_native(compiled):
+            outputs = run_fused(kind, inputs, mask)
+            gen = torch.Generator().manual_seed(1)
+            loss = sum((r * torch.randn(r.shape, generator=gen, dtype=r.dtype)).sum()
+                       for r in outputs)
+            results[compiled] = [r.detach() for r in outputs] + list(
+                torch.autograd.grad(loss, wanted))
+    for g, w in zip(results[True], results[False], strict=True):
         torch.testing.assert_close(g, w, atol=1e-12, rtol=1e-12)
 
 

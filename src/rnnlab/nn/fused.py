@@ -311,7 +311,7 @@ class _LSTMFunction(torch.autograd.Function):
             peep = torch.stack([w_ci, w_cf, w_co]) if peephole else None
             d_gates, dh, dc, d_peep = ctx.native.lstm_backward(
                 d_out, d_hT, d_cT, gates, tanh_c, c_new, c_all, c0, w, peep, _contiguous(mask),
-                _native_packed(w, T, B, transpose=True))
+                _native_packed(w, T, B, transpose=True), ctx.needs_input_grad[1])
             d_w, d_b = _weight_grads(ctx, d_gates, h0, h_all, 3, 4)
             d_w_ci = d_w_cf = d_w_co = None
             if peephole:
@@ -421,7 +421,7 @@ class _GRUFunction(torch.autograd.Function):
         if ctx.native is not None:
             d_x, d_hn, dh = ctx.native.gru_backward(
                 d_out, d_hT, gates, h_proj, h_all, h0, w, full, _contiguous(mask),
-                _native_packed(w, *gates.shape[:2], transpose=True))
+                _native_packed(w, *gates.shape[:2], transpose=True), ctx.needs_input_grad[1])
             if not full:  # d_x is ∂L/∂(h W_hh^T + b) too
                 d_w, d_b = _weight_grads(ctx, d_x, h0, h_all, 2, 3)
                 return d_x, dh, d_w, d_b, None, None, _bias_grad(ctx, d_x, 6)
@@ -502,8 +502,9 @@ class _RNNFunction(torch.autograd.Function):
     def backward(ctx, d_out, d_hT):
         h_new, h_all, h0, w, mask = ctx.saved_tensors
         if ctx.native is not None:
-            d_pre, dh = ctx.native.rnn_backward(d_out, d_hT, h_new, w, ctx.relu, _contiguous(mask),
-                                                _native_packed(w, *h_new.shape[:2], transpose=True))
+            d_pre, dh = ctx.native.rnn_backward(
+                d_out, d_hT, h_new, w, ctx.relu, _contiguous(mask),
+                _native_packed(w, *h_new.shape[:2], transpose=True), ctx.needs_input_grad[1])
             d_w, d_b = _weight_grads(ctx, d_pre, h0, h_all, 2, 3)
             return d_pre, dh, d_w, d_b, None, None
         T = h_new.shape[0]

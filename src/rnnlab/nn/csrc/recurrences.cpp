@@ -31,6 +31,7 @@ using at::Tensor;
 using rnnlab::Vec;
 using rnnlab::cached_empty;
 using rnnlab::columns;
+using rnnlab::fetch_ahead;
 using rnnlab::load;
 using rnnlab::sigmoid;
 
@@ -141,6 +142,11 @@ bool mkl_pack_enabled() {
                               }();
   return enabled;
 }
+
+// Whether h holds only zeros: a loop that starts from the zero state (no state given, the usual
+// case) skips its first step's product, whose result is 0. (torch's would be NaN where W_hh
+// holds an inf or NaN; from the second step on, both are.)
+bool all_zero(const Tensor& h) { return h.numel() == 0 || !h.any().item<bool>(); }
 
 // h_{t-1} W^T (B, G*H) for every step of one sequence: oneDNN's packed weight when fused.py made
 // one; else the hand-written step product (step_product.h: float32, one thread, AVX-512); else
@@ -277,12 +283,14 @@ inline void copy_rows(const Tensor& to, const Tensor& from, int64_t n) {
 
 // dh_{t-1} (B, H) into `dh_prev`: base + [d_pre_t, tail_t] W for the `active` running rows,
 // whose rows of d_pre_t (and tail_t, where defined) are the only ones written (the rest are
-// zeroed here); the ended rows carry dh_t.
+// zeroed here); the ended rows carry dh_t. Without `wanted` (dh0, where h0 needs no gradient)
+// only the zeroing: the step's product is skipped.
 void previous_state_grad(Tensor& dh_prev, const Tensor& base, const Tensor& d_pre_t,
                          const Tensor& tail_t, const Tensor& dh, const StateGradWeight& weight,
-                         int64_t active) {
+                         int64_t active, bool wanted = true) {
   zero_rows(d_pre_t, active);
   if (tail_t.defined()) zero_rows(tail_t, active);
+  if (!wanted) return;
   copy_rows(dh_prev, dh, active);
   if (active == 0) return;
   Tensor running = dh_prev.narrow(0, 0, active);
@@ -322,6 +330,7 @@ std::vector<Tensor> lstm_forward(const Tensor& x_proj, const Tensor& h0, const T
   const HiddenWeight hidden(weight_hh, packed, T, B, !mask.defined());
   Tensor scratch = at::empty({B, 4 * H}, x_proj.options());
   const std::vector<int64_t> rows = active_rows(mask, T, B);
+  const bool zero_start = all_zero(h0);
   AT_DISPATCH_FLOATING_TYPES(x_proj.scalar_type(), "lstm_forward", [&] {
     using V = Vec<scalar_t>;
     const scalar_t* pp = ptr_or_null<scalar_t>(peep);
@@ -331,7 +340,8 @@ std::vector<Tensor> lstm_forward(const Tensor& x_proj, const Tensor& h0, const T
     for (int64_t t = 0; t < T; ++t) {
       const int64_t active = rows[t];
       Tensor scratch_t = scratch.narrow(0, 0, active);
-      const Tensor hw_t = hidden.product(h.narrow(0, 0, active), scratch_t);
+      const Tensor hw_t = t == 0 && zero_start ? scratch_t.zero_()
+                                               : hidden.product(h.narrow(0, 0, active), scratch_t);
       const scalar_t* hw = hw_t.const_data_ptr<scalar_t>();
       scalar_t* g = gates[t].data_ptr<scalar_t>();
       const scalar_t* xt = x[t].const_data_ptr<scalar_t>();
@@ -380,13 +390,14 @@ std::vector<Tensor> lstm_forward(const Tensor& x_proj, const Tensor& h0, const T
   return {out, gates, tanh_c, c_new, c_all, h_all};
 }
 
-// Returns d_gates (= dL/dx_proj), dh0, dc0, d_peep (B, 3, H: summed over B by the caller).
+// Returns d_gates (= dL/dx_proj), dh0 (undefined without want_dh0), dc0, d_peep (B, 3, H:
+// summed over B by the caller).
 std::vector<Tensor> lstm_backward(const Tensor& d_out, const Tensor& d_hT, const Tensor& d_cT,
                                   const Tensor& gates, const Tensor& tanh_c,
                                   const std::optional<Tensor>& c_new_opt, const Tensor& c_all, const Tensor& c0, const Tensor& weight_hh,
                                   const std::optional<Tensor>& peep_opt,
                                   const std::optional<Tensor>& mask_opt,
-                                  const std::optional<Tensor>& packed_t_opt) {
+                                  const std::optional<Tensor>& packed_t_opt, bool want_dh0) {
   const Tensor peep = defined_or(peep_opt), mask = defined_or(mask_opt),
                packed_t = defined_or(packed_t_opt);
   const Tensor c_new = defined_or(c_new_opt);  // c_t: only the peepholes read it
@@ -451,13 +462,14 @@ std::vector<Tensor> lstm_backward(const Tensor& d_out, const Tensor& d_hT, const
         });
       }
       // dh_{t-1} = (1-m) dh_t + d_gates_t W_hh
-      previous_state_grad(dh_prev, dh, d_gates[t], Tensor(), dh, state_grad, active);
+      previous_state_grad(dh_prev, dh, d_gates[t], Tensor(), dh, state_grad, active,
+                          t > 0 || want_dh0);
       copy_rows(dc_prev, dc, active);
       std::swap(dh, dh_prev);
       std::swap(dc, dc_prev);
     }
   });
-  return {d_gates, dh, dc, d_peep};
+  return {d_gates, want_dh0 ? dh : Tensor(), dc, d_peep};
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -489,6 +501,7 @@ std::vector<Tensor> gru_forward(const Tensor& x_proj, const Tensor& h0, const Te
   const int64_t G = full ? 3 : 2;
   Tensor scratch = at::empty({B, G * H}, x.options());
   const std::vector<int64_t> rows = active_rows(mask, T, B);
+  const bool zero_start = all_zero(h0);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "gru_forward", [&] {
     using V = Vec<scalar_t>;
     const scalar_t* mp = ptr_or_null<scalar_t>(mask);
@@ -498,7 +511,8 @@ std::vector<Tensor> gru_forward(const Tensor& x_proj, const Tensor& h0, const Te
     for (int64_t t = 0; t < T; ++t) {
       const int64_t active = rows[t];
       Tensor scratch_t = scratch.narrow(0, 0, active);
-      const Tensor hw_t = hidden.product(h.narrow(0, 0, active), scratch_t);
+      const Tensor hw_t = t == 0 && zero_start ? scratch_t.zero_()
+                                               : hidden.product(h.narrow(0, 0, active), scratch_t);
       const scalar_t* hw = hw_t.const_data_ptr<scalar_t>();
       const scalar_t* xp = x[t].const_data_ptr<scalar_t>();
       scalar_t* hpn = full ? h_proj[t].data_ptr<scalar_t>() : nullptr;
@@ -511,6 +525,11 @@ std::vector<Tensor> gru_forward(const Tensor& x_proj, const Tensor& h0, const Te
         const scalar_t* wb = hw + b * G * H;
         scalar_t* hb = full ? hpn + b * H : nullptr;
         columns<scalar_t>(H, [&](int64_t j, int64_t n) {
+          for (int64_t gate = 0; gate < G; ++gate) {
+            fetch_ahead(xb + gate * H + j);
+            fetch_ahead<true>(gb + gate * H + j);
+          }
+          if (full) fetch_ahead<true>(hb + j);
           const auto input = [&](int64_t k) {  // x W_ih (+ b_ih) of gate column k
             const V a = load(xb + k, n);
             return bip != nullptr ? a + load(bip + k, n) : a;
@@ -554,15 +573,15 @@ std::vector<Tensor> gru_forward(const Tensor& x_proj, const Tensor& h0, const Te
   return {out, gates, full ? h_proj : Tensor(), h_all};
 }
 
-// Returns d_x (= dL/dx_proj), d_hn and dh0. dL/d(W h + b) is d_x for the minimal GRU (d_hn
-// undefined); for the full GRU it is d_x in the r and z blocks and d_hn (T, B, H) = dL/d(W_n h
-// + b_n) in the n block, which is kept apart rather than in a second (T, B, 3H) copy whose r and
-// z blocks would repeat d_x's.
+// Returns d_x (= dL/dx_proj), d_hn and dh0 (undefined without want_dh0). dL/d(W h + b) is d_x
+// for the minimal GRU (d_hn undefined); for the full GRU it is d_x in the r and z blocks and d_hn
+// (T, B, H) = dL/d(W_n h + b_n) in the n block, which is kept apart rather than in a second
+// (T, B, 3H) copy whose r and z blocks would repeat d_x's.
 std::vector<Tensor> gru_backward(const Tensor& d_out, const Tensor& d_hT, const Tensor& gates,
                                  const std::optional<Tensor>& h_proj_opt, const Tensor& h_all,
                                  const Tensor& h0, const Tensor& weight_hh, bool full,
                                  const std::optional<Tensor>& mask_opt,
-                                 const std::optional<Tensor>& packed_t_opt) {
+                                 const std::optional<Tensor>& packed_t_opt, bool want_dh0) {
   const Tensor h_proj = defined_or(h_proj_opt), mask = defined_or(mask_opt),
                packed_t = defined_or(packed_t_opt);
   const int64_t T = gates.size(0), B = gates.size(1), H = h0.size(1);
@@ -595,6 +614,16 @@ std::vector<Tensor> gru_backward(const Tensor& d_out, const Tensor& d_hT, const 
         scalar_t* dxb = dx + b * G * H;
         columns<scalar_t>(H, [&](int64_t j, int64_t n) {
           const int64_t k = b * H + j;
+          for (int64_t gate = 0; gate < G; ++gate) {
+            fetch_ahead(gb + gate * H + j);
+            fetch_ahead<true>(dxb + gate * H + j);
+          }
+          fetch_ahead(dout + k);
+          fetch_ahead(hprev + k);
+          if (full) {
+            fetch_ahead(hpp + k);
+            fetch_ahead<true>(dhn + k);
+          }
           const V z = load(gb + (G - 2) * H + j, n), nn = load(gb + (G - 1) * H + j, n);
           const V dh_carried = load(dhp + k, n);
           const V dh_new = (dh_carried + load(dout + k, n)) * mv;
@@ -621,11 +650,11 @@ std::vector<Tensor> gru_backward(const Tensor& d_out, const Tensor& d_hT, const 
       const Tensor d_x_t = d_x[t];
       if (full) zero_rows(d_x_t.narrow(1, 2 * H, H), active);
       previous_state_grad(dh_prev, base, full ? d_x_t.narrow(1, 0, 2 * H) : d_x_t,
-                          full ? d_hn[t] : Tensor(), dh, state_grad, active);
+                          full ? d_hn[t] : Tensor(), dh, state_grad, active, t > 0 || want_dh0);
       std::swap(dh, dh_prev);
     }
   });
-  return {d_x, d_hn, dh};
+  return {d_x, d_hn, want_dh0 ? dh : Tensor()};
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -644,6 +673,7 @@ std::vector<Tensor> rnn_forward(const Tensor& x_proj, const Tensor& h0, const Te
   const HiddenWeight hidden(weight_hh, packed, T, B, !mask.defined());
   Tensor scratch = at::empty({B, H}, x_proj.options());
   const std::vector<int64_t> rows = active_rows(mask, T, B);
+  const bool zero_start = all_zero(h0);
   AT_DISPATCH_FLOATING_TYPES(x_proj.scalar_type(), "rnn_forward", [&] {
     using V = Vec<scalar_t>;
     const scalar_t* mp = ptr_or_null<scalar_t>(mask);
@@ -652,7 +682,8 @@ std::vector<Tensor> rnn_forward(const Tensor& x_proj, const Tensor& h0, const Te
     for (int64_t t = 0; t < T; ++t) {
       const int64_t active = rows[t];
       Tensor scratch_t = scratch.narrow(0, 0, active);
-      const Tensor hw_t = hidden.product(h.narrow(0, 0, active), scratch_t);
+      const Tensor hw_t = t == 0 && zero_start ? scratch_t.zero_()
+                                               : hidden.product(h.narrow(0, 0, active), scratch_t);
       const scalar_t* hw = hw_t.const_data_ptr<scalar_t>();
       const scalar_t* xp = x[t].const_data_ptr<scalar_t>();
       scalar_t* p = h_new[t].data_ptr<scalar_t>();
@@ -677,11 +708,11 @@ std::vector<Tensor> rnn_forward(const Tensor& x_proj, const Tensor& h0, const Te
   return {out, h_new, h_all};
 }
 
-// Returns d_pre (= dL/dx_proj) and dh0.
+// Returns d_pre (= dL/dx_proj) and dh0 (undefined without want_dh0).
 std::vector<Tensor> rnn_backward(const Tensor& d_out, const Tensor& d_hT, const Tensor& h_new,
                                  const Tensor& weight_hh, bool relu,
                                  const std::optional<Tensor>& mask_opt,
-                                 const std::optional<Tensor>& packed_t_opt) {
+                                 const std::optional<Tensor>& packed_t_opt, bool want_dh0) {
   const Tensor mask = defined_or(mask_opt), packed_t = defined_or(packed_t_opt);
   const int64_t T = h_new.size(0), B = h_new.size(1), H = h_new.size(2);
   Tensor d_pre = cached_like(h_new);
@@ -713,11 +744,12 @@ std::vector<Tensor> rnn_backward(const Tensor& d_out, const Tensor& d_hT, const 
           (dh_carried * om).store(dhp + k, n);
         });
       }
-      previous_state_grad(dh_prev, dh, d_pre[t], Tensor(), dh, state_grad, active);
+      previous_state_grad(dh_prev, dh, d_pre[t], Tensor(), dh, state_grad, active,
+                          t > 0 || want_dh0);
       std::swap(dh, dh_prev);
     }
   });
-  return {d_pre, dh};
+  return {d_pre, want_dh0 ? dh : Tensor()};
 }
 
 }  // namespace
