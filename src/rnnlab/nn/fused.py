@@ -131,20 +131,11 @@ def _bias_grad(ctx, d_x: Tensor, index: int) -> Tensor | None:
     return d_x.sum((0, 1)) if ctx.needs_input_grad[index] else None
 
 
-def _full_gru_hidden_grads(ctx, d_x: Tensor, d_hn: Tensor, h0: Tensor, h_all: Tensor,
-                           d_b_ih: Tensor | None):
-    """dW_hh and db_hh of the full GRU after its compiled loop, whose ∂L/∂(h W_hh^T + b_hh) is
-    d_x's r and z blocks beside d_hn (T, B, H), the n block, which the loop keeps apart (db_hh's
-    r and z entries are db_ih's, where that was summed)."""
-    H = h0.shape[1]
-    d_rz = d_x[..., :2 * H]
-    d_w = d_b = None
-    if ctx.needs_input_grad[2]:
-        d_w = ctx.native.weight_grad([d_rz, d_hn], h_all, h0)
-    if ctx.needs_input_grad[3]:
-        d_b_rz = d_rz.sum((0, 1)) if d_b_ih is None else d_b_ih[:2 * H]
-        d_b = torch.cat([d_b_rz, d_hn.sum((0, 1))])
-    return d_w, d_b
+def _native_weight_grad(ctx, blocks: list[Tensor], h0: Tensor, h_all: Tensor,
+                       index: int) -> Tensor | None:
+    """dW_hh from a compiled loop's ∂L/∂(h W_hh^T + b_hh), which may come in blocks of columns
+    (the full GRU's d_rz and d_hn): one product over [h0, h_all[:-1]]."""
+    return ctx.native.weight_grad(blocks, h_all, h0) if ctx.needs_input_grad[index] else None
 
 
 def _joined(bias_ih: Tensor | None, bias_hh: Tensor | None) -> Tensor | None:
@@ -419,14 +410,20 @@ class _GRUFunction(torch.autograd.Function):
         gates, h_proj, h_all, h0, w, mask = ctx.saved_tensors
         full = ctx.full
         if ctx.native is not None:
-            d_x, d_hn, dh = ctx.native.gru_backward(
+            d_x, d_hn, dh, sums = ctx.native.gru_backward(
                 d_out, d_hT, gates, h_proj, h_all, h0, w, full, _contiguous(mask),
-                _native_packed(w, *gates.shape[:2], transpose=True), ctx.needs_input_grad[1])
+                _native_packed(w, *gates.shape[:2], transpose=True), ctx.needs_input_grad[1],
+                ctx.needs_input_grad[3] or ctx.needs_input_grad[6])
+            # sums: the columns of d_x, then (full) of d_hn, added up by the loop
+            GH = gates.shape[-1]
+            d_b_ih = sums[:GH] if ctx.needs_input_grad[6] else None
             if not full:  # d_x is ∂L/∂(h W_hh^T + b) too
-                d_w, d_b = _weight_grads(ctx, d_x, h0, h_all, 2, 3)
-                return d_x, dh, d_w, d_b, None, None, _bias_grad(ctx, d_x, 6)
-            d_b_ih = _bias_grad(ctx, d_x, 6)
-            d_w, d_b = _full_gru_hidden_grads(ctx, d_x, d_hn, h0, h_all, d_b_ih)
+                d_w = _native_weight_grad(ctx, [d_x], h0, h_all, 2)
+                d_b = sums[:GH] if ctx.needs_input_grad[3] else None
+                return d_x, dh, d_w, d_b, None, None, d_b_ih
+            H = GH // 3  # ∂L/∂(h W_hh^T + b_hh): d_x's r and z blocks, then d_hn
+            d_w = _native_weight_grad(ctx, [d_x[..., :2 * H], d_hn], h0, h_all, 2)
+            d_b = torch.cat([sums[:2 * H], sums[3 * H:]]) if ctx.needs_input_grad[3] else None
             return d_x, dh, d_w, d_b, None, None, d_b_ih
         T, B, GH = gates.shape
         H = h0.shape[1]

@@ -576,18 +576,22 @@ std::vector<Tensor> gru_forward(const Tensor& x_proj, const Tensor& h0, const Te
 // Returns d_x (= dL/dx_proj), d_hn and dh0 (undefined without want_dh0). dL/d(W h + b) is d_x
 // for the minimal GRU (d_hn undefined); for the full GRU it is d_x in the r and z blocks and d_hn
 // (T, B, H) = dL/d(W_n h + b_n) in the n block, which is kept apart rather than in a second
-// (T, B, 3H) copy whose r and z blocks would repeat d_x's.
+// (T, B, 3H) copy whose r and z blocks would repeat d_x's. With `sum_bias`, also the sums over
+// all rows of d_x and d_hn, (G*H [+ H]): the bias gradients, added up where the loop has them
+// in registers (torch's sums over the (T, B) rows took two more passes over 7 MB at (b)).
 std::vector<Tensor> gru_backward(const Tensor& d_out, const Tensor& d_hT, const Tensor& gates,
                                  const std::optional<Tensor>& h_proj_opt, const Tensor& h_all,
                                  const Tensor& h0, const Tensor& weight_hh, bool full,
                                  const std::optional<Tensor>& mask_opt,
-                                 const std::optional<Tensor>& packed_t_opt, bool want_dh0) {
+                                 const std::optional<Tensor>& packed_t_opt, bool want_dh0,
+                                 bool sum_bias) {
   const Tensor h_proj = defined_or(h_proj_opt), mask = defined_or(mask_opt),
                packed_t = defined_or(packed_t_opt);
   const int64_t T = gates.size(0), B = gates.size(1), H = h0.size(1);
   const int64_t G = full ? 3 : 2;
   Tensor d_x = cached_like(gates);
   Tensor d_hn = full ? cached_empty({T, B, H}, gates.options()) : Tensor();
+  Tensor sums = sum_bias ? at::zeros({(full ? 4 : 2) * H}, gates.options()) : Tensor();
   Tensor dh = d_hT.contiguous().clone();
   Tensor dh_prev = at::empty_like(dh), base = at::empty_like(dh);
   const Tensor d_out_c = d_out.contiguous();
@@ -596,6 +600,10 @@ std::vector<Tensor> gru_backward(const Tensor& d_out, const Tensor& d_hT, const 
   AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "gru_backward", [&] {
     using V = Vec<scalar_t>;
     const scalar_t* mp = ptr_or_null<scalar_t>(mask);
+    scalar_t* sp = sum_bias ? sums.data_ptr<scalar_t>() : nullptr;
+    const auto add_to_sum = [&](int64_t at, const V& d, int64_t n) {
+      if (sp != nullptr) (load(sp + at, n) + d).store(sp + at, n);
+    };
     const V one(scalar_t(1));
     for (int64_t t = T - 1; t >= 0; --t) {
       const scalar_t* g = gates[t].const_data_ptr<scalar_t>();
@@ -633,13 +641,20 @@ std::vector<Tensor> gru_backward(const Tensor& d_out, const Tensor& d_hT, const 
           if (full) {  // n_pre = x_n + r*(W_n h + b_n)
             const V r = load(gb + j, n);
             const V d_r = d_n * load(hpp + k, n) * r * (one - r);  // hp_n, (T, B, H)
+            const V d_hn_k = d_n * r;
             d_r.store(dxb + j, n);
             d_z.store(dxb + H + j, n);
             d_n.store(dxb + 2 * H + j, n);
-            (d_n * r).store(dhn + k, n);
+            d_hn_k.store(dhn + k, n);
+            add_to_sum(j, d_r, n);
+            add_to_sum(H + j, d_z, n);
+            add_to_sum(2 * H + j, d_n, n);
+            add_to_sum(3 * H + j, d_hn_k, n);
           } else {
             d_z.store(dxb + j, n);
             d_n.store(dxb + H + j, n);
+            add_to_sum(j, d_z, n);
+            add_to_sum(H + j, d_n, n);
           }
           // dh_{t-1} = dh_new*z + (1-m) dh_t + d_pre W (added after the row loop)
           (dh_new * z + dh_carried * om).store(bp + k, n);
@@ -654,7 +669,7 @@ std::vector<Tensor> gru_backward(const Tensor& d_out, const Tensor& d_hT, const 
       std::swap(dh, dh_prev);
     }
   });
-  return {d_x, d_hn, want_dh0 ? dh : Tensor()};
+  return {d_x, d_hn, want_dh0 ? dh : Tensor(), sums};
 }
 
 // ---------------------------------------------------------------------------------------------
