@@ -25,7 +25,8 @@ import rnnlab
 from recurrent_speed import config_shape
 from rnnlab.nn import GRU, LSTM, RNN
 
-CELLS = {"gru": GRU, "lstm": LSTM, "rnn": RNN}
+CELLS = {"gru": GRU, "lstm": LSTM, "rnn": RNN,
+         "peephole": lambda *args, **kwargs: LSTM(*args, peephole=True, **kwargs)}
 
 
 def main() -> None:

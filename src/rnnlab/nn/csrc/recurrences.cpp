@@ -355,6 +355,13 @@ std::vector<Tensor> lstm_forward(const Tensor& x_proj, const Tensor& h0, const T
         const scalar_t* hi = hw + b * 4 * H;
         const scalar_t* cprev = cp + b * H;
         columns<scalar_t>(H, [&](int64_t j, int64_t n) {
+          for (int64_t gate = 0; gate < 4; ++gate) {
+            fetch_ahead(xi + gate * H + j);
+            fetch_ahead<true>(gi + gate * H + j);
+          }
+          fetch_ahead<true>(cn + b * H + j);
+          fetch_ahead<true>(tc + b * H + j);
+          fetch_ahead<true>(hn + b * H + j);
           const auto pre = [&](int64_t k) {  // x W_ih + b + h W_hh of gate column k
             const V a = load(xi + k, n) + load(hi + k, n);
             return bp != nullptr ? a + load(bp + k, n) : a;
@@ -433,6 +440,14 @@ std::vector<Tensor> lstm_backward(const Tensor& d_out, const Tensor& d_hT, const
         scalar_t* db = dg + b * 4 * H;
         columns<scalar_t>(H, [&](int64_t j, int64_t n) {
           const int64_t k = b * H + j;
+          for (int64_t gate = 0; gate < 4; ++gate) {
+            fetch_ahead(gb + gate * H + j);
+            fetch_ahead<true>(db + gate * H + j);
+          }
+          fetch_ahead(tc + k);
+          fetch_ahead(cp + k);
+          fetch_ahead(dout + k);
+          if (cn != nullptr) fetch_ahead(cn + k);
           const V i = load(gb + j, n), f = load(gb + H + j, n), gg = load(gb + 2 * H + j, n),
                   o = load(gb + 3 * H + j, n);
           const V tcc = load(tc + k, n), c_prev = load(cp + k, n);
@@ -705,6 +720,8 @@ std::vector<Tensor> rnn_forward(const Tensor& x_proj, const Tensor& h0, const Te
       for (int64_t b = 0; b < active; ++b) {
         const int64_t row = b * H;
         columns<scalar_t>(H, [&](int64_t j, int64_t n) {  // x W_ih + b + h W_hh
+          fetch_ahead(xp + row + j);
+          fetch_ahead<true>(p + row + j);
           V a = load(xp + row + j, n) + load(hw + row + j, n);
           if (bp != nullptr) a = a + load(bp + j, n);
           (relu ? at::vec::clamp_min(a, V(scalar_t(0))) : a).store(p + row + j, n);
@@ -751,6 +768,9 @@ std::vector<Tensor> rnn_backward(const Tensor& d_out, const Tensor& d_hT, const 
         const V mv(m), om(scalar_t(1) - m);
         columns<scalar_t>(H, [&](int64_t j, int64_t n) {
           const int64_t k = b * H + j;
+          fetch_ahead(hn + k);
+          fetch_ahead(dout + k);
+          fetch_ahead<true>(dp + k);
           const V h = load(hn + k, n), dh_carried = load(dhp + k, n);
           const V dh_new = (dh_carried + load(dout + k, n)) * mv;
           // relu' = [h > 0], tanh' = 1 - h²
