@@ -198,36 +198,6 @@ def test_batches_with_lengths_train_through_the_masked_loop(cls, steps, monkeypa
     assert not layer._own_bptt(x, lengths)
 
 
-@pytest.mark.usefixtures("one_thread")
-def test_lstm_trains_through_the_compiled_loops_at_one_thread(monkeypatch):
-    """At one thread, an LSTM in training runs the compiled loops instead of torch's kernel,
-    with torch's numbers; inference, batches with lengths and two threads keep torch's."""
-    torch.manual_seed(2)
-    layer = rn.LSTM(5, 6, num_layers=2, bidirectional=True, dtype=torch.float64)
-    reference = torch.nn.LSTM(5, 6, num_layers=2, bidirectional=True, dtype=torch.float64)
-    reference.load_state_dict(layer.state_dict())
-    x = torch.randn(7, 3, 5, dtype=torch.float64, requires_grad=True)
-    state = tuple(torch.randn(4, 3, 6, dtype=torch.float64, requires_grad=True) for _ in "hc")
-    calls = []
-    monkeypatch.setattr(layer, "_run_torch_float32", lambda *a: calls.append(a))
-    out, (h, c) = layer(x, state)
-    assert not calls  # torch's kernel was not called
-    out_ref, (h_ref, c_ref) = reference(x, state)
-    for got, want in ((out, out_ref), (h, h_ref), (c, c_ref)):
-        torch.testing.assert_close(got, want, atol=1e-12, rtol=1e-12)
-    inputs = [x, *state, *layer.parameters()]
-    grads = torch.autograd.grad(out.square().sum() + h.sum() + c.sum(), inputs)
-    grads_ref = torch.autograd.grad(out_ref.square().sum() + h_ref.sum() + c_ref.sum(),
-                                    [x, *state, *reference.parameters()])
-    for g, g_ref in zip(grads, grads_ref, strict=True):
-        torch.testing.assert_close(g, g_ref, atol=1e-12, rtol=1e-12)
-    with torch.no_grad():
-        assert not layer._own_bptt(x)  # inference: torch's kernel, whose forward is faster
-    assert not layer._own_bptt(x, torch.tensor([7, 3, 1]))  # the padded lengths path
-    torch.set_num_threads(2)
-    assert not layer._own_bptt(x)
-
-
 @pytest.mark.parametrize("kind", ["lstm", "lstm-peephole", "gru-full", "rnn-tanh"])
 def test_loops_let_other_threads_run(kind):
     """The compiled loops release the GIL while they run, as torch's ops do: another Python

@@ -10,9 +10,8 @@ Two paths compute the same numbers (tested against each other and against torch)
 - `impl="fused"` runs torch's fused kernels (oneDNN on CPU, cuDNN on GPU) for the standard cells
   and the hand-written BPTT of `fused.py` for the variants torch lacks (peephole LSTM, minimal
   GRU) and, on the CPU, for GRU and RNN from the hidden size where it beats torch's non-oneDNN
-  kernel (`own_bptt_min_hidden`) and for the LSTM in training at one thread; batches with
-  lengths run torch's padded kernel with the packed path's numbers (`lengths.py`,
-  `lengths_kernel`); `impl="auto"` (default) takes `fused`.
+  kernel (`own_bptt_min_hidden`); batches with lengths run torch's padded kernel with the packed
+  path's numbers (`lengths.py`, `lengths_kernel`); `impl="auto"` (default) takes `fused`.
 
 Shapes (legend in cells.py): x (T, B, I), or (B, T, I) with batch_first; out (T, B, D*H);
 h_n (L*D, B, H) with L layers and D = 2 if bidirectional else 1, as torch.
@@ -760,16 +759,6 @@ class LSTM(_Recurrent):
 
     def _torch_kernel(self):
         return None if self.peephole else torch.lstm
-
-    def _own_bptt(self, x: Tensor, lengths: Tensor | None = None) -> bool:
-        """Training at one thread without lengths: the compiled loops, which train faster than
-        torch's oneDNN kernel there (fwd+bwd 1.17 / 1.29 / 1.27x on configs (a) / (b) / (c),
-        `benchmarks/results/recurrent_speed_s35_*.md`). Inference keeps torch's kernel (its
-        forward alone is the faster: the loops' 0.77-0.91x), as do batches with lengths (the
-        padded path beat the masked loop) and two threads or more (1.05-1.10x at two, unmeasured
-        beyond)."""
-        return (x.device.type == "cpu" and lengths is None and torch.is_grad_enabled()
-                and torch.get_num_threads() == 1 and native.extension_for(x) is not None)
 
     def _recurrence(self, weight_hh, bias_hh, suffix):
         peepholes = self._peepholes(suffix)
