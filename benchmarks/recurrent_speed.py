@@ -38,6 +38,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 import rnnlab
 from rnnlab.nn import GRU, LSTM, RNN, native
+from rnnlab.training.allocator import keep_freed_memory
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from records import save_record  # noqa: E402
@@ -313,7 +314,9 @@ def markdown_table(results: dict) -> str:
         f"Command: `{results['command']}`  ",
         f"torch {results['torch']}, rnnlab {results['rnnlab']}, {results['threads']} threads, "
         f"CPU {results['cpu']}, device {results.get('device', 'cpu')}, "
-        f"{results.get('clock', 'wall')} clock  ",
+        f"{results.get('clock', 'wall')} clock"
+        + (", malloc's thresholds raised as in `rnnlab train`" if results.get("keep_freed_memory")
+           else ", malloc's defaults") + "  ",
         f"Load average (1, 5, 15 min) before: {before[0]:.2f} {before[1]:.2f} {before[2]:.2f}; "
         f"after: {after[0]:.2f} {after[1]:.2f} {after[2]:.2f}  ",
         f"Up to {results['repeats']} rounds (column `rounds`: as many as the time budget "
@@ -371,6 +374,11 @@ def main() -> int:
     parser.add_argument("--models", nargs="+", metavar="LABEL",
                         help="time only these rows, by their label (e.g. 'GRU fused'), with "
                              "their references (default: every row)")
+    parser.add_argument("--keep-freed-memory", action="store_true",
+                        help="raise malloc's thresholds first, as `rnnlab train` does "
+                             "(training/allocator.py): torch.nn's kernels then stop faulting "
+                             "fresh pages in for their large buffers (oneDNN's LSTM most), "
+                             "as with jemalloc/tcmalloc preloaded")
     add_clock_argument(parser)
     parser.add_argument("--output", help="path without suffix for the .json and .md "
                                          "(default benchmarks/results/recurrent_speed)")
@@ -386,6 +394,9 @@ def main() -> int:
         torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.keep_freed_memory and not keep_freed_memory():
+        parser.error("--keep-freed-memory: malloc's thresholds could not be set here (not "
+                     "glibc, or already tuned by the environment)")
     repeats = 1 if args.quick else args.repeats
     load_before = os.getloadavg()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
@@ -398,6 +409,7 @@ def main() -> int:
         "rnnlab": rnnlab.__version__, "threads": torch.get_num_threads(), "cpu": cpu_model(),
         "python": platform.python_version(), "repeats": repeats, "loadavg_before": load_before,
         "block_seconds": args.block_seconds, "clock": args.clock, "rows": [],
+        "keep_freed_memory": args.keep_freed_memory,
         "device": torch.cuda.get_device_name() if args.device == "cuda" else "cpu",
     }
     configs = [c for c in CONFIGS if c.key in args.configs]
