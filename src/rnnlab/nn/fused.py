@@ -114,8 +114,8 @@ def _weight_grads(ctx, d_pre: Tensor, h0: Tensor, h_all: Tensor, w_index: int, b
     """
     d_w = d_b = None
     native = getattr(ctx, "native", None)
-    if ctx.needs_input_grad[w_index] and native is not None:
-        d_w = native.weight_grad([d_pre], h_all, h0)  # [h0, h_all[:-1]] copied, one product
+    if native is not None:
+        d_w = _native_weight_grad(ctx, [d_pre], h0, h_all, w_index)
     elif ctx.needs_input_grad[w_index]:
         d_w = d_pre[0].t().mm(h0)  # (G*H, H)
         if d_pre.shape[0] > 1:

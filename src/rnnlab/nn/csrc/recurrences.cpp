@@ -143,20 +143,19 @@ bool mkl_pack_enabled() {
   return enabled;
 }
 
-// Whether h holds only zeros: a loop that starts from the zero state (no state given, the usual
-// case) skips its first step's product, whose result is 0. (torch's would be NaN where W_hh
-// holds an inf or NaN; from the second step on, both are.)
-bool all_zero(const Tensor& h) { return h.numel() == 0 || !h.any().item<bool>(); }
-
 // h_{t-1} W^T (B, G*H) for every step of one sequence: oneDNN's packed weight when fused.py made
 // one; else the hand-written step product (step_product.h: float32, one thread, AVX-512); else
 // MKL's packed W^T for float32 batches that keep every row each step (no lengths); else
 // torch.mm into `scratch` with W^T made contiguous once.
+//
+// A loop that starts from the zero state (h0 all zeros: no state given, the usual case) skips
+// its first step's product, whose result is 0. (torch's would be NaN where W_hh holds an inf or
+// NaN; from the second step on, both are.)
 class HiddenWeight {
  public:
-  HiddenWeight(const Tensor& weight_hh, const Tensor& packed, int64_t T, int64_t B,
-               bool every_row)
-      : weight_hh_(weight_hh), packed_(packed) {
+  HiddenWeight(const Tensor& weight_hh, const Tensor& packed, const Tensor& h0, int64_t T,
+               int64_t B, bool every_row)
+      : weight_hh_(weight_hh), packed_(packed), zero_start_(!h0.any().item<bool>()) {
     if (packed.defined()) return;
     if (rnnlab::StepProduct::applies(weight_hh, B)) {
       step_.emplace(weight_hh, /*transposed=*/true);
@@ -175,7 +174,9 @@ class HiddenWeight {
     weight_t_ = weight_hh.t().contiguous();
   }
 
-  Tensor product(const Tensor& h, Tensor& scratch) const {
+  // h_{t-1} W^T of step t
+  Tensor product(int64_t t, const Tensor& h, Tensor& scratch) const {
+    if (t == 0 && zero_start_) return scratch.zero_();
     if (h.size(0) == 0) return scratch;  // every sequence has ended
     if (packed_.defined()) return packed_linear(h, packed_);
     if (step_ && h.stride(1) == 1 && scratch.is_contiguous()) {
@@ -198,6 +199,7 @@ class HiddenWeight {
 
  private:
   Tensor weight_hh_, packed_, weight_t_, mkl_;
+  bool zero_start_;
   int64_t m_ = 0;
   std::optional<rnnlab::StepProduct> step_;
 };
@@ -327,10 +329,9 @@ std::vector<Tensor> lstm_forward(const Tensor& x_proj, const Tensor& h0, const T
   Tensor c_new = cached_like(h_new), tanh_c = cached_like(h_new);
   Tensor h_all = mask.defined() ? cached_like(h_new) : h_new;
   Tensor c_all = mask.defined() ? cached_like(h_new) : c_new;
-  const HiddenWeight hidden(weight_hh, packed, T, B, !mask.defined());
+  const HiddenWeight hidden(weight_hh, packed, h0, T, B, !mask.defined());
   Tensor scratch = at::empty({B, 4 * H}, x_proj.options());
   const std::vector<int64_t> rows = active_rows(mask, T, B);
-  const bool zero_start = all_zero(h0);
   AT_DISPATCH_FLOATING_TYPES(x_proj.scalar_type(), "lstm_forward", [&] {
     using V = Vec<scalar_t>;
     const scalar_t* pp = ptr_or_null<scalar_t>(peep);
@@ -340,8 +341,7 @@ std::vector<Tensor> lstm_forward(const Tensor& x_proj, const Tensor& h0, const T
     for (int64_t t = 0; t < T; ++t) {
       const int64_t active = rows[t];
       Tensor scratch_t = scratch.narrow(0, 0, active);
-      const Tensor hw_t = t == 0 && zero_start ? scratch_t.zero_()
-                                               : hidden.product(h.narrow(0, 0, active), scratch_t);
+      const Tensor hw_t = hidden.product(t, h.narrow(0, 0, active), scratch_t);
       const scalar_t* hw = hw_t.const_data_ptr<scalar_t>();
       scalar_t* g = gates[t].data_ptr<scalar_t>();
       const scalar_t* xt = x[t].const_data_ptr<scalar_t>();
@@ -512,11 +512,10 @@ std::vector<Tensor> gru_forward(const Tensor& x_proj, const Tensor& h0, const Te
   }
   Tensor h_new = cached_empty({T, B, H}, x.options());
   Tensor h_all = mask.defined() ? cached_like(h_new) : h_new;
-  const HiddenWeight hidden(weight_hh, packed, T, B, !mask.defined());
+  const HiddenWeight hidden(weight_hh, packed, h0, T, B, !mask.defined());
   const int64_t G = full ? 3 : 2;
   Tensor scratch = at::empty({B, G * H}, x.options());
   const std::vector<int64_t> rows = active_rows(mask, T, B);
-  const bool zero_start = all_zero(h0);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "gru_forward", [&] {
     using V = Vec<scalar_t>;
     const scalar_t* mp = ptr_or_null<scalar_t>(mask);
@@ -526,8 +525,7 @@ std::vector<Tensor> gru_forward(const Tensor& x_proj, const Tensor& h0, const Te
     for (int64_t t = 0; t < T; ++t) {
       const int64_t active = rows[t];
       Tensor scratch_t = scratch.narrow(0, 0, active);
-      const Tensor hw_t = t == 0 && zero_start ? scratch_t.zero_()
-                                               : hidden.product(h.narrow(0, 0, active), scratch_t);
+      const Tensor hw_t = hidden.product(t, h.narrow(0, 0, active), scratch_t);
       const scalar_t* hw = hw_t.const_data_ptr<scalar_t>();
       const scalar_t* xp = x[t].const_data_ptr<scalar_t>();
       scalar_t* hpn = full ? h_proj[t].data_ptr<scalar_t>() : nullptr;
@@ -700,10 +698,9 @@ std::vector<Tensor> rnn_forward(const Tensor& x_proj, const Tensor& h0, const Te
   const Tensor x = x_proj.contiguous();
   Tensor h_new = cached_like(x);
   Tensor h_all = mask.defined() ? cached_like(h_new) : h_new;
-  const HiddenWeight hidden(weight_hh, packed, T, B, !mask.defined());
+  const HiddenWeight hidden(weight_hh, packed, h0, T, B, !mask.defined());
   Tensor scratch = at::empty({B, H}, x_proj.options());
   const std::vector<int64_t> rows = active_rows(mask, T, B);
-  const bool zero_start = all_zero(h0);
   AT_DISPATCH_FLOATING_TYPES(x_proj.scalar_type(), "rnn_forward", [&] {
     using V = Vec<scalar_t>;
     const scalar_t* mp = ptr_or_null<scalar_t>(mask);
@@ -712,8 +709,7 @@ std::vector<Tensor> rnn_forward(const Tensor& x_proj, const Tensor& h0, const Te
     for (int64_t t = 0; t < T; ++t) {
       const int64_t active = rows[t];
       Tensor scratch_t = scratch.narrow(0, 0, active);
-      const Tensor hw_t = t == 0 && zero_start ? scratch_t.zero_()
-                                               : hidden.product(h.narrow(0, 0, active), scratch_t);
+      const Tensor hw_t = hidden.product(t, h.narrow(0, 0, active), scratch_t);
       const scalar_t* hw = hw_t.const_data_ptr<scalar_t>();
       const scalar_t* xp = x[t].const_data_ptr<scalar_t>();
       scalar_t* p = h_new[t].data_ptr<scalar_t>();
