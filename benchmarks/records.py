@@ -34,6 +34,13 @@ def _git(*args: str) -> str:
     return done.stdout.strip()
 
 
+def _cpu_model() -> str:
+    """The CPU's model name ('' where unknown): speed ratios differ between vendors' CPUs."""
+    from rnnlab.nn.native import _cpuinfo
+
+    return _cpuinfo("model name")
+
+
 def environment() -> dict[str, Any]:
     """How and where this benchmark runs, taken at its start (call `save_record` at its end)."""
     import torch
@@ -48,6 +55,7 @@ def environment() -> dict[str, Any]:
         "rnnlab": rnnlab.__version__, "torch": torch.__version__,
         "python": platform.python_version(), "threads": torch.get_num_threads(),
         "cpus": os.cpu_count(), "machine": f"{platform.machine()} {platform.processor()}".strip(),
+        "cpu_model": _cpu_model(),
         "load_before": [round(x, 2) for x in os.getloadavg()],
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "_t0": time.time(),
     }
@@ -69,7 +77,8 @@ def finish(env: dict[str, Any]) -> dict[str, Any]:
 def environment_line(env: dict[str, Any]) -> str:
     """One Markdown line that says how the numbers above were made."""
     return (f"Command: `{env['command']}` at {env['git_commit'][:12]}; rnnlab {env['rnnlab']}, "
-            f"torch {env['torch']}, {env['threads']} threads on {env['cpus']} CPUs; load "
+            f"torch {env['torch']}, {env['threads']} threads on {env['cpus']} CPUs"
+            f"{' (' + env['cpu_model'] + ')' if env.get('cpu_model') else ''}; load "
             f"average {env['load_before'][0]:.2f} before, {env['load_after'][0]:.2f} after.")
 
 

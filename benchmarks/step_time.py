@@ -11,7 +11,8 @@ ABBA order, and compare the means:
     TORCH_EXTENSIONS_DIR=/tmp/ext-after PYTHONPATH=src python benchmarks/step_time.py ...
 
 A step is the forward and backward of the layer on config (b)'s shapes (or (a), (c)), loss a
-fixed random projection of the output, as recurrent_speed.py's fwd+bwd; one torch thread.
+fixed random projection of the output, as recurrent_speed.py's fwd+bwd; one torch thread (CPU
+clock), or `--threads N` (wall clock, as recurrent_speed.py at more threads).
 """
 
 from __future__ import annotations
@@ -35,8 +36,10 @@ def main() -> None:
     parser.add_argument("--cell", choices=sorted(CELLS), default="gru")
     parser.add_argument("--steps", type=int, default=80)
     parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
+    clock = time.process_time if args.threads == 1 else time.perf_counter
     torch.manual_seed(0)
     batch, steps, layers, hidden, inputs = config_shape(args.config)
     layer = CELLS[args.cell](inputs, hidden, num_layers=layers)
@@ -51,11 +54,12 @@ def main() -> None:
 
     for _ in range(args.warmup):
         step()
-    started = time.process_time()
+    started = clock()
     for _ in range(args.steps):
         step()
-    ms = (time.process_time() - started) / args.steps * 1e3
-    print(f"{rnnlab.__file__}: {args.cell} ({args.config}) {ms:.2f} ms a step")
+    ms = (clock() - started) / args.steps * 1e3
+    print(f"{rnnlab.__file__}: {args.cell} ({args.config}) {ms:.2f} ms a step, "
+          f"{args.threads} thread{'s' if args.threads > 1 else ''}")
 
 
 if __name__ == "__main__":

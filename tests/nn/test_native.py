@@ -86,8 +86,10 @@ def test_zero_start_and_unwanted_state_gradient(kind, start, state_grad, masked)
 @pytest.mark.parametrize("masked", [False, True], ids=["full-length", "lengths"])
 def test_packed_wide_layers_float32(kind, masked, monkeypatch):
     """A wide float32 layer over enough steps takes oneDNN's packed products in both directions
-    (where the CPU's vendor leaves packing off, it is switched on here: the path must hold)."""
+    (where the CPU's vendor or the loops' own step product leaves packing off, it is switched on
+    here: the path must hold)."""
     monkeypatch.setattr(fused, "NATIVE_MIN_HIDDEN_TO_PACK", fused.NATIVE_MIN_HIDDEN_TO_PACK or 384)
+    monkeypatch.setattr(fused, "_step_product_runs", lambda weight, batch: False)
     T, B, H = fused.MIN_STEPS_TO_PACK, 3, fused.NATIVE_MIN_HIDDEN_TO_PACK
     assert fused._native_packed(torch.zeros(KINDS[kind][0] * H, H), T, B) is not None
     inputs = make_inputs(kind, T, B, H, dtype=torch.float32)

@@ -1,6 +1,7 @@
-"""The hand-written per-step product of the compiled loops (csrc/step_product.h): float32, one
-torch thread, AVX-512 builds. Its oracle is a float64 product of the same float32 numbers; the
-layers' loops that use it are held to their float64 Python loops.
+"""The hand-written per-step product of the compiled loops (csrc/step_product.h): float32,
+AVX-512 builds, at one torch thread and at two (its panels split between the threads). Its
+oracle is a float64 product of the same float32 numbers; the layers' loops that use it are held
+to their float64 Python loops.
 """
 
 from __future__ import annotations
@@ -16,7 +17,14 @@ from tests.nn.test_fused import fused as run_fused
 
 from rnnlab.nn import native
 
-pytestmark = pytest.mark.usefixtures("one_thread")  # the kernel serves one thread only
+
+@pytest.fixture(params=[1, 2], ids=["1-thread", "2-threads"], autouse=True)
+def threads(request):
+    """Every test at one torch thread and at two, where each thread computes half the panels."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(request.param)
+    yield request.param
+    torch.set_num_threads(before)
 
 
 def extension():

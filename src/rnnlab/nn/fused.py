@@ -183,7 +183,11 @@ MIN_STEPS_TO_PACK = 16
 # fwd+bwd at one thread: on an AMD EPYC (Zen 1) it won by 7-14% for (20-32, 512-650) x
 # (512-650, 1536-2048) and lost by 10-40% at H = 200 (B 20), so wide layers pack there; on an
 # Intel Xeon with AVX-512 torch.mm (MKL) won at every width (RNN, GRU and peephole LSTM: by 5-17%
-# at H = 512-650, 17-41% at 200), so nothing packs on Intel CPUs.
+# at H = 512-650, 17-41% at 200), so nothing packs on Intel CPUs. Where the loops' own step
+# product runs (csrc/step_product.h: AVX-512, batches of up to 64 rows), nothing packs either:
+# on a Zen 5 EPYC it beat oneDNN's packed linear at every width of configs (a)-(d), at one
+# thread (a 2x650 GRU step 5% faster) and two (35 products of (20, 650) x (650, 1950): 4.1
+# against 5.0 ms; of (32, 512) x (512, 1536): 15.7 against 16.7 ms).
 NATIVE_MIN_HIDDEN_TO_PACK: int | None = None if cpu_vendor() == "GenuineIntel" else 384
 
 
@@ -200,9 +204,16 @@ def _packed(weight: Tensor, steps: int, batch: int, transpose: bool = False,
     return torch.ops.mkldnn._reorder_linear_weight(out_in, batch)
 
 
+def _step_product_runs(weight: Tensor, batch: int) -> bool:
+    """Whether the compiled loops multiply by `weight` with their own step product."""
+    native = extension_for(weight)
+    return native is not None and native.step_product_applies(weight, batch)
+
+
 def _native_packed(weight: Tensor, steps: int, batch: int, transpose: bool = False):
-    """The packed weight for the C++ loops, which pack only wide layers, and not on Intel."""
-    if NATIVE_MIN_HIDDEN_TO_PACK is None:
+    """The packed weight for the C++ loops, which pack only wide layers, not on Intel, and not
+    where their own step product runs."""
+    if NATIVE_MIN_HIDDEN_TO_PACK is None or _step_product_runs(weight, batch):
         return None
     return _packed(weight, steps, batch, transpose, NATIVE_MIN_HIDDEN_TO_PACK)
 

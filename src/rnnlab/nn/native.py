@@ -81,8 +81,9 @@ def _build() -> ModuleType | None:
         if not any(build_dir.glob(f"{NAME}*.so")):
             print("rnnlab: building the C++ recurrences (once, about a minute) ...",
                   file=sys.stderr, flush=True)
-        return cpp_extension.load(name=NAME, sources=[str(source) for source in SOURCES],
-                                  extra_cflags=compile_flags(), verbose=False)
+        module = cpp_extension.load(name=NAME, sources=[str(source) for source in SOURCES],
+                                    extra_cflags=compile_flags() + ["-fopenmp"],
+                                    extra_ldflags=["-fopenmp"], verbose=False)
     except Exception as error:  # no compiler, no ninja, no headers: fall back, say so once
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         warnings.warn(f"rnnlab: the C++ recurrences could not be built ({reason}); the Python "
@@ -90,6 +91,21 @@ def _build() -> ModuleType | None:
                       "`pip install 'rnnlab[native]'` enable them)",
                       RuntimeWarning, stacklevel=3)
         return None
+    module.set_onednn_products(onednn_products())
+    return module
+
+
+def onednn_products() -> bool:
+    """Whether the large products around the loops (input projections of all steps, their
+    gradients, dW) run on oneDNN rather than torch.mm (MKL): on non-Intel CPUs with AVX-512,
+    where MKL takes an AVX2 path at half oneDNN's rate (85-105 against 180-230 GFLOP/s at one
+    thread on a Zen 5 EPYC, `benchmarks/large_products.py`). `RNNLAB_ONEDNN_PRODUCTS=1` or `=0`
+    decides instead."""
+    wanted = os.environ.get("RNNLAB_ONEDNN_PRODUCTS")
+    if wanted is not None:
+        return wanted != "0" and torch.backends.mkldnn.is_available()
+    return (cpu_vendor() not in ("GenuineIntel", "") and AVX512 <= _cpu_flags()
+            and torch.backends.mkldnn.is_available())
 
 
 def extension_for(x: torch.Tensor) -> ModuleType | None:
@@ -109,6 +125,21 @@ def empty_cache() -> None:
 def available() -> bool:
     """Whether the compiled loops are on and built (building them if need be)."""
     return _enabled and _build() is not None
+
+
+@contextmanager
+def use_onednn_products(enabled: bool):
+    """Run the loops' large products on oneDNN (True) or torch.mm (False) inside a block (tests,
+    benchmarks), whatever `onednn_products()` chose."""
+    extension = _build()
+    if extension is None:
+        raise RuntimeError("the C++ recurrences are not built")
+    before = extension.onednn_products()
+    extension.set_onednn_products(enabled)
+    try:
+        yield
+    finally:
+        extension.set_onednn_products(before)
 
 
 @contextmanager

@@ -54,16 +54,55 @@ Tensor cached_sum(const Tensor& x, const Tensor& bias) {
 
 Tensor cached_like(const Tensor& x) { return cached_empty(x.sizes(), x.options()); }
 
-// a (..., K) @ b (K, N) into a buffer from the block cache: a layer's input projection of all
+// oneDNN's linear, x @ W^T (torch.ops.mkldnn, as fused.py's _Product), for a weight either
+// reordered once per sequence (`_reorder_linear_weight`) or plain, of any strides: faster than
+// torch.mm for the larger skinny products of a time loop, and for the large products around it
+// where `onednn_products` is on.
+Tensor onednn_linear(const Tensor& x, const Tensor& weight) {
+  static const auto op =
+      c10::Dispatcher::singleton().findSchemaOrThrow("mkldnn::_linear_pointwise", "");
+  std::vector<c10::IValue> stack{x, weight, c10::IValue(), std::string("none"),
+                                 c10::List<std::optional<at::Scalar>>(), std::string("")};
+  op.callBoxed(&stack);
+  return stack[0].toTensor();
+}
+
+// The large products around a time loop (a layer's input projection of all steps, its gradient
+// d W_ih, and dW_ih, dW_hh over all T*B rows) through oneDNN instead of torch.mm (MKL), where
+// native.py turns it on: on AMD's Zen with AVX-512, MKL runs its AVX2 kernel (85-105 GFLOP/s at
+// one thread on a Zen 5 EPYC) and oneDNN its AVX-512 one (180-230), for the shapes of configs
+// (a)-(f) of benchmarks/recurrent_speed.py; on Intel's, MKL's own AVX-512 kernel runs.
+bool onednn_products = false;
+
+// A product of depth K writes 4 bytes of fresh output per 2K flops: at K = 64 (config (c)'s
+// projection, 32 MB) the page faults made oneDNN 0.66x torch.mm into a cached buffer; at
+// K = 100 (config (e)) it was 2.06x.
+constexpr int64_t kMinDepthForOneDnn = 96;
+
+bool large_product_on_onednn(const Tensor& a) {
+  return onednn_products && a.scalar_type() == at::kFloat && a.numel() > 0 &&
+         a.size(-1) >= kMinDepthForOneDnn;
+}
+
+// a (M, K) @ b (K, N), for any strides of a and b: through torch.mm into `out` (M, N; default:
+// a buffer from the block cache), or in oneDNN's own fresh output, which has no out= form (a
+// copy into a cached buffer cost more than the fresh memory's page faults: 0.62x torch.mm for
+// config (c)'s 32 MB projection).
+Tensor product(const Tensor& a, const Tensor& b, std::optional<Tensor> out = std::nullopt) {
+  if (large_product_on_onednn(a) && b.numel() > 0) {
+    return onednn_linear(a, b.t());  // a @ (b^T)^T: oneDNN takes b^T as a strided weight
+  }
+  if (!out.has_value()) out = cached_empty({a.size(0), b.size(1)}, a.options());
+  return at::mm_out(*out, a, b);
+}
+
+// a (..., K) @ b (K, N) (see `product` for where it lies): a layer's input projection of all
 // steps, x W_ih^T (b = W_ih^T), and its gradient d W_ih. Without bias: the loops add it as they
 // read x_proj, which saves addmm's pass that first copies the bias into every row.
 Tensor project(const Tensor& a, const Tensor& b) {
   std::vector<int64_t> sizes(a.sizes().begin(), a.sizes().end());
   sizes.back() = b.size(1);
-  Tensor out = cached_empty(sizes, a.options());
-  Tensor rows = out.view({-1, b.size(1)});
-  at::mm_out(rows, a.reshape({-1, a.size(-1)}), b);
-  return out;
+  return product(a.reshape({-1, a.size(-1)}), b).view(sizes);
 }
 
 // The h_{t-1} of every step of a loop, (T, B, H): h0, then the states h_all (T, B, H) but its
@@ -83,8 +122,11 @@ Tensor previous_states(const Tensor& h_all, const Tensor& h0) {
 // (`first` = h0 at step 0). d may come in blocks of columns (the full GRU's d_rz and d_hn),
 // whose products fill the blocks of rows of dW. torch.mm would return it in fresh memory, which
 // faults in page by page: two such gradients of 5 MB were half of a 2x650 GRU step's page
-// faults. Where one d is at least 4x as wide as x, as (x^T d)^T: MKL runs that orientation
-// faster ((4096, 64) and (4096, 1536): 7.5 ms plus 0.6 for the copy, against 12.7 ms).
+// faults. Both libraries want the left factor's rows contiguous, and it is a transposed view
+// here: where one d is at least 4x as wide as x (MKL; oneDNN: wider at all), the product runs
+// as (x^T d)^T, which copies the narrower factor. MKL: (4096, 64) and (4096, 1536), 7.5 ms plus
+// 0.6 for the copy, against 12.7 ms; oneDNN on a Zen 5: (4096, 64) x (4096, 2048) 128 against
+// 40 GFLOP/s, (3200, 300) x (3200, 1200) 213 against 158.
 Tensor weight_grad(const std::vector<Tensor>& blocks, const Tensor& x,
                    const std::optional<Tensor>& first) {
   int64_t N = 0;
@@ -92,30 +134,19 @@ Tensor weight_grad(const std::vector<Tensor>& blocks, const Tensor& x,
   const int64_t K = x.size(-1);
   const Tensor inputs = (first.has_value() ? previous_states(x, *first) : x).reshape({-1, K});
   Tensor out = cached_empty({N, K}, x.options());
-  if (blocks.size() == 1 && N >= 4 * K) {
-    Tensor transposed = cached_empty({K, N}, x.options());
-    at::mm_out(transposed, inputs.t(), blocks[0].reshape({-1, N}));
-    return out.copy_(transposed.t());
+  const int64_t wider = large_product_on_onednn(inputs.t()) ? K + 1 : 4 * K;  // depth: rows
+  if (blocks.size() == 1 && N >= wider) {
+    return out.copy_(product(inputs.t(), blocks[0].reshape({-1, N})).t());
   }
   int64_t row = 0;
   for (const Tensor& d : blocks) {
     const int64_t n = d.size(-1);
     Tensor rows = out.narrow(0, row, n);
-    at::mm_out(rows, d.reshape({-1, n}).t(), inputs);
+    const Tensor block = product(d.reshape({-1, n}).t(), inputs, rows);
+    if (!block.is_same(rows)) rows.copy_(block);
     row += n;
   }
   return out;
-}
-
-// oneDNN's linear, x @ W^T for a weight reordered once per sequence (torch.ops.mkldnn, as
-// fused.py's _Product): faster than torch.mm for the larger skinny products of a time loop.
-Tensor packed_linear(const Tensor& x, const Tensor& packed) {
-  static const auto op =
-      c10::Dispatcher::singleton().findSchemaOrThrow("mkldnn::_linear_pointwise", "");
-  std::vector<c10::IValue> stack{x, packed, c10::IValue(), std::string("none"),
-                                 c10::List<std::optional<at::Scalar>>(), std::string("")};
-  op.callBoxed(&stack);
-  return stack[0].toTensor();
 }
 
 // MKL's packed matrix product, which torch's own MKL exports where the build has one: W^T is
@@ -178,7 +209,7 @@ class HiddenWeight {
   Tensor product(int64_t t, const Tensor& h, Tensor& scratch) const {
     if (t == 0 && zero_start_) return scratch.zero_();
     if (h.size(0) == 0) return scratch;  // every sequence has ended
-    if (packed_.defined()) return packed_linear(h, packed_);
+    if (packed_.defined()) return onednn_linear(h, packed_);
     if (step_ && h.stride(1) == 1 && scratch.is_contiguous()) {
       step_->multiply(h, scratch, Tensor());
       return scratch;
@@ -221,7 +252,7 @@ class StateGradWeight {
     const bool rows_contiguous = d.stride(1) == 1 && out.stride(1) == 1 &&
                                  base.stride(1) == 1 && (!tail.defined() || tail.stride(1) == 1);
     if (packed_t_.defined()) {
-      at::add_out(out, base, packed_linear(tail.defined() ? at::cat({d, tail}, 1) : d, packed_t_));
+      at::add_out(out, base, onednn_linear(tail.defined() ? at::cat({d, tail}, 1) : d, packed_t_));
     } else if (step_ && rows_contiguous) {
       step_->multiply(d, out, base, tail);
     } else {
@@ -805,6 +836,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("lstm_backward", &lstm_backward, release_gil());
   m.def("gru_forward", &gru_forward, release_gil());
   m.def("project", &project, release_gil());
+  m.def("set_onednn_products", [](bool on) { onednn_products = on; });
+  m.def("onednn_products", [] { return onednn_products; });
   m.def("weight_grad", &weight_grad, release_gil());
   m.def("gru_backward", &gru_backward, release_gil());
   m.def("rnn_forward", &rnn_forward, release_gil());

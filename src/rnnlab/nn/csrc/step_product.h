@@ -54,7 +54,7 @@ class StepProduct {
       return flag == nullptr || std::string(flag) != "0";
     }();
     return enabled && weight.scalar_type() == at::kFloat && weight.device().is_cpu() &&
-           rows > 0 && rows <= kMaxRows && at::get_num_threads() == 1;
+           rows > 0 && rows <= kMaxRows;
 #else
     (void)weight, (void)rows;
     return false;
@@ -249,12 +249,29 @@ class StepProduct {
 
   void run(const Left& left, int64_t m, float* c, int64_t ldc, const float* base,
            int64_t ld_base) const {
-    static constexpr auto kTiles = tiles(std::make_integer_sequence<int, kMaxTileRows>{});
     const int64_t panels = (n_ + kCols - 1) / kCols;
+    static const bool split = [] {
+      const char* flag = std::getenv("RNNLAB_STEP_SPLIT");
+      return flag == nullptr || std::string(flag) != "0";
+    }();
+    if (split && at::get_num_threads() > 1 && panels > 1 && !at::in_parallel_region()) {
+      at::parallel_for(0, panels, 1, [&](int64_t begin, int64_t end) {
+        run_panels(left, m, c, ldc, base, ld_base, begin, end);
+      });
+      return;
+    }
+    run_panels(left, m, c, ldc, base, ld_base, 0, panels);
+  }
+
+  // panels [first, last) of the product
+  void run_panels(const Left& left, int64_t m, float* c, int64_t ldc, const float* base,
+                  int64_t ld_base, int64_t first, int64_t last) const {
+    static constexpr auto kTiles = tiles(std::make_integer_sequence<int, kMaxTileRows>{});
+    const int64_t panels = last - first;
     const int64_t row_tiles = (m + kMaxTileRows - 1) / kMaxTileRows;
     const float* packed = panels_.const_data_ptr<float>();
     for (int64_t i = 0; i < panels; ++i) {
-      const int64_t p = reverse_ ? panels - 1 - i : i;
+      const int64_t p = first + (reverse_ ? panels - 1 - i : i);
       const int64_t col = p * kCols, width = std::min(kCols, n_ - col);
       const __mmask16 low = width >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << width) - 1);
       const __mmask16 high = width <= 16 ? 0
