@@ -1,4 +1,5 @@
-"""The compiled loops' per-step product (csrc/step_product.h) against torch.mm, at one thread.
+"""The compiled loops' per-step product (csrc/step_product.h) against torch.mm, at one thread
+(CPU clock) or more (`--threads N`, wall clock: the kernel splits its panels between them).
 
 A time loop multiplies a batch of B rows by the same recurrent weight at every step: forward
 h_{t-1} W_hh^T, (B, H) x (H, G*H); backward base + d_pre_t W_hh, (B, G*H) x (G*H, H). For the
@@ -7,9 +8,9 @@ each way, the kernel's panel layout of W made once per sequence as the loops mak
 torch.mm / addmm on W^T made contiguous once (the loops' fallback), alternating call by call
 (ABBA) on the CPU-time clock.
 
-    python benchmarks/step_product.py
+    python benchmarks/step_product.py [--threads 2]
 
-Writes benchmarks/results/step_product.{json,md}.
+Writes benchmarks/results/step_product.{json,md} (or --output).
 """
 
 from __future__ import annotations
@@ -57,13 +58,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--calls", type=int, default=10, help="sequences per timed block")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--output", default="step_product")
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     ext = native.extension_for(torch.zeros(1))
     if ext is None or not ext.step_product_applies(torch.zeros(4, 4), 4):
         raise SystemExit("step_product: the kernel does not run here (it needs the compiled "
                          "loops built for AVX-512, and RNNLAB_NATIVE_STEP_GEMM unset or 1)")
-    clock = CLOCKS["cpu"]
+    clock = CLOCKS["cpu" if args.threads == 1 else "wall"]
     rows, lines = [], []
     for key, (batch, steps, hidden, gates) in SHAPES.items():
         torch_fwd, kernel_fwd, torch_bwd, kernel_bwd = sequence_calls(ext, batch, steps, hidden,
@@ -87,12 +90,14 @@ def main() -> None:
                          f"{own_s * 1e3:.2f} ({flops / own_s / 1e9:.0f})", f"**{ratio:.2f}**"])
             print(rows[-1], flush=True)
         lines.append(result)
-    markdown = ["# The per-step product: csrc/step_product.h against torch.mm, one thread", "",
+    threads = f"{args.threads} thread{'s' if args.threads > 1 else ''}"
+    markdown = [f"# The per-step product: csrc/step_product.h against torch.mm, {threads}", "",
                 "One sequence of per-step products (kernel: its weight layout made once per "
-                "sequence, included); CPU ms (GFLOP/s), medians of "
+                f"sequence, included); {'CPU' if args.threads == 1 else 'wall'} ms (GFLOP/s), "
+                "medians of "
                 f"{args.rounds} ABBA rounds of {args.calls} sequences.", ""]
     markdown += records.table_lines(["layer", "way", "torch.mm", "kernel", "speed-up"], rows)
-    records.save_record("step_product", {"shapes": lines}, "\n".join(markdown))
+    records.save_record(args.output, {"shapes": lines}, "\n".join(markdown))
 
 
 if __name__ == "__main__":

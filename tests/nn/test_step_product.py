@@ -135,3 +135,23 @@ def test_loops_with_it_match_float64(kind, batch, masked):
         got, got_grads = results_and_grads(kind, single, mask32)
     for g, w in zip(got + got_grads, want + want_grads, strict=True):
         torch.testing.assert_close(g.double(), w, atol=2e-4, rtol=2e-4)
+
+
+@pytest.mark.parametrize("rows,inner,outer", [(20, 200, 400), (20, 650, 1950), (64, 256, 768),
+                                              (33, 300, 1000), (1, 2048, 2049)])
+@pytest.mark.parametrize("transposed", [True, False])
+def test_threads_share_the_panels_bit_for_bit(rows, inner, outer, transposed):
+    """Products of 1M multiply-adds and more split their panels between torch's threads: each
+    output is the same sum in the same order, so two threads give one thread's bits (widths
+    that leave a last panel of 1-31 columns, and fewer panels than some thread counts)."""
+    ext = extension()
+    a = torch.randn(rows, inner)
+    weight = torch.randn(outer, inner) if transposed else torch.randn(inner, outer)
+    base = torch.randn(rows, outer)
+    results = []
+    for threads in (1, 2, 3):
+        torch.set_num_threads(threads)
+        results.append(ext.step_product(a, weight, transposed, base, 1))
+    assert torch.equal(results[0], results[1]) and torch.equal(results[0], results[2])
+    torch.testing.assert_close(results[0].double(), exact(a, weight, transposed, base),
+                               atol=2e-5 * inner ** 0.5, rtol=1e-5)

@@ -8,8 +8,9 @@ about installing changes: the source ships with the package and is built by
 then cached (TORCH_EXTENSIONS_DIR, default ~/.cache/torch_extensions). Where the build is
 impossible, rnnlab says so once and fused.py runs its Python loops (same numbers, slower).
 `RNNLAB_NATIVE=0` turns the C++ loops off; `use_native(False)` does so in code.
-At one torch thread, float32 batches of up to 64 rows run the per-step products through a
-hand-written AVX-512 kernel (csrc/step_product.h; `RNNLAB_NATIVE_STEP_GEMM=0` turns it off).
+Float32 batches of up to 64 rows run the per-step products through a hand-written AVX-512 kernel
+(csrc/step_product.h; its panels split between torch's threads, through the OpenMP runtime torch
+itself loaded; `RNNLAB_NATIVE_STEP_GEMM=0` turns it off).
 Elsewhere `RNNLAB_NATIVE_MKL_PACK=0` keeps torch.mm for the per-step product where the loops
 would use MKL's packed weight (float32, batches without lengths, where torch's MKL exports the
 packed API).

@@ -175,7 +175,7 @@ bool mkl_pack_enabled() {
 }
 
 // h_{t-1} W^T (B, G*H) for every step of one sequence: oneDNN's packed weight when fused.py made
-// one; else the hand-written step product (step_product.h: float32, one thread, AVX-512); else
+// one; else the hand-written step product (step_product.h: float32, AVX-512); else
 // MKL's packed W^T for float32 batches that keep every row each step (no lengths); else
 // torch.mm into `scratch` with W^T made contiguous once.
 //

@@ -18,10 +18,13 @@
 // (137-141 against 79-88 GFLOP/s), its backward 1.25-1.28x; (32, 512) x (512, 1536) 1.21-1.25x,
 // backward 1.16-1.18x; 1.01-1.28x at the narrower layers of configs (a), (d), (f).
 //
-// Each output is the same sum, in the same order of k, whichever direction a call walks, so the
-// results do not depend on the call's parity. Used for float32 at one torch thread on builds with
-// AVX-512; elsewhere (float64, more threads, where MKL's threaded product is the faster, or
-// RNNLAB_NATIVE_STEP_GEMM=0) the loops keep torch's products.
+// Each output is the same sum, in the same order of k, whichever direction a call walks and
+// however many threads share the panels, so the results depend on neither. Used for float32 on
+// builds with AVX-512; elsewhere (float64, or RNNLAB_NATIVE_STEP_GEMM=0) the loops keep torch's
+// products. At two threads, on a Zen 5 EPYC, the panels split between them beat MKL's threaded
+// product 2-3.6x and oneDNN's 1.1-2.3x on the shapes above (`step_product.py --threads 2`);
+// on the Intel Xeon of earlier stops, the kernel at one thread lost to MKL at two, and the split
+// was not measured there.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -101,6 +104,10 @@ class StepProduct {
   static constexpr int kMaxTileRows = 14;    // 28 accumulators of the 32 registers
   static constexpr int64_t kDepth = 256;     // most k per pass over a panel: 32 KB, in L1
   static constexpr int64_t kPrefetch = 1024; // floats ahead in the panel stream (4 KB)
+  // With more torch threads, each computes a share of the panels. 35 products of (20, 200) x
+  // (200, 600) (1.6M multiply-adds) took 0.41 ms at two threads against 0.69 at one, on a Zen 5
+  // EPYC; a product of a few microseconds (sampling: one row) stays on one thread.
+  static constexpr int64_t kMinMultiplyAddsToSplit = 1 << 20;
 
   // The panels of B, zero past the last column. Only AVX-512 builds construct a StepProduct.
   // Each reads w in order and asks for what comes next: a panel's layout costs about as much
@@ -250,11 +257,8 @@ class StepProduct {
   void run(const Left& left, int64_t m, float* c, int64_t ldc, const float* base,
            int64_t ld_base) const {
     const int64_t panels = (n_ + kCols - 1) / kCols;
-    static const bool split = [] {
-      const char* flag = std::getenv("RNNLAB_STEP_SPLIT");
-      return flag == nullptr || std::string(flag) != "0";
-    }();
-    if (split && at::get_num_threads() > 1 && panels > 1 && !at::in_parallel_region()) {
+    if (m * k_ * n_ >= kMinMultiplyAddsToSplit && panels > 1 && at::get_num_threads() > 1 &&
+        !at::in_parallel_region()) {
       at::parallel_for(0, panels, 1, [&](int64_t begin, int64_t end) {
         run_panels(left, m, c, ldc, base, ld_base, begin, end);
       });
