@@ -73,6 +73,14 @@ def compile_flags() -> list[str]:
     return flags
 
 
+def openmp_flags() -> list[str]:
+    """-fopenmp where torch runs OpenMP on Linux (GCC): at::parallel_for in the loops (the step
+    product's panels) then shares torch's thread pool, since the extension's libgomp.so.1 is
+    the copy torch already loaded. Elsewhere it runs on one thread (same numbers)."""
+    return ["-fopenmp"] if sys.platform.startswith("linux") and \
+        torch.backends.openmp.is_available() else []
+
+
 @functools.cache
 def _build() -> ModuleType | None:
     from torch.utils import cpp_extension
@@ -83,8 +91,8 @@ def _build() -> ModuleType | None:
             print("rnnlab: building the C++ recurrences (once, about a minute) ...",
                   file=sys.stderr, flush=True)
         module = cpp_extension.load(name=NAME, sources=[str(source) for source in SOURCES],
-                                    extra_cflags=compile_flags() + ["-fopenmp"],
-                                    extra_ldflags=["-fopenmp"], verbose=False)
+                                    extra_cflags=compile_flags() + openmp_flags(),
+                                    extra_ldflags=openmp_flags(), verbose=False)
     except Exception as error:  # no compiler, no ninja, no headers: fall back, say so once
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         warnings.warn(f"rnnlab: the C++ recurrences could not be built ({reason}); the Python "
