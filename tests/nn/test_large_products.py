@@ -18,7 +18,9 @@ from tests.nn.test_step_product import results_and_grads
 from rnnlab import nn as rn
 from rnnlab.nn import native
 
-LIBRARIES = {"onednn": True, "torch.mm": False}
+# (oneDNN on, its least depth): from depth 96 with malloc's defaults, from 1 where malloc keeps
+# freed memory (as `rnnlab train` has it)
+LIBRARIES = {"onednn": (True, 96), "onednn-any-depth": (True, 1), "torch.mm": (False, None)}
 
 
 def extension():
@@ -45,7 +47,7 @@ def test_projection_and_its_gradient(library, steps, batch, inputs, width, seed)
     x = torch.randn(steps, batch, inputs, generator=gen)
     weight = torch.randn(width, inputs, generator=gen)
     d = torch.randn(steps, batch, width, generator=gen)
-    with native.use_onednn_products(LIBRARIES[library]):
+    with native.use_onednn_products(*LIBRARIES[library]):
         projected = ext.project(x, weight.t())
         back = ext.project(d, weight)
     close(projected, x.double() @ weight.double().t(), inputs)
@@ -66,7 +68,7 @@ def test_weight_gradient(library, steps, batch, inputs, widths, with_h0, seed):
     x = torch.randn(steps, batch, inputs, generator=gen)
     blocks = [torch.randn(steps, batch, n, generator=gen) for n in widths]
     h0 = torch.randn(batch, inputs, generator=gen) if with_h0 else None
-    with native.use_onednn_products(LIBRARIES[library]):
+    with native.use_onednn_products(*LIBRARIES[library]):
         got = ext.weight_grad(blocks, x, h0)
     rows = torch.cat([h0[None], x[:-1]]) if with_h0 else x
     d = torch.cat(blocks, -1).double().reshape(-1, sum(widths))
@@ -90,7 +92,7 @@ def test_loops_match_float64(library, kind, masked):
     single = {name: None if value is None else (
         tuple(v.detach().float().requires_grad_() for v in value) if isinstance(value, tuple)
         else value.detach().float().requires_grad_()) for name, value in inputs.items()}
-    with native.use_native(True), native.use_onednn_products(LIBRARIES[library]):
+    with native.use_native(True), native.use_onednn_products(*LIBRARIES[library]):
         got, got_grads = results_and_grads(kind, single, None if mask64 is None else mask64.float())
     for g, w in zip(got + got_grads, want + want_grads, strict=True):
         torch.testing.assert_close(g.double(), w, atol=2e-4, rtol=2e-4)
@@ -141,9 +143,18 @@ def test_layers_match_float64(library, layer, masked):
         grads = torch.autograd.grad(loss, list(module.parameters()))
         return [out.detach(), *(s.detach() for s in states), *grads]
 
-    with native.use_native(True), native.use_onednn_products(LIBRARIES[library]):
+    with native.use_native(True), native.use_onednn_products(*LIBRARIES[library]):
         got = run(wide, x)
     with native.use_native(False):
         want = run(exact, x.double())
     for g, w in zip(got, want, strict=True):
         torch.testing.assert_close(g.double(), w, atol=2e-4, rtol=2e-4)
+
+
+def test_kept_freed_memory_lowers_the_depth(monkeypatch):
+    """Once malloc keeps freed memory, the products take oneDNN at every depth."""
+    ext = extension()
+    monkeypatch.setattr(native, "_freed_memory_kept", False)
+    with native.use_onednn_products(True, 96):
+        native.note_freed_memory_kept()
+        assert ext.onednn_min_depth() == 1

@@ -101,7 +101,25 @@ def _build() -> ModuleType | None:
                       RuntimeWarning, stacklevel=3)
         return None
     module.set_onednn_products(onednn_products())
+    if _freed_memory_kept:
+        module.set_onednn_min_depth(1)
     return module
+
+
+# Whether malloc keeps the memory a step frees (training/allocator.py): oneDNN's products return
+# fresh outputs, which then cost no page faults, so they run at every depth.
+_freed_memory_kept = False
+
+
+def note_freed_memory_kept() -> None:
+    """Called once malloc keeps freed memory: the large products take oneDNN (where it is on) at
+    every depth, not only from 96 (recurrences.cpp: `onednn_min_depth`)."""
+    global _freed_memory_kept
+    _freed_memory_kept = True
+    if _build.cache_info().currsize:  # built already (or failed: None)
+        extension = _build()
+        if extension is not None:
+            extension.set_onednn_min_depth(1)
 
 
 def onednn_products() -> bool:
@@ -137,18 +155,21 @@ def available() -> bool:
 
 
 @contextmanager
-def use_onednn_products(enabled: bool):
-    """Run the loops' large products on oneDNN (True) or torch.mm (False) inside a block (tests,
-    benchmarks), whatever `onednn_products()` chose."""
+def use_onednn_products(enabled: bool, min_depth: int | None = None):
+    """Run the loops' large products on oneDNN (True, from depth `min_depth` if given) or
+    torch.mm (False) inside a block (tests, benchmarks), whatever `onednn_products()` chose."""
     extension = _build()
     if extension is None:
         raise RuntimeError("the C++ recurrences are not built")
-    before = extension.onednn_products()
+    before = extension.onednn_products(), extension.onednn_min_depth()
     extension.set_onednn_products(enabled)
+    if min_depth is not None:
+        extension.set_onednn_min_depth(min_depth)
     try:
         yield
     finally:
-        extension.set_onednn_products(before)
+        extension.set_onednn_products(before[0])
+        extension.set_onednn_min_depth(before[1])
 
 
 @contextmanager

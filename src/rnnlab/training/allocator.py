@@ -67,4 +67,9 @@ def keep_freed_memory() -> bool:
     # adjustment of both thresholds, which lowers them again after some frees.
     mapped = mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) or \
         mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_FALLBACK)
-    return bool(mapped) and bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    kept = bool(mapped) and bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    if kept:  # fresh outputs are now cheap: the compiled loops' products may return them
+        from rnnlab.nn import native
+
+        native.note_freed_memory_kept()
+    return kept

@@ -74,14 +74,16 @@ Tensor onednn_linear(const Tensor& x, const Tensor& weight) {
 // (a)-(f) of benchmarks/recurrent_speed.py; on Intel's, MKL's own AVX-512 kernel runs.
 bool onednn_products = false;
 
-// A product of depth K writes 4 bytes of fresh output per 2K flops: at K = 64 (config (c)'s
-// projection, 32 MB) the page faults made oneDNN 0.66x torch.mm into a cached buffer; at
-// K = 100 (config (e)) it was 2.06x.
-constexpr int64_t kMinDepthForOneDnn = 96;
+// A product of depth K writes 4 bytes of fresh output per 2K flops: with malloc's defaults, at
+// K = 64 (config (c)'s projection, 32 MB) the page faults made oneDNN 0.66x torch.mm into a
+// cached buffer; at K = 100 (config (e)) it was 2.06x. Where malloc keeps freed memory (as
+// `rnnlab train` has it), native.py lowers this to 1: that projection then took 5.2 ms against
+// torch.mm's 12.4.
+int64_t onednn_min_depth = 96;
 
 bool large_product_on_onednn(const Tensor& a) {
   return onednn_products && a.scalar_type() == at::kFloat && a.numel() > 0 &&
-         a.size(-1) >= kMinDepthForOneDnn;
+         a.size(-1) >= onednn_min_depth;
 }
 
 // a (M, K) @ b (K, N), for any strides of a and b: through torch.mm into `out` (M, N; default:
@@ -838,6 +840,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("project", &project, release_gil());
   m.def("set_onednn_products", [](bool on) { onednn_products = on; });
   m.def("onednn_products", [] { return onednn_products; });
+  m.def("set_onednn_min_depth", [](int64_t depth) { onednn_min_depth = depth; });
+  m.def("onednn_min_depth", [] { return onednn_min_depth; });
   m.def("weight_grad", &weight_grad, release_gil());
   m.def("gru_backward", &gru_backward, release_gil());
   m.def("rnn_forward", &rnn_forward, release_gil());
