@@ -128,11 +128,13 @@ def onednn_products() -> bool:
     where MKL takes an AVX2 path at half oneDNN's rate (85-105 against 180-230 GFLOP/s at one
     thread on a Zen 5 EPYC, `benchmarks/large_products.py`). `RNNLAB_ONEDNN_PRODUCTS=1` or `=0`
     decides instead."""
+    # torch's oneDNN linear: torch.ops.mkldnn._linear_pointwise (this torch has it, and oneDNN)
+    has_linear = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn,
+                                                                   "_linear_pointwise")
     wanted = os.environ.get("RNNLAB_ONEDNN_PRODUCTS")
     if wanted is not None:
-        return wanted != "0" and torch.backends.mkldnn.is_available()
-    return (cpu_vendor() not in ("GenuineIntel", "") and AVX512 <= _cpu_flags()
-            and torch.backends.mkldnn.is_available())
+        return wanted != "0" and has_linear
+    return cpu_vendor() not in ("GenuineIntel", "") and AVX512 <= _cpu_flags() and has_linear
 
 
 def extension_for(x: torch.Tensor) -> ModuleType | None:
