@@ -232,3 +232,15 @@ def test_loops_let_other_threads_run(kind):
     assert not errors
     longest_stall = max(b - a for a, b in zip(ticks, ticks[1:], strict=False))
     assert longest_stall < alone / 5, (longest_stall, alone)
+
+
+@pytest.mark.parametrize("cls,kwargs", [(rn.LSTM, {"peephole": True}), (rn.GRU, {}),
+                                        (rn.RNN, {})])
+def test_nan_stays_nan_in_float32(cls, kwargs):
+    """The float32 loops' cheaper activations (vectors.h) keep a NaN a NaN, so a diverged run
+    reads a NaN loss and is stopped, rather than training on finite garbage."""
+    layer = cls(4, 8, impl="fused", **kwargs)
+    x = torch.randn(5, 2, 4)
+    x[2, 1, 0] = float("nan")
+    out, _ = layer(x)
+    assert out[2:, 1].isnan().all() and not out[:, 0].isnan().any()

@@ -33,6 +33,8 @@ using rnnlab::cached_empty;
 using rnnlab::columns;
 using rnnlab::fetch_ahead;
 using rnnlab::load;
+using rnnlab::fast_sigmoid;
+using rnnlab::fast_tanh;
 using rnnlab::sigmoid;
 
 // m_b of step t: 1 inside sequence b, 0 past its end; always 1 without a mask.
@@ -405,11 +407,11 @@ std::vector<Tensor> lstm_forward(const Tensor& x_proj, const Tensor& h0, const T
             ai = ai + load(pp + j, n) * c_prev;
             af = af + load(pp + H + j, n) * c_prev;
           }
-          const V i = sigmoid(ai), f = sigmoid(af);
-          const V gg = pre(2 * H + j).tanh();
+          const V i = fast_sigmoid(ai), f = fast_sigmoid(af);
+          const V gg = fast_tanh(pre(2 * H + j));
           const V cc = f * c_prev + i * gg;  // c = f*c_{t-1} + i*g
           if (pp != nullptr) ao = ao + load(pp + 2 * H + j, n) * cc;  // o peeks at c_t
-          const V o = sigmoid(ao), tcc = cc.tanh();
+          const V o = fast_sigmoid(ao), tcc = fast_tanh(cc);
           i.store(gi + j, n); f.store(gi + H + j, n); gg.store(gi + 2 * H + j, n);
           o.store(gi + 3 * H + j, n);
           cc.store(cn + b * H + j, n); tcc.store(tc + b * H + j, n);
