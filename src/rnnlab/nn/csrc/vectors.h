@@ -18,9 +18,11 @@ template <typename T> inline Vec<T> sigmoid(const Vec<T>& x) {
 }
 
 // The training loops' activations, cheaper in float32: e^x by ATen's exp_u20 (a degree-5
-// polynomial, within 20 ULP: about 2e-6 relative, against Sleef's 1 ULP at twice the
-// instructions), tanh as 2σ(2x) - 1 (absolute error about 1e-6, as fused.py's Python loops
-// compute it). NaN stays NaN (exp_u20 clamps its input). Float64 keeps Sleef's.
+// polynomial, within 20 ULP: about 2e-6 relative, where Sleef's exp is within 1), tanh as
+// 2σ(2x) - 1 (absolute error about 1e-6, as fused.py's Python loops compute it). The LSTM's
+// forward loop over a (c) sequence (B32 T128 H512, peephole) took 43.4 ms with them against
+// 52.6 with Sleef's exp and tanh, whose step products alone take 36.6-39.8. NaN stays NaN
+// (exp_u20 clamps its input). Float64 keeps Sleef's.
 template <typename T> inline Vec<T> fast_sigmoid(const Vec<T>& x) {
   if constexpr (std::is_same_v<T, float>) {
     const Vec<T> y = Vec<T>(T(1)) / (Vec<T>(T(1)) + x.neg().exp_u20());
