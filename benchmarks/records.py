@@ -34,18 +34,12 @@ def _git(*args: str) -> str:
     return done.stdout.strip()
 
 
-def _cpu_model() -> str:
-    """The CPU's model name ('' where unknown): speed ratios differ between vendors' CPUs."""
-    from rnnlab.nn.native import _cpuinfo
-
-    return _cpuinfo("model name")
-
-
 def environment() -> dict[str, Any]:
     """How and where this benchmark runs, taken at its start (call `save_record` at its end)."""
     import torch
 
     import rnnlab
+    from rnnlab.nn.native import cpu_model
 
     commit = _git("rev-parse", "HEAD")
     dirty = _git("status", "--porcelain", "--untracked-files=no")
@@ -55,7 +49,7 @@ def environment() -> dict[str, Any]:
         "rnnlab": rnnlab.__version__, "torch": torch.__version__,
         "python": platform.python_version(), "threads": torch.get_num_threads(),
         "cpus": os.cpu_count(), "machine": f"{platform.machine()} {platform.processor()}".strip(),
-        "cpu_model": _cpu_model(),
+        "cpu_model": cpu_model(),  # speed ratios differ between vendors' CPUs
         "load_before": [round(x, 2) for x in os.getloadavg()],
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "_t0": time.time(),
     }

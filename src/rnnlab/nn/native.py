@@ -59,6 +59,11 @@ def cpu_vendor() -> str:
     return _cpuinfo("vendor_id")
 
 
+def cpu_model() -> str:
+    """The CPU's model name, e.g. 'AMD EPYC' ('' where unknown)."""
+    return _cpuinfo("model name")
+
+
 def compile_flags() -> list[str]:
     """-O3, plus AVX-512 (the set torch builds its own AVX-512 kernels for) or else AVX2/FMA
     where the CPU has them: ATen's vectors then use them, with Sleef's exp and tanh. The build
