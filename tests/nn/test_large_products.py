@@ -1,12 +1,14 @@
 """The large products around the compiled loops (an input projection of all steps, its gradient,
 dW over all T*B rows) on either library: torch.mm (MKL) or oneDNN's linear, which native.py
-picks on non-Intel CPUs with AVX-512. Whichever this machine picks, both are tested here. The
-oracle is a float64 product of the same float32 numbers.
+picks on non-Intel CPUs with AVX-512, where dW runs on the step product's own kernel instead.
+Whichever this machine picks, all are tested here. The oracle is a float64 product of the same
+float32 numbers.
 """
 
 from __future__ import annotations
 
 import os
+from contextlib import ExitStack, contextmanager
 
 import pytest
 import torch
@@ -18,17 +20,32 @@ from tests.nn.test_step_product import results_and_grads
 from rnnlab import nn as rn
 from rnnlab.nn import native
 
-# (oneDNN on, its least depth): from depth 96 with malloc's defaults, from 1 where malloc keeps
-# freed memory (as `rnnlab train` has it)
-LIBRARIES = {"onednn": (True, 96), "onednn-any-depth": (True, 1), "torch.mm": (False, None)}
+# (oneDNN on, its least depth; dW on the kernel, from this width of x): oneDNN from depth 96
+# with malloc's defaults, from 1 where malloc keeps freed memory (as `rnnlab train` has it); dW
+# on the kernel at every width, so that the small layers below take it too
+LIBRARIES = {"onednn": (True, 96, False, None), "onednn-any-depth": (True, 1, False, None),
+             "torch.mm": (False, None, False, None), "kernel-dW": (True, 96, True, 1)}
 
 
-def extension():
+def extension(library: str = "onednn"):
     if os.environ.get("RNNLAB_REQUIRE_NATIVE") != "1" and not native.available():
         pytest.skip("the C++ recurrences could not be built here")
     if not torch.backends.mkldnn.is_available():
         pytest.skip("this torch build has no oneDNN")
-    return native.extension_for(torch.zeros(1))
+    ext = native.extension_for(torch.zeros(1))
+    if LIBRARIES[library][2] and not ext.step_product_applies(torch.zeros(4, 4), 4):
+        pytest.skip("the step product's kernel needs an AVX-512 build")
+    return ext
+
+
+@contextmanager
+def products_on(library: str):
+    """The loops' large products as LIBRARIES[library] says, inside a block."""
+    onednn, depth, kernel, width = LIBRARIES[library]
+    with ExitStack() as stack:
+        stack.enter_context(native.use_onednn_products(onednn, depth))
+        stack.enter_context(native.use_kernel_weight_grads(kernel, width))
+        yield
 
 
 def close(got: torch.Tensor, want: torch.Tensor, depth: int) -> None:
@@ -42,12 +59,12 @@ def close(got: torch.Tensor, want: torch.Tensor, depth: int) -> None:
        width=st.integers(1, 400), seed=st.integers(0, 2**16))
 def test_projection_and_its_gradient(library, steps, batch, inputs, width, seed):
     """x W^T over all steps, and d W back, for any shapes (both sides of every threshold)."""
-    ext = extension()
+    ext = extension(library)
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(steps, batch, inputs, generator=gen)
     weight = torch.randn(width, inputs, generator=gen)
     d = torch.randn(steps, batch, width, generator=gen)
-    with native.use_onednn_products(*LIBRARIES[library]):
+    with products_on(library):
         projected = ext.project(x, weight.t())
         back = ext.project(d, weight)
     close(projected, x.double() @ weight.double().t(), inputs)
@@ -63,12 +80,12 @@ def test_weight_gradient(library, steps, batch, inputs, widths, with_h0, seed):
     """dW = d^T x over all T*B rows, d in one block or two (the full GRU's d_rz, d_hn), x the
     layer's inputs or its states shifted by one step behind h0; d narrower or wider than x
     (the two orientations of the product)."""
-    ext = extension()
+    ext = extension(library)
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(steps, batch, inputs, generator=gen)
     blocks = [torch.randn(steps, batch, n, generator=gen) for n in widths]
     h0 = torch.randn(batch, inputs, generator=gen) if with_h0 else None
-    with native.use_onednn_products(*LIBRARIES[library]):
+    with products_on(library):
         got = ext.weight_grad(blocks, x, h0)
     rows = torch.cat([h0[None], x[:-1]]) if with_h0 else x
     d = torch.cat(blocks, -1).double().reshape(-1, sum(widths))
@@ -81,7 +98,7 @@ def test_weight_gradient(library, steps, batch, inputs, widths, with_h0, seed):
 def test_loops_match_float64(library, kind, masked):
     """Every loop in float32 with its large products on either library, with and without
     lengths: outputs and all gradients as the float64 Python loops give them."""
-    extension()
+    extension(library)
     T, B, H = 9, 6, 40
     inputs = make_inputs(kind, T, B, H, dtype=torch.float64)
     with torch.no_grad():
@@ -92,7 +109,7 @@ def test_loops_match_float64(library, kind, masked):
     single = {name: None if value is None else (
         tuple(v.detach().float().requires_grad_() for v in value) if isinstance(value, tuple)
         else value.detach().float().requires_grad_()) for name, value in inputs.items()}
-    with native.use_native(True), native.use_onednn_products(*LIBRARIES[library]):
+    with native.use_native(True), products_on(library):
         got, got_grads = results_and_grads(kind, single, None if mask64 is None else mask64.float())
     for g, w in zip(got + got_grads, want + want_grads, strict=True):
         torch.testing.assert_close(g.double(), w, atol=2e-4, rtol=2e-4)
@@ -125,7 +142,7 @@ def test_layers_match_float64(library, layer, masked):
     """Whole float32 layers (2 layers, bidirectional: every product above, the input projection
     included) with the large products on either library, against the same layer in float64 on
     the Python loops: outputs, final states and every parameter's gradient."""
-    extension()
+    extension(library)
     cls, kwargs = LAYERS[layer]
     torch.manual_seed(0)
     wide = cls(30, 40, num_layers=2, bidirectional=True, impl="fused", **kwargs)
@@ -143,7 +160,7 @@ def test_layers_match_float64(library, layer, masked):
         grads = torch.autograd.grad(loss, list(module.parameters()))
         return [out.detach(), *(s.detach() for s in states), *grads]
 
-    with native.use_native(True), native.use_onednn_products(*LIBRARIES[library]):
+    with native.use_native(True), products_on(library):
         got = run(wide, x)
     with native.use_native(False):
         want = run(exact, x.double())
@@ -158,3 +175,46 @@ def test_kept_freed_memory_lowers_the_depth(monkeypatch):
     with native.use_onednn_products(True, 96):
         native.note_freed_memory_kept()
         assert ext.onednn_min_depth() == 1
+
+
+@pytest.mark.parametrize("threads", [1, 2], ids=["1-thread", "2-threads"])
+@settings(max_examples=40, deadline=None)
+@given(rows=st.integers(1, 300), depth=st.integers(1, 300), width=st.integers(1, 100),
+       left_transposed=st.booleans(), right_transposed=st.booleans(), seed=st.integers(0, 2**16))
+def test_kernel_product(threads, rows, depth, width, left_transposed, right_transposed, seed):
+    """The kernel's large product a @ b (`multiply_rows`, in blocks of 64 rows): a row-major or
+    the transposed view of a contiguous tensor (d^T of dW = d^T x), b contiguous or the
+    transposed view W^T; the same bits at one thread and two (each a share of the blocks)."""
+    ext = extension("kernel-dW")
+    gen = torch.Generator().manual_seed(seed)
+    a = (torch.randn(depth, rows, generator=gen).t() if left_transposed
+         else torch.randn(rows, depth, generator=gen))
+    b = (torch.randn(width, depth, generator=gen).t() if right_transposed
+         else torch.randn(depth, width, generator=gen))
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(threads)
+        got = ext.kernel_product(a, b)
+        torch.set_num_threads(3 - threads)
+        other = ext.kernel_product(a, b)
+    finally:
+        torch.set_num_threads(before)
+    close(got, a.double() @ b.double(), depth)
+    assert torch.equal(got, other)
+
+
+def test_kernel_weight_grads_follow_the_environment(monkeypatch):
+    """RNNLAB_KERNEL_WEIGHT_GRADS decides where it is set (and the build has the kernel); else
+    dW goes where the large products go to oneDNN."""
+    has_kernel = "-DCPU_CAPABILITY_AVX512" in native.compile_flags()
+    monkeypatch.setenv("RNNLAB_KERNEL_WEIGHT_GRADS", "0")
+    assert native.kernel_weight_grads() is False
+    monkeypatch.setenv("RNNLAB_KERNEL_WEIGHT_GRADS", "1")
+    assert native.kernel_weight_grads() is has_kernel
+    monkeypatch.delenv("RNNLAB_KERNEL_WEIGHT_GRADS")
+    monkeypatch.setattr(native, "onednn_products", lambda: False)
+    assert native.kernel_weight_grads() is False
+    monkeypatch.setattr(native, "onednn_products", lambda: True)
+    assert native.kernel_weight_grads() is has_kernel
+    monkeypatch.setenv("RNNLAB_NATIVE_STEP_GEMM", "0")
+    assert native.kernel_weight_grads() is False

@@ -106,6 +106,7 @@ def _build() -> ModuleType | None:
                       RuntimeWarning, stacklevel=3)
         return None
     module.set_onednn_products(onednn_products())
+    module.set_kernel_weight_grads(kernel_weight_grads())
     if _freed_memory_kept:
         module.set_onednn_min_depth(1)
     return module
@@ -140,6 +141,20 @@ def onednn_products() -> bool:
     if wanted is not None:
         return wanted != "0" and has_linear
     return cpu_vendor() not in ("GenuineIntel", "") and AVX512 <= _cpu_flags() and has_linear
+
+
+def kernel_weight_grads() -> bool:
+    """Whether the loops' weight gradients dW = d^T x (x at least 128 wide) run on the step
+    product's own kernel (csrc/step_product.h), which reads d^T as it lies, instead of a library
+    product that needs a transposing copy: where the large products run on oneDNN (non-Intel
+    CPUs with AVX-512; 1.15-1.22x there for configs (b), (d), (f) at one thread) and the build
+    has the kernel. `RNNLAB_KERNEL_WEIGHT_GRADS=1` or `=0` decides instead."""
+    has_kernel = "-DCPU_CAPABILITY_AVX512" in compile_flags() and \
+        os.environ.get("RNNLAB_NATIVE_STEP_GEMM", "1") != "0"
+    wanted = os.environ.get("RNNLAB_KERNEL_WEIGHT_GRADS")
+    if wanted is not None:
+        return wanted != "0" and has_kernel
+    return onednn_products() and has_kernel
 
 
 def extension_for(x: torch.Tensor) -> ModuleType | None:
@@ -177,6 +192,25 @@ def use_onednn_products(enabled: bool, min_depth: int | None = None):
     finally:
         extension.set_onednn_products(before[0])
         extension.set_onednn_min_depth(before[1])
+
+
+@contextmanager
+def use_kernel_weight_grads(enabled: bool, min_width: int | None = None):
+    """Run the loops' weight gradients on the step product's kernel (True; for x at least
+    `min_width` wide if given, else 128) or on the large products' library (False) inside a
+    block (tests, benchmarks)."""
+    extension = _build()
+    if extension is None:
+        raise RuntimeError("the C++ recurrences are not built")
+    before = extension.kernel_weight_grads(), extension.kernel_min_width()
+    extension.set_kernel_weight_grads(enabled)
+    if min_width is not None:
+        extension.set_kernel_min_width(min_width)
+    try:
+        yield
+    finally:
+        extension.set_kernel_weight_grads(before[0])
+        extension.set_kernel_min_width(before[1])
 
 
 @contextmanager

@@ -88,6 +88,45 @@ bool large_product_on_onednn(const Tensor& a) {
          a.size(-1) >= onednn_min_depth;
 }
 
+// a (M, K) @ b (K, N) on the step product's kernel (step_product.h: `multiply_rows`), into
+// `out` (default: a buffer from the block cache): b laid out in panels once (b = W^T of a
+// contiguous W, the input projection, takes the transposing layout), a read where it lies,
+// row-major or as the transposed view d^T of a weight gradient.
+Tensor kernel_product(const Tensor& a, const Tensor& b, std::optional<Tensor> out) {
+  const int64_t M = a.size(0), K = a.size(1), N = b.size(1);
+  if (!out.has_value()) out = cached_empty({M, N}, a.options());
+  TORCH_CHECK(out->stride(1) == 1 || N <= 1, "kernel_product: out's rows must be contiguous");
+  const bool b_is_transposed_weight = b.t().is_contiguous() && !b.is_contiguous();
+  const rnnlab::StepProduct right(b_is_transposed_weight ? b.t() : b, b_is_transposed_weight);
+  Tensor left = a;
+  bool column_major = false;
+  if (a.stride(1) != 1 && a.stride(0) == 1) {
+    column_major = true;
+  } else if (a.stride(1) != 1) {
+    left = a.contiguous();
+  }
+  const int64_t lda = column_major ? left.stride(1) : left.stride(0);
+  right.multiply_rows(left.const_data_ptr<float>(), lda, column_major, M,
+                      out->data_ptr<float>(), out->stride(0));
+  return *out;
+}
+
+// dW = d^T x on the step product's kernel (step_product.h: `multiply_rows`) instead of the
+// large products' library, where native.py turns it on (as `onednn_products`: on non-Intel CPUs
+// with AVX-512) and x is at least kernel_min_width wide. It reads d^T as it lies and writes dW
+// in place, where either library needs a transposing copy of one factor or of dW. On a Zen 5
+// EPYC, against oneDNN with those copies, whole dW products at one thread (`python
+// benchmarks/large_products.py`): 1.15-1.22x for configs (b), (d) and (f), 1.00 for (c)'s
+// (4096, 2048)^T x (4096, 512); x 64 wide ((c)'s dW_ih) ran at 0.81x (each d^T row block is
+// read from memory again for each of its 2 panels), hence the width.
+bool kernel_weight_grads = false;
+int64_t kernel_min_width = 128;  // tests lower it to run every layer's dW on the kernel
+
+bool weight_grad_on_kernel(const Tensor& x, int64_t width) {
+  return kernel_weight_grads && x.scalar_type() == at::kFloat && x.device().is_cpu() &&
+         width >= kernel_min_width && x.numel() > 0 && rnnlab::StepProduct::available();
+}
+
 // a (M, K) @ b (K, N), for any strides of a and b: through torch.mm into `out` (M, N; default:
 // a buffer from the block cache), or in oneDNN's own fresh output, which has no out= form (a
 // copy into a cached buffer cost more than the fresh memory's page faults: 0.62x torch.mm for
@@ -138,6 +177,20 @@ Tensor weight_grad(const std::vector<Tensor>& blocks, const Tensor& x,
   const int64_t K = x.size(-1);
   const Tensor inputs = (first.has_value() ? previous_states(x, *first) : x).reshape({-1, K});
   Tensor out = cached_empty({N, K}, x.options());
+  if (weight_grad_on_kernel(x, K)) {
+    // inputs laid out once; each block's d^T read where it lies (column-major), into its rows
+    const rnnlab::StepProduct right(inputs, /*transposed=*/false);
+    int64_t row = 0;
+    for (const Tensor& d : blocks) {
+      const int64_t n = d.size(-1);
+      Tensor rows = d.reshape({-1, n});
+      if (rows.stride(1) != 1 && n > 1) rows = rows.contiguous();
+      right.multiply_rows(rows.const_data_ptr<float>(), rows.stride(0), /*column_major=*/true,
+                          n, out.data_ptr<float>() + row * K, K);
+      row += n;
+    }
+    return out;
+  }
   const int64_t wider = large_product_on_onednn(inputs.t()) ? K + 1 : 4 * K;  // depth: rows
   if (blocks.size() == 1 && N >= wider) {
     return out.copy_(product(inputs.t(), blocks[0].reshape({-1, N})).t());
@@ -842,6 +895,10 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("project", &project, release_gil());
   m.def("set_onednn_products", [](bool on) { onednn_products = on; });
   m.def("onednn_products", [] { return onednn_products; });
+  m.def("set_kernel_weight_grads", [](bool on) { kernel_weight_grads = on; });
+  m.def("kernel_weight_grads", [] { return kernel_weight_grads; });
+  m.def("set_kernel_min_width", [](int64_t width) { kernel_min_width = width; });
+  m.def("kernel_min_width", [] { return kernel_min_width; });
   m.def("set_onednn_min_depth", [](int64_t depth) { onednn_min_depth = depth; });
   m.def("onednn_min_depth", [] { return onednn_min_depth; });
   m.def("weight_grad", &weight_grad, release_gil());
@@ -862,6 +919,10 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
     return c;
   }, py::arg("a"), py::arg("weight"), py::arg("transposed"), py::arg("base"), py::arg("calls"),
      py::arg("tail") = py::none(), release_gil());
+  // The large products' kernel alone (tests, benchmarks/large_products.py): a @ b, into `out`
+  m.def("kernel_product", [](const Tensor& a, const Tensor& b, const std::optional<Tensor>& out) {
+    return out.has_value() ? kernel_product(a, b, out) : kernel_product(a, b, std::nullopt).clone();
+  }, py::arg("a"), py::arg("b"), py::arg("out") = py::none(), release_gil());
   m.def("cached_bytes", [] { return rnnlab::BlockCache::instance().free_bytes(); });
   m.def("empty_cache", [] { rnnlab::BlockCache::instance().empty(); });
 }

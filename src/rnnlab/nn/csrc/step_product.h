@@ -49,19 +49,24 @@ class StepProduct {
   // at 64 rows it only matches MKL (config (d): 1.01-1.05x), so larger batches stay with MKL
   static constexpr int64_t kMaxRows = 64;
 
-  // Whether the kernel serves products of `rows` rows with this weight.
-  static bool applies(const at::Tensor& weight, int64_t rows) {
+  // Whether this build has the kernel (AVX-512) and RNNLAB_NATIVE_STEP_GEMM=0 does not turn
+  // it off.
+  static bool available() {
 #if defined(CPU_CAPABILITY_AVX512)
     static const bool enabled = [] {
       const char* flag = std::getenv("RNNLAB_NATIVE_STEP_GEMM");
       return flag == nullptr || std::string(flag) != "0";
     }();
-    return enabled && weight.scalar_type() == at::kFloat && weight.device().is_cpu() &&
-           rows > 0 && rows <= kMaxRows;
+    return enabled;
 #else
-    (void)weight, (void)rows;
     return false;
 #endif
+  }
+
+  // Whether the kernel serves products of `rows` rows with this weight.
+  static bool applies(const at::Tensor& weight, int64_t rows) {
+    return available() && weight.scalar_type() == at::kFloat && weight.device().is_cpu() &&
+           rows > 0 && rows <= kMaxRows;
   }
 
   // The right factor of `a @ B`: B = weight^T when `transposed` (the forward's h W^T, weight
@@ -89,7 +94,7 @@ class StepProduct {
     reverse_ = !reverse_;
     const Left left{a.const_data_ptr<float>(), a.stride(0), a.size(1),
                     tail.defined() ? tail.const_data_ptr<float>() : nullptr,
-                    tail.defined() ? tail.stride(0) : 0};
+                    tail.defined() ? tail.stride(0) : 0, false};
     run(left, a.size(0), c.data_ptr<float>(), c.stride(0),
         base.defined() ? base.const_data_ptr<float>() : nullptr,
         base.defined() ? base.stride(0) : 0);
@@ -99,7 +104,42 @@ class StepProduct {
 #endif
   }
 
+  // c (M, N) = a (M, K) @ B for any number of rows M, as row blocks of kBlockRows (see
+  // `run_passes`), B laid out once for all of them: the loops' weight gradients dW = d^T x
+  // over all T*B rows (recurrences.cpp: `weight_grad`). a is row-major (element (r, k) at
+  // a[r * lda + k]) or, with `column_major`, at a[r + k * lda]: the transposed view d^T, read
+  // as it lies (the tile broadcasts a's elements one at a time, so it takes either order with
+  // no transposing copy). Rows of c are contiguous, ldc apart. With more torch threads each
+  // takes a share of the blocks. (The input projections and their gradients ran no faster
+  // this way than on oneDNN, so they stay there.)
+  void multiply_rows(const float* a, int64_t lda, bool column_major, int64_t m, float* c,
+                     int64_t ldc) const {
+#if defined(CPU_CAPABILITY_AVX512)
+    const int64_t blocks = (m + kBlockRows - 1) / kBlockRows;
+    const auto run_blocks = [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        const int64_t row = i * kBlockRows, rows = std::min(kBlockRows, m - row);
+        const Left left{column_major ? a + row : a + row * lda, lda, k_, nullptr, 0,
+                        column_major};
+        run_passes(left, rows, c + row * ldc, ldc);
+      }
+    };
+    if (blocks > 1 && at::get_num_threads() > 1 && !at::in_parallel_region()) {
+      at::parallel_for(0, blocks, 1, run_blocks);
+    } else {
+      run_blocks(0, blocks);
+    }
+#else
+    (void)a, (void)lda, (void)column_major, (void)m, (void)c, (void)ldc;
+    TORCH_CHECK(false, "StepProduct needs an AVX-512 build");
+#endif
+  }
+
  private:
+  // rows of a large product's left factor per pass over the panels: 64 x 256 depth (64 KB)
+  // stays in L2 while each panel streams past it
+  static constexpr int64_t kBlockRows = 64;
+  static constexpr int64_t kLeftLead = 8;  // k-rows ahead, for a column-major left factor
   static constexpr int64_t kCols = 32;       // a panel's width: two AVX-512 vectors
   static constexpr int kMaxTileRows = 14;    // 28 accumulators of the 32 registers
   static constexpr int64_t kDepth = 256;     // most k per pass over a panel: 32 KB, in L1
@@ -203,11 +243,11 @@ class StepProduct {
   }
 
   // Rows [0, R) of c's 32 columns of one panel over k in [0, depth): c = init + a B.
-  template <int R>
+  template <int R, bool ColumnMajor>
   static void tile(const float* a, int64_t lda, const float* panel, int64_t depth, float* c,
                    int64_t ldc, const float* init, int64_t ld_init, __mmask16 low,
                    __mmask16 high, bool fetch, const float* ahead, int64_t ahead_until,
-                   const float* then) {
+                   const float* then, bool fetch_left) {
     __m512 left[R], right[R];
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
@@ -222,11 +262,17 @@ class StepProduct {
         _mm_prefetch(line, _MM_HINT_T0);
         _mm_prefetch(line + 64, _MM_HINT_T0);
       }
+      if (ColumnMajor && fetch_left) {
+        // a's rows of a block lie across its k-rows, each in another page, where the hardware
+        // prefetchers do not follow: ask for the block's 64 columns kLeftLead k-rows on
+        const char* line = reinterpret_cast<const char*>(a + (k + kLeftLead) * lda);
+        for (int i = 0; i < 5; ++i) _mm_prefetch(line + i * 64, _MM_HINT_T0);
+      }
       const __m512 b_low = _mm512_loadu_ps(panel + k * kCols);
       const __m512 b_high = _mm512_loadu_ps(panel + k * kCols + 16);
 #pragma GCC unroll 16
       for (int r = 0; r < R; ++r) {
-        const __m512 a_rk = _mm512_set1_ps(a[r * lda + k]);
+        const __m512 a_rk = _mm512_set1_ps(ColumnMajor ? a[k * lda + r] : a[r * lda + k]);
         left[r] = _mm512_fmadd_ps(a_rk, b_low, left[r]);
         right[r] = _mm512_fmadd_ps(a_rk, b_high, right[r]);
       }
@@ -239,19 +285,21 @@ class StepProduct {
   }
 
   // The left factor, its columns [0, split) at `head` and [split, K) at `tail`.
+  // With `column_major` (no tail), element (r, k) of head is head[r + k * ld_head].
   struct Left {
     const float* head;
     int64_t ld_head, split;
     const float* tail;
     int64_t ld_tail;
+    bool column_major;
   };
 
   using Tile = void (*)(const float*, int64_t, const float*, int64_t, float*, int64_t,
                         const float*, int64_t, __mmask16, __mmask16, bool, const float*,
-                        int64_t, const float*);
-  template <int... R>
+                        int64_t, const float*, bool);
+  template <bool ColumnMajor, int... R>
   static constexpr std::array<Tile, sizeof...(R)> tiles(std::integer_sequence<int, R...>) {
-    return {&tile<R + 1>...};
+    return {&tile<R + 1, ColumnMajor>...};
   }
 
   void run(const Left& left, int64_t m, float* c, int64_t ldc, const float* base,
@@ -260,22 +308,77 @@ class StepProduct {
     if (m * k_ * n_ >= kMinMultiplyAddsToSplit && panels > 1 && at::get_num_threads() > 1 &&
         !at::in_parallel_region()) {
       at::parallel_for(0, panels, 1, [&](int64_t begin, int64_t end) {
-        run_panels(left, m, c, ldc, base, ld_base, begin, end);
+        run_panels(left, m, c, ldc, base, ld_base, begin, end, reverse_);
       });
       return;
     }
-    run_panels(left, m, c, ldc, base, ld_base, 0, panels);
+    run_panels(left, m, c, ldc, base, ld_base, 0, panels, reverse_);
   }
 
-  // panels [first, last) of the product
+  // A block of a large product (at most kBlockRows rows of a, no tail): pass by pass over k,
+  // every panel's rows of that pass against the block's columns of it. The block's share of
+  // a pass (64 x 256, 64 KB) and its rows of c (64 x N) stay in L2 while the panels stream
+  // past. Walked panel by panel as `run_panels` does, a block as deep as dW's T*B rows (4096
+  // for config (c): 1 MB of a) is read from L3 again for every panel: (4096, 2048)^T x (4096,
+  // 512) took 48.2 ms that way against 45.2 by passes, (3200, 768)^T x (3200, 256) 6.45
+  // against 6.09 (one thread, medians of 8 ABBA blocks); the shallower ones of configs (a),
+  // (b), (f) within 2% either way.
+  void run_passes(const Left& left, int64_t m, float* c, int64_t ldc) const {
+    static constexpr auto kRowTiles =
+        tiles<false>(std::make_integer_sequence<int, kMaxTileRows>{});
+    static constexpr auto kColumnTiles =
+        tiles<true>(std::make_integer_sequence<int, kMaxTileRows>{});
+    const auto& kTiles = left.column_major ? kColumnTiles : kRowTiles;
+    const int64_t panels = (n_ + kCols - 1) / kCols;
+    const int64_t row_tiles = (m + kMaxTileRows - 1) / kMaxTileRows;
+    const int64_t row_step = left.column_major ? 1 : left.ld_head;
+    const int64_t lead = kPrefetch / kCols;
+    const float* packed = panels_.const_data_ptr<float>();
+    const int64_t passes = (k_ + kDepth - 1) / kDepth;
+    for (int64_t pass = 0, k0 = 0; pass < passes; ++pass) {
+      const int64_t depth = (k_ - k0 + (passes - pass) - 1) / (passes - pass);
+      const float* a = left.column_major ? left.head + k0 * left.ld_head : left.head + k0;
+      for (int64_t p = 0; p < panels; ++p) {
+        const int64_t col = p * kCols, width = std::min(kCols, n_ - col);
+        const __mmask16 low = width >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << width) - 1);
+        const __mmask16 high = width <= 16 ? 0
+                               : width >= 32 ? 0xFFFF
+                                             : static_cast<__mmask16>((1u << (width - 16)) - 1);
+        const float* slice = packed + (p * k_ + k0) * kCols;  // this pass's rows of panel p
+        // the stream goes on into the next panel's rows of this pass, or the next pass's first
+        const float* next = p + 1 < panels ? slice + k_ * kCols
+                            : k0 + depth < k_ ? packed + (k0 + depth) * kCols
+                                              : nullptr;
+        const int64_t ahead_until = std::clamp<int64_t>(depth - lead, 0, depth);
+        const float* ahead = ahead_until > 0 ? slice + lead * kCols : nullptr;
+        const float* then = next ? next + (ahead_until + lead - depth) * kCols : nullptr;
+        int64_t row = 0;
+        for (int64_t t = 0; t < row_tiles; ++t) {
+          const int64_t rows = (m - row) / (row_tiles - t);
+          float* out = c + row * ldc + col;
+          kTiles[rows - 1](a + row * row_step, left.ld_head, slice, depth, out, ldc,
+                           k0 > 0 ? out : nullptr, ldc, low, high, t == 0, ahead, ahead_until,
+                           then, p == 0 && t == 0);
+          row += rows;
+        }
+      }
+      k0 += depth;
+    }
+  }
+
+  // panels [first, last) of the product, walked from the last when `reverse`
   void run_panels(const Left& left, int64_t m, float* c, int64_t ldc, const float* base,
-                  int64_t ld_base, int64_t first, int64_t last) const {
-    static constexpr auto kTiles = tiles(std::make_integer_sequence<int, kMaxTileRows>{});
+                  int64_t ld_base, int64_t first, int64_t last, bool reverse) const {
+    static constexpr auto kRowTiles =
+        tiles<false>(std::make_integer_sequence<int, kMaxTileRows>{});
+    static constexpr auto kColumnTiles =
+        tiles<true>(std::make_integer_sequence<int, kMaxTileRows>{});
+    const auto& kTiles = left.column_major ? kColumnTiles : kRowTiles;
     const int64_t panels = last - first;
     const int64_t row_tiles = (m + kMaxTileRows - 1) / kMaxTileRows;
     const float* packed = panels_.const_data_ptr<float>();
     for (int64_t i = 0; i < panels; ++i) {
-      const int64_t p = first + (reverse_ ? panels - 1 - i : i);
+      const int64_t p = first + (reverse ? panels - 1 - i : i);
       const int64_t col = p * kCols, width = std::min(kCols, n_ - col);
       const __mmask16 low = width >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << width) - 1);
       const __mmask16 high = width <= 16 ? 0
@@ -284,15 +387,18 @@ class StepProduct {
       const float* panel = packed + p * k_ * kCols;
       // the panel after this one in this call's walk (none after the last)
       const float* next =
-          i + 1 == panels ? nullptr : packed + (reverse_ ? p - 1 : p + 1) * k_ * kCols;
+          i + 1 == panels ? nullptr : packed + (reverse ? p - 1 : p + 1) * k_ * kCols;
       for (int64_t k0 = 0, depth = 0; k0 < k_; k0 += depth) {
         // passes of at most kDepth, of near-equal depth, that do not cross from head to tail
         const bool in_head = k0 < left.split;
         const int64_t rest = (in_head ? left.split : k_) - k0;
         const int64_t passes_left = (rest + kDepth - 1) / kDepth;
         depth = (rest + passes_left - 1) / passes_left;
-        const float* a = in_head ? left.head + k0 : left.tail + (k0 - left.split);
         const int64_t lda = in_head ? left.ld_head : left.ld_tail;
+        const float* a = !in_head           ? left.tail + (k0 - left.split)
+                         : left.column_major ? left.head + k0 * lda
+                                             : left.head + k0;
+        const int64_t row_step = left.column_major ? 1 : lda;  // from one row to the next
         // position k of this pass reads row k0 + k of the panel and fetches the row `lead`
         // rows on in the stream: this panel's up to k = ahead_until, then the next panel's
         const int64_t lead = kPrefetch / kCols;
@@ -306,9 +412,9 @@ class StepProduct {
                               : base ? base + row * ld_base + col : nullptr;
           // the first row tile streams the panel from L3 and fetches ahead (the next panel
           // on the way); the others read it from L1
-          kTiles[rows - 1](a + row * lda, lda, panel + k0 * kCols, depth,
+          kTiles[rows - 1](a + row * row_step, lda, panel + k0 * kCols, depth,
                            c + row * ldc + col, ldc, init, k0 > 0 ? ldc : ld_base, low, high,
-                           t == 0, ahead, ahead_until, then);
+                           t == 0, ahead, ahead_until, then, i == 0 && t == 0);
           row += rows;
         }
       }
