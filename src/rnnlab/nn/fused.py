@@ -311,10 +311,12 @@ class _LSTMFunction(torch.autograd.Function):
         peephole = w_ci is not None
         if ctx.native is not None:
             peep = torch.stack([w_ci, w_cf, w_co]) if peephole else None
-            d_gates, dh, dc, d_peep = ctx.native.lstm_backward(
+            d_gates, dh, dc, d_peep, d_b = ctx.native.lstm_backward(
                 d_out, d_hT, d_cT, gates, tanh_c, c_new, c_all, c0, w, peep, _contiguous(mask),
-                _native_packed(w, T, B, transpose=True), ctx.needs_input_grad[1])
-            d_w, d_b = _weight_grads(ctx, d_gates, h0, h_all, 3, 4)
+                _native_packed(w, T, B, transpose=True), ctx.needs_input_grad[1],
+                ctx.needs_input_grad[4])
+            d_w = _native_weight_grad(ctx, [d_gates], h0, h_all, 3)
+            d_b = d_b if ctx.needs_input_grad[4] else None  # the loop's sum of d_gates' rows
             d_w_ci = d_w_cf = d_w_co = None
             if peephole:
                 d_w_ci, d_w_cf, d_w_co = d_peep.sum(0).unbind(0)
