@@ -147,8 +147,8 @@ def kernel_weight_grads() -> bool:
     """Whether the loops' weight gradients dW = d^T x (x at least 128 wide) run on the step
     product's own kernel (csrc/step_product.h), which reads d^T as it lies, instead of a library
     product that needs a transposing copy: where the large products run on oneDNN (non-Intel
-    CPUs with AVX-512; 1.15-1.22x there for configs (b), (d), (f) at one thread) and the build
-    has the kernel. `RNNLAB_KERNEL_WEIGHT_GRADS=1` or `=0` decides instead."""
+    CPUs with AVX-512; 1.08-1.26x oneDNN's there for configs (a)-(f) at one thread) and the
+    build has the kernel. `RNNLAB_KERNEL_WEIGHT_GRADS=1` or `=0` decides instead."""
     has_kernel = "-DCPU_CAPABILITY_AVX512" in compile_flags() and \
         os.environ.get("RNNLAB_NATIVE_STEP_GEMM", "1") != "0"
     wanted = os.environ.get("RNNLAB_KERNEL_WEIGHT_GRADS")

@@ -115,10 +115,10 @@ Tensor kernel_product(const Tensor& a, const Tensor& b, std::optional<Tensor> ou
 // large products' library, where native.py turns it on (as `onednn_products`: on non-Intel CPUs
 // with AVX-512) and x is at least kernel_min_width wide. It reads d^T as it lies and writes dW
 // in place, where either library needs a transposing copy of one factor or of dW. On a Zen 5
-// EPYC, against oneDNN with those copies, whole dW products at one thread (`python
-// benchmarks/large_products.py`): 1.15-1.22x for configs (b), (d) and (f), 1.00 for (c)'s
-// (4096, 2048)^T x (4096, 512); x 64 wide ((c)'s dW_ih) ran at 0.81x (each d^T row block is
-// read from memory again for each of its 2 panels), hence the width.
+// EPYC, against oneDNN with those copies, the dW products of configs (a)-(f) with x 128 wide or
+// more at one thread (`python benchmarks/large_products.py`): 1.08-1.26x. Narrower x gains
+// less or loses where its last panel of 32 columns is mostly padding: x 100 wide (4 panels for
+// 3.1 panels' work) 0.94-1.03x over five runs of two shapes, against 0.99-1.33x at 64 wide.
 bool kernel_weight_grads = false;
 int64_t kernel_min_width = 128;  // tests lower it to run every layer's dW on the kernel
 
