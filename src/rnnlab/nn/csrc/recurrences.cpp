@@ -169,7 +169,8 @@ Tensor previous_states(const Tensor& h_all, const Tensor& h0) {
 // here: where one d is at least 4x as wide as x (MKL; oneDNN: wider at all), the product runs
 // as (x^T d)^T, which copies the narrower factor. MKL: (4096, 64) and (4096, 1536), 7.5 ms plus
 // 0.6 for the copy, against 12.7 ms; oneDNN on a Zen 5: (4096, 64) x (4096, 2048) 128 against
-// 40 GFLOP/s, (3200, 300) x (3200, 1200) 213 against 158.
+// 40 GFLOP/s, (3200, 300) x (3200, 1200) 213 against 158. Where `weight_grad_on_kernel`, none
+// of that: the step product's kernel reads d^T as it lies and writes dW in place.
 Tensor weight_grad(const std::vector<Tensor>& blocks, const Tensor& x,
                    const std::optional<Tensor>& first) {
   int64_t N = 0;

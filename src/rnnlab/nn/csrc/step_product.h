@@ -308,11 +308,11 @@ class StepProduct {
     if (m * k_ * n_ >= kMinMultiplyAddsToSplit && panels > 1 && at::get_num_threads() > 1 &&
         !at::in_parallel_region()) {
       at::parallel_for(0, panels, 1, [&](int64_t begin, int64_t end) {
-        run_panels(left, m, c, ldc, base, ld_base, begin, end, reverse_);
+        run_panels(left, m, c, ldc, base, ld_base, begin, end);
       });
       return;
     }
-    run_panels(left, m, c, ldc, base, ld_base, 0, panels, reverse_);
+    run_panels(left, m, c, ldc, base, ld_base, 0, panels);
   }
 
   // A block of a large product (at most kBlockRows rows of a, no tail): pass by pass over k,
@@ -366,19 +366,15 @@ class StepProduct {
     }
   }
 
-  // panels [first, last) of the product, walked from the last when `reverse`
+  // panels [first, last) of a step's product (a row-major, at most kMaxRows rows)
   void run_panels(const Left& left, int64_t m, float* c, int64_t ldc, const float* base,
-                  int64_t ld_base, int64_t first, int64_t last, bool reverse) const {
-    static constexpr auto kRowTiles =
-        tiles<false>(std::make_integer_sequence<int, kMaxTileRows>{});
-    static constexpr auto kColumnTiles =
-        tiles<true>(std::make_integer_sequence<int, kMaxTileRows>{});
-    const auto& kTiles = left.column_major ? kColumnTiles : kRowTiles;
+                  int64_t ld_base, int64_t first, int64_t last) const {
+    static constexpr auto kTiles = tiles<false>(std::make_integer_sequence<int, kMaxTileRows>{});
     const int64_t panels = last - first;
     const int64_t row_tiles = (m + kMaxTileRows - 1) / kMaxTileRows;
     const float* packed = panels_.const_data_ptr<float>();
     for (int64_t i = 0; i < panels; ++i) {
-      const int64_t p = first + (reverse ? panels - 1 - i : i);
+      const int64_t p = first + (reverse_ ? panels - 1 - i : i);
       const int64_t col = p * kCols, width = std::min(kCols, n_ - col);
       const __mmask16 low = width >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << width) - 1);
       const __mmask16 high = width <= 16 ? 0
@@ -387,18 +383,15 @@ class StepProduct {
       const float* panel = packed + p * k_ * kCols;
       // the panel after this one in this call's walk (none after the last)
       const float* next =
-          i + 1 == panels ? nullptr : packed + (reverse ? p - 1 : p + 1) * k_ * kCols;
+          i + 1 == panels ? nullptr : packed + (reverse_ ? p - 1 : p + 1) * k_ * kCols;
       for (int64_t k0 = 0, depth = 0; k0 < k_; k0 += depth) {
         // passes of at most kDepth, of near-equal depth, that do not cross from head to tail
         const bool in_head = k0 < left.split;
         const int64_t rest = (in_head ? left.split : k_) - k0;
         const int64_t passes_left = (rest + kDepth - 1) / kDepth;
         depth = (rest + passes_left - 1) / passes_left;
+        const float* a = in_head ? left.head + k0 : left.tail + (k0 - left.split);
         const int64_t lda = in_head ? left.ld_head : left.ld_tail;
-        const float* a = !in_head           ? left.tail + (k0 - left.split)
-                         : left.column_major ? left.head + k0 * lda
-                                             : left.head + k0;
-        const int64_t row_step = left.column_major ? 1 : lda;  // from one row to the next
         // position k of this pass reads row k0 + k of the panel and fetches the row `lead`
         // rows on in the stream: this panel's up to k = ahead_until, then the next panel's
         const int64_t lead = kPrefetch / kCols;
@@ -412,9 +405,9 @@ class StepProduct {
                               : base ? base + row * ld_base + col : nullptr;
           // the first row tile streams the panel from L3 and fetches ahead (the next panel
           // on the way); the others read it from L1
-          kTiles[rows - 1](a + row * row_step, lda, panel + k0 * kCols, depth,
+          kTiles[rows - 1](a + row * lda, lda, panel + k0 * kCols, depth,
                            c + row * ldc + col, ldc, init, k0 > 0 ? ldc : ld_base, low, high,
-                           t == 0, ahead, ahead_until, then, i == 0 && t == 0);
+                           t == 0, ahead, ahead_until, then, false);
           row += rows;
         }
       }
