@@ -177,40 +177,34 @@ def available() -> bool:
 
 
 @contextmanager
-def use_onednn_products(enabled: bool, min_depth: int | None = None):
-    """Run the loops' large products on oneDNN (True, from depth `min_depth` if given) or
-    torch.mm (False) inside a block (tests, benchmarks), whatever `onednn_products()` chose."""
+def _switched(**settings):
+    """Set the compiled loops' switches (name: value, None leaves one as it is) inside a block,
+    through the extension's `name()` and `set_name(value)`."""
     extension = _build()
     if extension is None:
         raise RuntimeError("the C++ recurrences are not built")
-    before = extension.onednn_products(), extension.onednn_min_depth()
-    extension.set_onednn_products(enabled)
-    if min_depth is not None:
-        extension.set_onednn_min_depth(min_depth)
+    changed = {name: value for name, value in settings.items() if value is not None}
+    before = {name: getattr(extension, name)() for name in changed}
+    for name, value in changed.items():
+        getattr(extension, f"set_{name}")(value)
     try:
         yield
     finally:
-        extension.set_onednn_products(before[0])
-        extension.set_onednn_min_depth(before[1])
+        for name, value in before.items():
+            getattr(extension, f"set_{name}")(value)
 
 
-@contextmanager
+def use_onednn_products(enabled: bool, min_depth: int | None = None):
+    """Run the loops' large products on oneDNN (True, from depth `min_depth` if given) or
+    torch.mm (False) inside a block (tests, benchmarks), whatever `onednn_products()` chose."""
+    return _switched(onednn_products=enabled, onednn_min_depth=min_depth)
+
+
 def use_kernel_weight_grads(enabled: bool, min_width: int | None = None):
     """Run the loops' weight gradients on the step product's kernel (True; for x at least
     `min_width` wide if given, else 128) or on the large products' library (False) inside a
     block (tests, benchmarks)."""
-    extension = _build()
-    if extension is None:
-        raise RuntimeError("the C++ recurrences are not built")
-    before = extension.kernel_weight_grads(), extension.kernel_min_width()
-    extension.set_kernel_weight_grads(enabled)
-    if min_width is not None:
-        extension.set_kernel_min_width(min_width)
-    try:
-        yield
-    finally:
-        extension.set_kernel_weight_grads(before[0])
-        extension.set_kernel_min_width(before[1])
+    return _switched(kernel_weight_grads=enabled, kernel_min_width=min_width)
 
 
 @contextmanager
