@@ -315,8 +315,7 @@ class _LSTMFunction(torch.autograd.Function):
                 d_out, d_hT, d_cT, gates, tanh_c, c_new, c_all, c0, w, peep, _contiguous(mask),
                 _native_packed(w, T, B, transpose=True), ctx.needs_input_grad[1],
                 ctx.needs_input_grad[4])
-            d_w = _native_weight_grad(ctx, [d_gates], h0, h_all, 3)
-            d_b = d_b if ctx.needs_input_grad[4] else None  # the loop's sum of d_gates' rows
+            d_w = _native_weight_grad(ctx, [d_gates], h0, h_all, 3)  # d_b: the loop's sum
             d_w_ci = d_w_cf = d_w_co = None
             if peephole:
                 d_w_ci, d_w_cf, d_w_co = d_peep.sum(0).unbind(0)

@@ -176,11 +176,15 @@ Tensor weight_grad(const std::vector<Tensor>& blocks, const Tensor& x,
   int64_t N = 0;
   for (const Tensor& d : blocks) N += d.size(-1);
   const int64_t K = x.size(-1);
-  const Tensor inputs = (first.has_value() ? previous_states(x, *first) : x).reshape({-1, K});
   Tensor out = cached_empty({N, K}, x.options());
   if (weight_grad_on_kernel(x, K)) {
-    // inputs laid out once; each block's d^T read where it lies (column-major), into its rows
-    const rnnlab::StepProduct right(inputs, /*transposed=*/false);
+    // the rows of x (or h0, then the states but the last) laid out once; each block's d^T read
+    // where it lies (column-major), into its rows of dW
+    const Tensor rows_of_x = x.reshape({-1, K});
+    const int64_t kept = rows_of_x.size(0) - (first.has_value() ? first->size(0) : 0);
+    const rnnlab::StepProduct right =
+        first.has_value() ? rnnlab::StepProduct(*first, rows_of_x.narrow(0, 0, kept))
+                          : rnnlab::StepProduct(rows_of_x, /*transposed=*/false);
     int64_t row = 0;
     for (const Tensor& d : blocks) {
       const int64_t n = d.size(-1);
@@ -192,6 +196,7 @@ Tensor weight_grad(const std::vector<Tensor>& blocks, const Tensor& x,
     }
     return out;
   }
+  const Tensor inputs = (first.has_value() ? previous_states(x, *first) : x).reshape({-1, K});
   const int64_t wider = large_product_on_onednn(inputs.t()) ? K + 1 : 4 * K;  // depth: rows
   if (blocks.size() == 1 && N >= wider) {
     return out.copy_(product(inputs.t(), blocks[0].reshape({-1, N})).t());

@@ -80,6 +80,19 @@ class StepProduct {
     pack(w.const_data_ptr<float>(), transposed, panels_.data_ptr<float>());
   }
 
+  // B = the rows of `first`, then those of `rest` (both (., N)), laid out from where they lie:
+  // dW_hh's right factor h_{t-1} over all steps, h0 then the states but the last, with no
+  // copy of them into one buffer first.
+  StepProduct(const at::Tensor& first, const at::Tensor& rest) {
+    const at::Tensor head = first.contiguous(), tail = rest.contiguous();
+    k_ = head.size(0) + tail.size(0);
+    n_ = head.size(1);
+    const int64_t panels = (n_ + kCols - 1) / kCols;
+    panels_ = cached_empty({panels * k_ * kCols}, head.options());
+    pack(tail.const_data_ptr<float>(), false, panels_.data_ptr<float>(),
+         head.const_data_ptr<float>(), head.size(0));
+  }
+
   // c (M, N) = [a, tail] (M, K) @ B, plus `base` (M, N) where it is defined: `tail`, where
   // defined, holds the last columns of the left factor apart from `a` (the full GRU's d_hn
   // beside d_rz). Rows of a, tail, c and base are contiguous (stride(1) == 1); c may be base.
@@ -154,7 +167,9 @@ class StepProduct {
   // as 2-3 of its steps' products, and laid out a panel at a time from a cold w, it waited on
   // memory. Measured for a (650, 1950) weight from a cold cache, the layout and one product
   // (median of 60, ABBA, one thread): 0.94 -> 0.90 ms transposed, 0.93 -> 0.83 ms the other.
-  void pack(const float* w, bool transposed, float* out) const {
+  // Without `transposed`, B's first `first_rows` rows may come from `first`, the rest from w.
+  void pack(const float* w, bool transposed, float* out, const float* first = nullptr,
+            int64_t first_rows = 0) const {
 #if defined(CPU_CAPABILITY_AVX512)
     const int64_t panels = (n_ + kCols - 1) / kCols;
     if (transposed) {  // B[k][n] = w[n][k]: panel column j is row p*32 + j of w
@@ -195,7 +210,7 @@ class StepProduct {
     // scattered over the panels: w is one sequential stream (a panel at a time, its rows 2-8 KB
     // apart, gave the hardware prefetcher nothing to follow)
     for (int64_t k = 0; k < k_; ++k) {
-      const float* row = w + k * n_;
+      const float* row = k < first_rows ? first + k * n_ : w + (k - first_rows) * n_;
       for (int64_t p = 0; p < panels; ++p) {
         const int64_t width = std::min(kCols, n_ - p * kCols);
         const __mmask16 low = width >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << width) - 1);
@@ -209,7 +224,7 @@ class StepProduct {
       }
     }
 #else
-    (void)w, (void)transposed, (void)out;
+    (void)w, (void)transposed, (void)out, (void)first, (void)first_rows;
 #endif
   }
 
